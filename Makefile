@@ -1,0 +1,53 @@
+# ssl_geom — the commands users and CI run. `make test` and `make demo` set up
+# whatever is missing first, and are quick when it is already there.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup data test test-slow test-all lint format demo bench clean-venv
+
+setup: $(STAMP) data
+
+# Re-install only when the package metadata changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Fashion-MNIST (real data, MNIST format) from Debian's offline package, when we
+# may install it (root with apt). Otherwise it is skipped: tests that need it skip.
+data:
+	@if [ -d $(FASHION_DIR) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null; } || \
+		echo "note: could not install dataset-fashion-mnist; tests that need it will skip"; \
+	else echo "note: $(FASHION_DIR) missing; run 'sudo apt-get install dataset-fashion-mnist'"; fi
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
+
+test-slow: setup
+	$(PY) -m pytest -q -m "slow"
+
+test-all: setup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+lint: setup
+	$(PY) -m ruff check ssl_geom tests benchmarks
+	$(PY) -m ruff format --check ssl_geom tests benchmarks
+
+format: setup
+	$(PY) -m ruff check --fix ssl_geom tests benchmarks
+	$(PY) -m ruff format ssl_geom tests benchmarks
+
+demo: setup
+	$(PY) -m ssl_geom.demo
+
+clean-venv:
+	rm -rf $(VENV)
