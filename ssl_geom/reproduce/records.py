@@ -1,0 +1,82 @@
+"""One machine-readable JSON record per finished run, written atomically.
+
+A sweep over hundreds of cluster jobs must survive being killed at any moment:
+a record appears only once its run has finished (temp file + ``os.replace``,
+so a reader never sees half a file), and an existing record is never
+overwritten — a rerun of the sweep skips it instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunRecord:
+    """What one finished run produced, with everything needed to redo it."""
+
+    run_id: str
+    table: str
+    row: dict[str, str]
+    method: str
+    seed: int
+    config: str
+    overrides: list[str]
+    accuracy: float
+    epochs: int
+    git_commit: str
+    wall_time_s: float
+    profile: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+
+def record_path(records_dir: Path, run_id: str) -> Path:
+    return Path(records_dir) / f"{run_id}.json"
+
+
+def write_record(records_dir: Path, record: RunRecord) -> Path:
+    """Write ``record`` atomically; refuse to replace an existing record.
+
+    Raises ``FileExistsError`` if the run already has a record: results are
+    never overwritten, a finished run is skipped by the sweep instead.
+    """
+    records_dir = Path(records_dir)
+    records_dir.mkdir(parents=True, exist_ok=True)
+    target = record_path(records_dir, record.run_id)
+    if target.exists():
+        raise FileExistsError(
+            f"record {target} already exists; finished runs are never overwritten "
+            "(delete it yourself to redo that run)"
+        )
+    fd, tmp = tempfile.mkstemp(dir=records_dir, prefix=f".{record.run_id}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(record.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        # os.link fails if target appeared meanwhile (another job): no clobbering.
+        os.link(tmp, target)
+    finally:
+        os.unlink(tmp)
+    return target
+
+
+def load_records(records_dir: Path) -> list[RunRecord]:
+    """All finished records under ``records_dir`` (temp files ignored), sorted by run id."""
+    records_dir = Path(records_dir)
+    if not records_dir.is_dir():
+        return []
+    return [
+        RunRecord(**json.loads(path.read_text()))
+        for path in sorted(records_dir.glob("*.json"))
+        if not path.name.startswith(".")
+    ]

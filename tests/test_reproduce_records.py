@@ -1,0 +1,137 @@
+"""Records, planning and reporting of the table-reproduction machinery (no training here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from ssl_geom.reproduce.plan import plan_runs
+from ssl_geom.reproduce.records import RunRecord, load_records, write_record
+from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot
+from ssl_geom.reproduce.tables import TABLE1, TABLE2, TABLES, get_table
+
+
+def _record(run_id: str, key: str, method: str, seed: int, acc: float) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        table="table1",
+        row={"dataset": "MNIST", "transformation": "Rotation", "backbone": "Rot-Eq.", "key": key},
+        method=method,
+        seed=seed,
+        config="x.yaml",
+        overrides=[],
+        accuracy=acc,
+        epochs=1,
+        git_commit="abc",
+        wall_time_s=1.0,
+        profile="local",
+    )
+
+
+def test_record_round_trips_and_is_never_overwritten(tmp_path: Path) -> None:
+    record = _record("r1", "mnist_rotation", "H-SSL", 0, 70.0)
+    path = write_record(tmp_path, record)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        write_record(tmp_path, _record("r1", "mnist_rotation", "H-SSL", 0, 10.0))
+    assert path.read_bytes() == before
+    assert load_records(tmp_path) == [record]
+    # No temp files are left behind by a successful write.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.json"]
+
+
+def test_concurrent_writers_leave_exactly_one_intact_record(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def write(acc: float) -> None:
+        try:
+            write_record(tmp_path, _record("same", "k", "H-SSL", 0, acc))
+        except FileExistsError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(float(i),)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 7  # every writer but one was refused
+    (record,) = load_records(tmp_path)
+    assert json.loads((tmp_path / "same.json").read_text())["accuracy"] == record.accuracy
+
+
+def test_load_ignores_half_written_temp_files(tmp_path: Path) -> None:
+    write_record(tmp_path, _record("r1", "k", "H-SSL", 0, 1.0))
+    (tmp_path / ".r2.abc.tmp").write_text("{ half")
+    assert [r.run_id for r in load_records(tmp_path)] == ["r1"]
+
+
+def test_plan_covers_the_grid_and_ids_change_with_settings() -> None:
+    local = plan_runs(TABLE1, TABLE1.profiles["local"])
+    # 8 rows x 4 methods x 2 seeds, as in the paper's Table 1 layout.
+    assert len(local) == 8 * 4 * 2
+    assert len({s.run_id for s in local}) == len(local)
+    paper = plan_runs(TABLE1, TABLE1.profiles["paper"])
+    assert len(paper) == 8 * 4 * 3
+    # The same cell under another budget is another run, never a reused record.
+    assert not {s.run_id for s in local} & {s.run_id for s in paper}
+    mnist = [s for s in local if s.row.key == "mnist_rotation"]
+    assert {s.row_label for s in mnist} == {"Fashion-MNIST (stand-in for MNIST)"}
+    assert all("--data.variant=fashion" in s.overrides for s in mnist)
+    assert all(
+        s.config.endswith(f"{TABLE1.method_prefix[s.method]}_mnist_rotation.yaml") for s in mnist
+    )
+
+
+def test_every_planned_config_exists_in_experiments() -> None:
+    for table in TABLES.values():
+        for profile in table.profiles.values():
+            for spec in plan_runs(table, profile):
+                assert Path(spec.config).is_file(), f"{table.name}/{profile.name}: {spec.config}"
+
+
+def test_aggregate_mean_and_sample_std() -> None:
+    specs = [
+        s
+        for s in plan_runs(TABLE1, TABLE1.profiles["paper"])
+        if s.row.key == "mnist_rotation" and s.method == "H-SSL"
+    ]
+    records = [
+        _record(s.run_id, "mnist_rotation", "H-SSL", s.seed, acc)
+        for s, acc in zip(specs, (70.0, 72.0, 74.0), strict=True)
+    ]
+    records.append(_record("not-planned", "mnist_rotation", "H-SSL", 9, 0.0))
+    cell = aggregate(records, specs)[("mnist_rotation", "H-SSL")]
+    # mean of 70, 72, 74 = 72; sample std = sqrt(((-2)^2 + 0 + 2^2) / (3 - 1)) = 2.
+    assert cell.mean == pytest.approx(72.0)
+    assert cell.std == pytest.approx(2.0)
+    assert cell.text() == "72.0 ± 2.0 (n=3)"
+
+
+def test_markdown_shows_ours_paper_and_missing_data(tmp_path: Path) -> None:
+    profile = TABLE2.profiles["local"]
+    specs = plan_runs(TABLE2, profile)
+    mlp = [s for s in specs if s.row.key == "mnist_mlp" and s.method == "A-SSL"]
+    records = [_record(s.run_id, "mnist_mlp", "A-SSL", s.seed, 80.0 + s.seed) for s in mlp]
+    cells = aggregate(records, specs)
+    text = render_markdown(
+        TABLE2, profile, specs, cells, missing={"cifar10_cnn6x": "/data/cifar-10-batches-py"}
+    )
+    line = next(ln for ln in text.splitlines() if ln.startswith("| Fashion-MNIST") and "MLP" in ln)
+    # Seeds 0 and 1 give 80 and 81: mean 80.5, sample std 0.7; paper A-SSL MLP is 87.6 ± 0.2.
+    assert "80.5 ± 0.7 (n=2) / *87.6 ± 0.2*" in line
+    assert "not run yet / *58.2 ± 0.5*" in line
+    cifar = next(ln for ln in text.splitlines() if ln.startswith("| CIFAR10"))
+    assert cifar.count("data not found at /data/cifar-10-batches-py") == 4
+    assert profile.description in text and TABLE2.citation in text
+    render_plot(TABLE2, specs, cells, tmp_path / "t.png")
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_unknown_table_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="care, table1, table2"):
+        get_table("table9")
