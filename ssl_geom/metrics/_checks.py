@@ -1,0 +1,61 @@
+"""Input validation shared by the metric functions.
+
+Metrics run inside callbacks on whatever a user's model returns, so a wrong shape must fail
+with a message that names the argument, its shape and the expected layout instead of a
+broadcasting error deep inside ``torch.linalg``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def as_tensor(name: str, x: object) -> Tensor:
+    """Return ``x`` if it is a tensor; otherwise raise a ValueError saying what to pass."""
+    if isinstance(x, Tensor):
+        return x
+    hint = ""
+    if isinstance(x, torch.nn.Module):
+        hint = " (for a layer, pass its `.weight`)"
+    raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}{hint}")
+
+
+def check_matrix(name: str, x: object, layout: str = "(n, d), rows are samples") -> Tensor:
+    """Validate a 2-D floating tensor and return it (half precision upcast to float32).
+
+    ``torch.linalg`` has no half-precision SVD, so fp16/bf16 inputs (common under AMP) are
+    computed in float32 rather than rejected.
+    """
+    x = as_tensor(name, x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D tensor {layout}; got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty {layout}; got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    return x
+
+
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Raise a ValueError unless ``a`` and ``b`` have the same shape (paired samples)."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape (row i of both is the same "
+            f"sample); got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_threshold(name: str, tau: float) -> float:
+    """Validate a finite, non-negative threshold."""
+    try:
+        value = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative number, got {tau!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite non-negative number, got {tau!r}")
+    return value
