@@ -1,0 +1,283 @@
+"""Shared LightningDataModule base: arguments, view pipelines, seeded loaders.
+
+A dataset family subclass only says where its files are and how to read them
+(:meth:`SSLDataModule._locate`, :meth:`_read_split`, optionally :meth:`_download`); the views,
+subsets, loaders and the batched same-parameter transform are the same for all.
+
+Batches (the cross-module contract):
+
+* SSL train: ``(views, y)``; ``views`` is a list of ``n_views`` normalised ``(B, C, H, W)``
+  tensors (one for ``train_views="none"``) plus the un-augmented image last when
+  ``include_original=True``; ``y`` is a LongTensor ``(B,)``. STL10's unlabeled images carry
+  ``y = -1``: online probes must skip ``y < 0``.
+* eval (``val_dataloader``, ``test_dataloader``, ``train_eval_dataloader()``): ``(x, y)``, for
+  CIFAR-100 ``(x, y_fine, y_coarse)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
+from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset
+from ssl_geom.data.transforms import (
+    GROUP_VIEWS,
+    STRENGTHS,
+    SameParamsTransform,
+    group_ops,
+    simclr_ops,
+    simclr_params,
+    to_normalised,
+    view_pipeline,
+)
+
+TrainViews = Literal["simclr", "none", "rotation", "translation", "scale"]
+StrengthName = Literal["large", "moderate", "small"]
+Split = Literal["train", "test"]
+
+TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
+
+
+def default_root() -> str:
+    """``$SSL_GEOM_DATA`` if set, else ``./data``."""
+    return os.environ.get("SSL_GEOM_DATA", "./data")
+
+
+def default_num_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+class SSLDataModule(L.LightningDataModule):
+    """Base class; see the module docstring for the batch layout.
+
+    Args:
+        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``).
+        batch_size: samples per batch (SSL train drops the last incomplete batch).
+        num_workers: loader processes (default ``min(4, cpu_count)``).
+        download: fetch the dataset with torchvision (checksums verified) when it is absent.
+            Never touches files that are already there.
+        seed: seeds the train shuffling, the per-sample augmentations and the subsets.
+        train_views: ``"simclr"`` (SimCLR views), ``"none"`` (one un-augmented view), or an
+            H-SSL group augmentation ``"rotation"``/``"translation"``/``"scale"``.
+        n_views: views per sample (default 2; 1 for ``"none"``, which allows no other value).
+        include_original: append the un-augmented image as the last view.
+        strength: geometry-paper preset for the SimCLR views (``"large"``/``"moderate"``/
+            ``"small"``; None = the dataset's SimCLR default). Only with ``train_views="simclr"``.
+        max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
+        pin_memory: default: CUDA is available.
+        persistent_workers: default: ``num_workers > 0``.
+    """
+
+    name: str = ""
+    num_classes: int = 0
+    num_coarse_classes: int | None = None
+    in_channels: int = 3
+    image_size: int = 0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    supports_download: bool = False
+    flip_allowed: bool = True
+
+    def __init__(
+        self,
+        root: str | None = None,
+        batch_size: int = 256,
+        num_workers: int | None = None,
+        download: bool = False,
+        seed: int = 0,
+        train_views: TrainViews = "simclr",
+        n_views: int | None = None,
+        include_original: bool = False,
+        strength: StrengthName | None = None,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        pin_memory: bool | None = None,
+        persistent_workers: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if train_views not in TRAIN_VIEWS:
+            raise ValueError(
+                f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
+            )
+        if strength is not None and strength not in STRENGTHS:
+            raise ValueError(
+                f"unknown strength {strength!r}; expected one of {list(STRENGTHS)} or None"
+            )
+        if strength is not None and train_views != "simclr":
+            raise ValueError(
+                f"strength={strength!r} sets SimCLR augmentations, but train_views={train_views!r};"
+                " use train_views='simclr' or strength=None"
+            )
+        if n_views is None:
+            n_views = 1 if train_views == "none" else 2
+        if n_views < 1:
+            raise ValueError(f"n_views must be >= 1, got {n_views}")
+        if train_views == "none" and n_views != 1:
+            raise ValueError(
+                f"train_views='none' yields exactly one un-augmented view, got n_views={n_views}; "
+                "leave n_views unset or pick an augmentation"
+            )
+        for arg, value in (
+            ("batch_size", batch_size),
+            ("max_train_samples", max_train_samples),
+            ("max_eval_samples", max_eval_samples),
+        ):
+            if value is not None and value < 1:
+                raise ValueError(f"{arg} must be >= 1 (or None for all), got {value}")
+        if download and not self.supports_download:
+            raise ValueError(
+                f"download=True is not supported for {self.name}: torchvision cannot fetch it. "
+                f"{self._placement_hint()}"
+            )
+        self.root = Path(root if root is not None else default_root()).expanduser()
+        self.batch_size = batch_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        self.download = download
+        self.seed = seed
+        self.train_views = train_views
+        self.n_views = n_views
+        self.include_original = include_original
+        self.strength = strength
+        self.max_train_samples = max_train_samples
+        self.max_eval_samples = max_eval_samples
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.persistent_workers = (
+            self.num_workers > 0 if persistent_workers is None else persistent_workers
+        )
+        if self.persistent_workers and self.num_workers == 0:
+            raise ValueError("persistent_workers=True needs num_workers > 0")
+        self._sources: dict[str, ImageSource] = {}
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _locate(self) -> Path:
+        """The folder holding the files; raises DatasetNotFoundError when there is none."""
+        raise NotImplementedError
+
+    def _read_split(self, folder: Path, split: Split) -> ImageSource:
+        """Read the labelled ``train`` or ``test`` split."""
+        raise NotImplementedError
+
+    def _read_unlabeled(self, folder: Path) -> ImageSource | None:
+        """Extra unlabeled images (label -1) for SSL training only; None for most datasets."""
+        return None
+
+    def _download(self) -> None:
+        """Fetch the files with torchvision (only called when :meth:`_locate` found nothing)."""
+        raise NotImplementedError
+
+    def _placement_hint(self) -> str:
+        return f"place the files under {self.root}"
+
+    def _base_ops(self) -> list[v2.Transform]:
+        """Deterministic ops bringing a stored image to ``image_size`` (ImageNet: resize+crop)."""
+        return []
+
+    # ----------------------------------------------------------------- Lightning hooks
+    def prepare_data(self) -> None:
+        if not self.download:
+            return
+        try:
+            self._locate()
+        except FileNotFoundError:
+            self._download()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._sources:
+            return
+        folder = self._locate()
+        train = self._read_split(folder, "train")
+        unlabeled = self._read_unlabeled(folder)
+        ssl_train = train if unlabeled is None else ConcatSource([train, unlabeled])
+        self._sources = {
+            "ssl_train": random_subset(ssl_train, self.max_train_samples, self.seed),
+            "train": random_subset(train, self.max_train_samples, self.seed),
+            "test": random_subset(
+                self._read_split(folder, "test"), self.max_eval_samples, self.seed + 1
+            ),
+        }
+
+    def source(self, split: Literal["ssl_train", "train", "test"]) -> ImageSource:
+        """The (possibly subsetted) image source of a split; runs :meth:`setup` if needed."""
+        self.setup()
+        return self._sources[split]
+
+    # ----------------------------------------------------------------- transforms
+    def eval_transform(self) -> v2.Compose:
+        """Deterministic: stored image -> normalised float tensor at ``image_size``."""
+        return v2.Compose([*self._base_ops(), *to_normalised(self.mean, self.std)])
+
+    def _random_ops(self, kind: str) -> list[v2.Transform]:
+        if kind == "simclr":
+            params = simclr_params(self.image_size, self.strength, self.flip_allowed)
+            return simclr_ops(self.image_size, self.in_channels, params)
+        return group_ops(kind)
+
+    def view_transform(self) -> v2.Compose:
+        """Per-sample random view of the SSL train loader."""
+        if self.train_views == "none":
+            return self.eval_transform()
+        ops = self._random_ops(self.train_views)
+        if self.train_views != "simclr":  # group views act on the image at its final size
+            ops = [*self._base_ops(), *ops]
+        return view_pipeline(ops, self.mean, self.std)
+
+    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform:
+        """``t(batch)``: one fresh random draw applied identically to a normalised batch.
+
+        ``kind="simclr"`` (the contract) uses this DataModule's SimCLR ops and strength at
+        ``image_size``; an H-SSL group name uses that group's augmentation instead.
+        """
+        if kind not in ("simclr", *GROUP_VIEWS):
+            raise ValueError(f"unknown kind {kind!r}; expected one of {['simclr', *GROUP_VIEWS]}")
+        return SameParamsTransform(self._random_ops(kind), self.mean, self.std)
+
+    # ----------------------------------------------------------------- loaders
+    def _loader(self, dataset, **kw) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            **kw,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        source = self.source("ssl_train")
+        if len(source) < self.batch_size:
+            raise ValueError(
+                f"{self.name}: {len(source)} SSL training samples is fewer than "
+                f"batch_size={self.batch_size}, and the SSL loader drops incomplete batches; "
+                "lower batch_size or raise max_train_samples"
+            )
+        dataset = SSLViewDataset(
+            source,
+            self.view_transform(),
+            self.n_views,
+            self.eval_transform() if self.include_original else None,
+        )
+        sampler = SeededViewSampler(len(dataset), self.seed)
+        return self._loader(dataset, sampler=sampler, drop_last=True)
+
+    def _eval_loader(self, split: Split) -> DataLoader:
+        return self._loader(EvalDataset(self.source(split), self.eval_transform()), shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        """The labelled held-out split (the test split: these datasets have no separate val)."""
+        return self._eval_loader("test")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def train_eval_dataloader(self) -> DataLoader:
+        """Labelled train split with the eval transform, in file order (for linear probes)."""
+        return self._eval_loader("train")

@@ -1,0 +1,90 @@
+"""Torch datasets over image sources, and the seeded sampler that makes SSL views reproducible.
+
+Reproducibility: :class:`SeededViewSampler` yields ``(index, seed)`` pairs drawn from a
+generator seeded by ``(seed, epoch)``; :class:`SSLViewDataset` draws the views of that sample
+under ``torch.manual_seed(seed)`` inside a forked RNG. So the augmentation a sample receives
+depends only on the DataModule seed, the epoch and its position in the permutation: not on
+``num_workers``, worker scheduling or the global RNG of the training process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ssl_geom.data.sources import ImageSource
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+class SSLViewDataset(Dataset):
+    """``dataset[(i, seed)]`` -> ``(views, y)``: ``n_views`` random views (+ the original)."""
+
+    def __init__(
+        self,
+        source: ImageSource,
+        view_transform: Transform,
+        n_views: int,
+        original_transform: Transform | None = None,
+    ) -> None:
+        self.source = source
+        self.view_transform = view_transform
+        self.n_views = n_views
+        self.original_transform = original_transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[list[torch.Tensor], int]:
+        index, seed = key
+        image, labels = self.source[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            views = [self.view_transform(image) for _ in range(self.n_views)]
+        if self.original_transform is not None:
+            views.append(self.original_transform(image))
+        return views, labels[0]
+
+
+class EvalDataset(Dataset):
+    """``dataset[i]`` -> ``(x, *labels)`` with a deterministic transform."""
+
+    def __init__(self, source: ImageSource, transform: Transform) -> None:
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> tuple:
+        image, labels = self.source[index]
+        return (self.transform(image), *labels)
+
+
+class SeededViewSampler(Sampler[tuple[int, int]]):
+    """Random permutation of ``range(n)`` paired with per-sample augmentation seeds.
+
+    Epoch ``e`` uses ``Generator().manual_seed(seed + e * 1_000_003)``. Lightning calls
+    :meth:`set_epoch` before each epoch (so a resumed run replays the same epochs); without it
+    the epoch advances by one per pass.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch * 1_000_003)
+        self.epoch += 1
+        order = torch.randperm(self.n, generator=generator).tolist()
+        seeds = torch.randint(0, 2**62, (self.n,), generator=generator).tolist()
+        return iter(zip(order, seeds, strict=True))

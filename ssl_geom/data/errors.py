@@ -1,0 +1,36 @@
+"""The two errors a dataset folder can produce: nothing there, or something broken there.
+
+Both name the file or folder concerned and say how to fix it, so a user on a cluster without
+internet knows exactly what to copy where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No usable copy of a dataset was found in any of the places we looked."""
+
+    def __init__(
+        self, dataset: str, looked_at: Iterable[Path | str], expected: Iterable[str], remedy: str
+    ) -> None:
+        self.looked_at = [str(p) for p in looked_at]
+        self.expected = list(expected)
+        places = "\n".join(f"  - {p}" for p in self.looked_at)
+        files = ", ".join(self.expected)
+        super().__init__(
+            f"{dataset} not found. Looked at:\n{places}\n"
+            f"expected there: {files}\n"
+            f"To get it: {remedy}"
+        )
+
+
+class CorruptDatasetError(ValueError):
+    """A dataset file exists but cannot be parsed (truncated, wrong format, wrong sizes)."""
+
+    def __init__(self, path: Path | str, problem: str, remedy: str | None = None) -> None:
+        self.path = str(path)
+        hint = remedy or "replace it with an intact copy of the original file"
+        super().__init__(f"cannot read dataset file {self.path}: {problem}; {hint}")

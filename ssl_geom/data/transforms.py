@@ -1,0 +1,185 @@
+"""Augmentation pipelines: SimCLR views, the geometry paper's strength presets, H-SSL's group views.
+
+Everything is built from torchvision ``transforms.v2`` ops acting on tensors (uint8 images in
+the loader workers, float batches on any device for :class:`SameParamsTransform`). Written here
+by hand, because no maintained package has them: the preset table, exact 90° rotations
+(:class:`RandomRot90`, ``torch.rot90`` instead of interpolating ``rotate``) and the batched
+"one draw for the whole batch" wrapper.
+
+Sources:
+
+* SimCLR (Chen et al. 2020, App. A): RandomResizedCrop, horizontal flip, colour jitter with
+  p=0.8 and strength s (brightness/contrast/saturation 0.8s, hue 0.2s), grayscale p=0.2,
+  Gaussian blur (p=0.5, kernel 10% of the image side, sigma 0.1-2.0) only at ImageNet-like
+  resolutions: SimCLR drops blur on CIFAR. We use blur from 96 px up (STL10, ImageNet-100) and
+  s=1.0 there, s=0.5 below (SimCLR's CIFAR setting).
+* Geometry paper, Table 2: ``large`` (crop 0.08-1, s=0.5, flip), ``moderate`` (crop 0.5-1,
+  s=0.25, flip), ``small`` (crop 0.9-1, s=0.05, no flip); grayscale p=0.2 and jitter p=0.8 in all.
+  The table has no blur row; a preset keeps the dataset's blur setting (none on CIFAR, where
+  the paper ran).
+* H-SSL, App. A (A-SSL views): rotation by one of 0/90/180/270°, translation by up to ±20% of
+  height/width, downscaling to 0.57-1.0 of the original scale about the centre; the uncovered
+  border is filled with zeros (black), the image keeps its size.
+
+Single-channel images (MNIST) get the grayscale-sensible subset: no grayscale op, and colour
+jitter reduced to brightness and contrast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torchvision.transforms import v2
+
+Strength = Literal["large", "moderate", "small"]
+GroupView = Literal["rotation", "translation", "scale"]
+
+STRENGTHS: tuple[str, ...] = ("large", "moderate", "small")
+GROUP_VIEWS: tuple[str, ...] = ("rotation", "translation", "scale")
+
+#: H-SSL App. A: translate up to ±20% of H/W, downscale to 0.57-1.0.
+HSSL_MAX_TRANSLATION = 0.2
+HSSL_SCALE_RANGE = (0.57, 1.0)
+
+
+@dataclass(frozen=True)
+class SimCLRParams:
+    """The knobs of one SimCLR view pipeline."""
+
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    jitter_strength: float = 0.5
+    jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    flip: bool = True
+    blur: bool = False
+
+
+#: Geometry paper, Table 2 (crop scale, colour-jitter strength s, horizontal flip).
+_PRESETS: dict[str, tuple[tuple[float, float], float, bool]] = {
+    "large": ((0.08, 1.0), 0.5, True),
+    "moderate": ((0.5, 1.0), 0.25, True),
+    "small": ((0.9, 1.0), 0.05, False),
+}
+
+
+def simclr_params(
+    image_size: int, strength: str | None = None, flip_allowed: bool = True
+) -> SimCLRParams:
+    """SimCLR parameters at ``image_size``, optionally overridden by a Table 2 preset.
+
+    ``flip_allowed=False`` removes the flip whatever the preset says (digits are not mirror
+    symmetric).
+    """
+    large_images = image_size >= 96
+    if strength is None:
+        crop, s, flip = (0.08, 1.0), (1.0 if large_images else 0.5), True
+    elif strength in _PRESETS:
+        crop, s, flip = _PRESETS[strength]
+    else:
+        raise ValueError(
+            f"unknown augmentation strength {strength!r}; expected one of {list(STRENGTHS)} or None"
+        )
+    return SimCLRParams(
+        crop_scale=crop, jitter_strength=s, flip=flip and flip_allowed, blur=large_images
+    )
+
+
+class RandomRot90(v2.Transform):
+    """Rotate by k·90° counter-clockwise, k uniform in {0, 1, 2, 3} (exact, no interpolation).
+
+    One k per call, so a batched tensor is rotated as a whole.
+    """
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return {"k": int(torch.randint(4, (1,)).item())}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return torch.rot90(inpt, params["k"], dims=(-2, -1))
+
+
+def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[v2.Transform]:
+    """The random ops of a SimCLR view; they accept uint8 or [0, 1] float tensors."""
+    s = params.jitter_strength
+    ops: list[v2.Transform] = [
+        v2.RandomResizedCrop(image_size, scale=params.crop_scale, antialias=True)
+    ]
+    if params.flip:
+        ops.append(v2.RandomHorizontalFlip())
+    if in_channels == 3:
+        jitter = v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
+    else:
+        jitter = v2.ColorJitter(brightness=0.8 * s, contrast=0.8 * s)
+    ops.append(v2.RandomApply([jitter], p=params.jitter_p))
+    if in_channels == 3:
+        ops.append(v2.RandomGrayscale(p=params.grayscale_p))
+    if params.blur:
+        kernel = int(0.1 * image_size) // 2 * 2 + 1
+        ops.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
+    return ops
+
+
+def group_ops(kind: str) -> list[v2.Transform]:
+    """H-SSL's A-SSL input augmentation for one group (App. A)."""
+    if kind == "rotation":
+        return [RandomRot90()]
+    if kind == "translation":
+        t = HSSL_MAX_TRANSLATION
+        # Nearest keeps integer shifts exact (a pure pixel shift, as a CNN's translation group).
+        return [
+            v2.RandomAffine(
+                degrees=0.0, translate=(t, t), interpolation=v2.InterpolationMode.NEAREST
+            )
+        ]
+    if kind == "scale":
+        return [
+            v2.RandomAffine(
+                degrees=0.0, scale=HSSL_SCALE_RANGE, interpolation=v2.InterpolationMode.BILINEAR
+            )
+        ]
+    raise ValueError(f"unknown group view {kind!r}; expected one of {list(GROUP_VIEWS)}")
+
+
+def to_normalised(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
+    """uint8/[0, 1] image -> float32 normalised with the dataset statistics."""
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+
+
+def view_pipeline(
+    ops: Sequence[v2.Transform], mean: Sequence[float], std: Sequence[float]
+) -> v2.Compose:
+    """Per-sample pipeline for a loader worker: random ops, then dtype conversion and Normalize."""
+    return v2.Compose([*ops, *to_normalised(mean, std)])
+
+
+class SameParamsTransform:
+    """Apply ONE random draw of ``ops`` identically to every sample of a normalised batch.
+
+    ``t(batch)`` un-normalises ``(B, C, H, W)`` to [0, 1], runs the ops once on the whole batch
+    (``transforms.v2`` samples one set of parameters per call; the test-suite checks this holds
+    for every op used here), and normalises again. Works on CPU and GPU tensors. CARE's
+    same-augmentation chunks and the Wahba probe rely on it.
+    """
+
+    def __init__(
+        self, ops: Sequence[v2.Transform], mean: Sequence[float], std: Sequence[float]
+    ) -> None:
+        self.ops = v2.Compose(list(ops))
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        if batch.ndim != 4 or batch.shape[1] != self.mean.shape[1]:
+            raise ValueError(
+                f"expected a normalised batch of shape (B, {self.mean.shape[1]}, H, W), "
+                f"got {tuple(batch.shape)}"
+            )
+        mean = self.mean.to(batch.device, batch.dtype)
+        std = self.std.to(batch.device, batch.dtype)
+        images = (batch * std + mean).clamp_(0.0, 1.0)
+        return (self.ops(images) - mean) / std
+
+    def __repr__(self) -> str:
+        return f"SameParamsTransform({self.ops})"
