@@ -1,0 +1,353 @@
+"""``SSLMethod``: the LightningModule every self-supervised method extends.
+
+What the base does, so a method file only writes its loss:
+
+- builds ``self.backbone`` from the backbone registry (``backbone`` name +
+  ``backbone_kwargs``, ``in_channels`` linked from the DataModule) and ``self.projector``
+  (an MLP or a single linear layer, see :func:`ssl_geom.methods.heads.build_projector`);
+  the geometry callbacks find both under these names;
+- trains an **online linear probe** on detached backbone features and logs
+  ``probe/train_acc`` and, on validation, ``probe/acc`` (``probe/test_acc`` on test);
+- configures the optimizer (LARS / SGD / Adam / AdamW), the per-step warm-up + cosine
+  schedule, weight-decay exclusion of biases and norm parameters, and logs the effective
+  learning rate ``lr`` every step;
+- unpacks batches: SSL train batches ``(views, y)`` (``views`` a list of ``(B, C, H, W)``
+  tensors, the un-augmented original last when the DataModule has
+  ``include_original=True``); eval batches ``(x, y)`` or ``(x, y_fine, y_coarse)``.
+
+Why an online probe (H-SSL's "detached classifier"): a linear classifier trained on
+``backbone.embed(x).detach()`` alongside the SSL objective gives a cheap, continuous
+readout of representation quality during training. Because its input is detached it
+never sends gradients into the backbone: it *measures* the representation rather than
+shaping it, so the SSL run is the same with or without it (up to its own parameters).
+It has its own parameter group (``probe_lr``, no weight decay, no LARS adaptation).
+Samples with label ``< 0`` (STL10's unlabeled split) are ignored. It is not a
+substitute for the final linear evaluation on frozen features.
+
+How a subclass plugs in
+-----------------------
+1. Define ``__init__`` with the method's own type-hinted arguments plus ``**kwargs``
+   forwarded to ``super().__init__(**kwargs)``. ``save_hyperparameters()`` (called here)
+   records the arguments of the whole ``__init__`` chain, so every one is settable
+   from YAML. If the projector input size depends on your arguments, assign the plain
+   Python values to ``self`` *before* calling ``super().__init__``.
+2. Override :meth:`projector_input_dim` when the projector does not read
+   ``backbone.embed_dim`` features (H-SSL: ``out_channels * |g0|`` for a fiber bundle).
+3. Implement :meth:`ssl_step` ``(views, batch_idx) -> SSLStepOutput``: the SSL loss,
+   the ``(B, C)`` backbone features of one view for the probe (or ``None``), and a
+   dict of extra scalars to log (logged as ``train/<name>``).
+4. Extra trainable modules assigned as attributes are optimised with the backbone
+   (frozen ones, ``requires_grad=False``, are skipped); override :meth:`ssl_modules`
+   to change that set.
+
+``batch_size`` is the per-process batch size (the CLI links it from
+``data.batch_size``); methods use it to validate shape-dependent options early and the
+optional ``lr_scaling`` uses it to compute the global batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from ssl_geom.backbones import StructuredBackbone, build_backbone
+from ssl_geom.methods.heads import build_projector
+from ssl_geom.methods.optim import (
+    LR_SCALINGS,
+    OPTIMIZERS,
+    SCHEDULES,
+    build_optimizer,
+    build_schedule,
+    check_choice,
+    scaled_lr,
+    weight_decay_groups,
+)
+
+OptimizerName = Literal["lars", "sgd", "adam", "adamw"]
+ScheduleName = Literal["warmup_cosine", "constant"]
+LRScaling = Literal["none", "linear", "sqrt"]
+
+
+@dataclass
+class SSLStepOutput:
+    """What :meth:`SSLMethod.ssl_step` returns.
+
+    ``loss``: the SSL objective to minimise; ``probe_features``: ``(B, C)`` backbone
+    features of one view for the online probe (detached by the base), ``None`` to skip
+    the probe this step; ``logs``: extra scalars, logged as ``train/<name>``.
+    """
+
+    loss: torch.Tensor
+    probe_features: torch.Tensor | None = None
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class SSLMethod(L.LightningModule):
+    """Base LightningModule: backbone, projector, online probe, optimizer; see module doc.
+
+    Args:
+        backbone: registered backbone name (``ssl_geom.backbones.list_backbones()``).
+        backbone_kwargs: extra keyword arguments for the backbone factory.
+        in_channels: image channels (linked from ``data.in_channels`` by the CLI);
+            ``None`` keeps the backbone's default.
+        num_classes: classes of the online probe (linked from ``data.num_classes``);
+            ``None`` trains no probe.
+        batch_size: per-process batch size (linked from ``data.batch_size``), used for
+            early validation and ``lr_scaling``; ``None`` = read it from the DataModule.
+        projector_hidden_dims: hidden widths of the projection MLP; ``[]`` = one linear layer.
+        projector_out_dim: projection (loss-space) dimension.
+        projector_batch_norm: BatchNorm after each hidden layer.
+        projector_final_batch_norm: BatchNorm after the last layer.
+        projector_bias: bias in every linear layer; ``None`` = only where no BN follows.
+            The geometry paper's linear projector ``g(h) = Wᵀh`` has ``False``.
+        optimizer: ``lars``, ``sgd``, ``adam`` or ``adamw``.
+        lr: base learning rate (after warm-up), used as given unless ``lr_scaling`` says otherwise.
+        weight_decay: weight decay of the decayed group.
+        momentum: momentum of SGD / LARS.
+        betas: Adam / AdamW betas.
+        exclude_bias_norm_from_wd: biases and norm parameters get no weight decay (nor LARS
+            adaptation).
+        lr_schedule: ``warmup_cosine`` or ``constant``; stepped every optimizer step.
+        warmup_epochs: linear warm-up length in epochs (fractions allowed; converted to steps).
+        final_lr_ratio: the cosine ends at ``final_lr_ratio * lr``.
+        lr_scaling: ``none`` (default), ``linear`` or ``sqrt`` in ``global_batch /
+            lr_reference_batch_size``; the scaled value is printed and logged as ``lr``.
+        lr_reference_batch_size: the batch size ``lr`` refers to when scaling.
+        probe_lr: learning rate of the online probe (same optimizer and schedule).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18_cifar",
+        backbone_kwargs: dict[str, Any] | None = None,
+        in_channels: int | None = None,
+        num_classes: int | None = None,
+        batch_size: int | None = None,
+        projector_hidden_dims: Sequence[int] = (2048,),
+        projector_out_dim: int = 128,
+        projector_batch_norm: bool = True,
+        projector_final_batch_norm: bool = False,
+        projector_bias: bool | None = None,
+        optimizer: OptimizerName = "lars",
+        lr: float = 0.3,
+        weight_decay: float = 1e-6,
+        momentum: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999),
+        exclude_bias_norm_from_wd: bool = True,
+        lr_schedule: ScheduleName = "warmup_cosine",
+        warmup_epochs: float = 10.0,
+        final_lr_ratio: float = 0.0,
+        lr_scaling: LRScaling = "none",
+        lr_reference_batch_size: int = 256,
+        probe_lr: float = 0.1,
+    ) -> None:
+        super().__init__()
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", lr_schedule, SCHEDULES)
+        check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
+        if optimizer == "lars" and weight_decay == 0:
+            raise ValueError(
+                "optimizer='lars' with weight_decay=0: lightly's LARS skips the layer-wise "
+                "adaptation for groups without weight decay, so this would be plain SGD. "
+                "Use optimizer='sgd' or a positive weight_decay."
+            )
+        for name, value in (("lr", lr), ("probe_lr", probe_lr), ("weight_decay", weight_decay)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 (or None), got {batch_size}")
+        self.save_hyperparameters()
+
+        kwargs = dict(backbone_kwargs or {})
+        if in_channels is not None:
+            if kwargs.get("in_channels", in_channels) != in_channels:
+                raise ValueError(
+                    f"backbone_kwargs.in_channels={kwargs['in_channels']} contradicts "
+                    f"in_channels={in_channels} (linked from the data); drop one of them"
+                )
+            kwargs["in_channels"] = in_channels
+        self.backbone: StructuredBackbone = build_backbone(backbone, **kwargs)
+        self.projector = build_projector(
+            self.projector_input_dim(),
+            list(projector_hidden_dims),
+            projector_out_dim,
+            batch_norm=projector_batch_norm,
+            final_batch_norm=projector_final_batch_norm,
+            bias=projector_bias,
+        )
+        self.probe: nn.Linear | None = None
+        if num_classes is not None:
+            if num_classes < 2:
+                raise ValueError(
+                    f"num_classes must be >= 2 (or None for no probe), got {num_classes}"
+                )
+            self.probe = nn.Linear(self.backbone.embed_dim, num_classes)
+            self.probe_train_acc = MulticlassAccuracy(num_classes, average="micro")
+            self.probe_val_acc = MulticlassAccuracy(num_classes, average="micro")
+            self.probe_test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    # ------------------------------------------------------------------ subclass hooks
+    def projector_input_dim(self) -> int:
+        """Input size of the projector; default: the backbone's ``embed_dim``."""
+        return self.backbone.embed_dim
+
+    def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
+        """The method's SSL loss on one train batch's ``views`` (see the module docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement ssl_step")
+
+    def ssl_modules(self) -> list[nn.Module]:
+        """Modules optimised with the SSL loss: every child except the probe and metrics."""
+        return [
+            m
+            for name, m in self.named_children()
+            if name != "probe" and not name.startswith("probe_")
+        ]
+
+    # ------------------------------------------------------------------ forward passes
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Downstream representation ``(B, C)``: ``backbone.embed(x)``."""
+        return self.backbone.embed(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        views, y = self.unpack_train_batch(batch)
+        out = self.ssl_step(views, batch_idx)
+        n = y.shape[0]
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
+        for name, value in out.logs.items():
+            self.log(f"train/{name}", value, batch_size=n)
+        self.log("lr", self._current_lr(), prog_bar=True, batch_size=n)
+        loss = out.loss
+        if self.probe is not None and out.probe_features is not None:
+            loss = loss + self._probe_loss(out.probe_features, y, self.probe_train_acc, "train")
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, self.probe_val_acc if self.probe is not None else None, "acc")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, self.probe_test_acc if self.probe is not None else None, "test_acc")
+
+    # ------------------------------------------------------------------ batches
+    @staticmethod
+    def unpack_train_batch(batch: Any) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """``(views, y)`` from an SSL train batch, with a clear error for other layouts."""
+        if not (isinstance(batch, (list, tuple)) and len(batch) == 2):
+            raise ValueError(
+                "SSL train batches must be (views, y) with views a list of (B, C, H, W) "
+                f"tensors; got a {type(batch).__name__}"
+                + (f" of length {len(batch)}" if isinstance(batch, (list, tuple)) else "")
+            )
+        views, y = batch
+        if isinstance(views, torch.Tensor):
+            views = [views]
+        return list(views), y
+
+    def _eval_step(self, batch: Any, metric: MulticlassAccuracy | None, name: str) -> None:
+        if self.probe is None or metric is None:
+            return
+        x, y = batch[0], batch[1]
+        with torch.no_grad():
+            feats = self.backbone.embed(x)
+        keep = y >= 0
+        if not bool(keep.any()):
+            return
+        logits = self.probe(feats[keep].float())
+        metric.update(logits, y[keep])
+        self.log(f"probe/{name}", metric, prog_bar=name == "acc", batch_size=int(keep.sum()))
+
+    def _probe_loss(
+        self, feats: torch.Tensor, y: torch.Tensor, metric: MulticlassAccuracy, stage: str
+    ) -> torch.Tensor:
+        keep = y >= 0
+        if not bool(keep.any()):
+            return feats.new_zeros(())
+        logits = self.probe(feats.detach()[keep].float())
+        loss = F.cross_entropy(logits, y[keep])
+        metric.update(logits.detach(), y[keep])
+        n = int(keep.sum())
+        self.log(f"probe/{stage}_loss", loss, batch_size=n)
+        self.log(f"probe/{stage}_acc", metric, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    # ------------------------------------------------------------------ optimisation
+    def per_process_batch_size(self) -> int | None:
+        """``batch_size`` if set, else the attached DataModule's, else ``None``."""
+        if self.hparams.batch_size is not None:
+            return int(self.hparams.batch_size)
+        trainer = self._trainer
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        size = getattr(dm, "batch_size", None)
+        return int(size) if size is not None else None
+
+    def effective_lr(self) -> float:
+        """The base lr after the (explicit, optional) batch-size scaling rule."""
+        hp = self.hparams
+        if hp.lr_scaling == "none":
+            return float(hp.lr)
+        per_process = self.per_process_batch_size()
+        if per_process is None:
+            raise ValueError(
+                f"lr_scaling={hp.lr_scaling!r} needs the batch size: set model.batch_size "
+                "or train with a DataModule that has batch_size"
+            )
+        global_batch = per_process * self.trainer.world_size * self.trainer.accumulate_grad_batches
+        lr = scaled_lr(hp.lr, hp.lr_scaling, global_batch, hp.lr_reference_batch_size)
+        rank_zero_info(
+            f"lr_scaling={hp.lr_scaling!r}: lr {hp.lr} x ({global_batch}/"
+            f"{hp.lr_reference_batch_size}) -> {lr:.6g}"
+        )
+        return lr
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        lr = self.effective_lr()
+        groups = weight_decay_groups(
+            self.ssl_modules(), hp.weight_decay, hp.exclude_bias_norm_from_wd
+        )
+        for g in groups:
+            g["lr"] = lr
+        if self.probe is not None:
+            groups.append(
+                {
+                    "params": list(self.probe.parameters()),
+                    "weight_decay": 0.0,
+                    "lr": hp.probe_lr,
+                    "name": "probe",
+                }
+            )
+        optimizer = build_optimizer(
+            hp.optimizer, groups, lr=lr, momentum=hp.momentum, betas=tuple(hp.betas)
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        batches = self.trainer.num_training_batches  # known once the line above ran
+        steps_per_epoch = (
+            math.ceil(batches / self.trainer.accumulate_grad_batches)
+            if math.isfinite(batches)
+            else total
+        )
+        schedule = build_schedule(
+            optimizer,
+            hp.lr_schedule,
+            total_steps=total,
+            warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
+            final_lr_ratio=hp.final_lr_ratio,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": schedule, "interval": "step", "frequency": 1},
+        }
+
+    def _current_lr(self) -> float:
+        """The lr the SSL parameters use in this step (first param group)."""
+        return float(self.trainer.optimizers[0].param_groups[0]["lr"])
