@@ -131,12 +131,12 @@ class SSLDataModule(L.LightningDataModule):
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{arg} must be >= 1 (or None for all), got {value}")
+        self.root = Path(root if root is not None else default_root()).expanduser()
         if download and not self.supports_download:
             raise ValueError(
                 f"download=True is not supported for {self.name}: torchvision cannot fetch it. "
                 f"{self._placement_hint()}"
             )
-        self.root = Path(root if root is not None else default_root()).expanduser()
         self.batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         if self.num_workers < 0:
