@@ -29,7 +29,8 @@ How a subclass plugs in
 1. Define ``__init__`` with the method's own type-hinted arguments plus ``**kwargs``
    forwarded to ``super().__init__(**kwargs)``. ``save_hyperparameters()`` (called here)
    records the arguments of the whole ``__init__`` chain, so every one is settable
-   from YAML. If the projector input size depends on your arguments, assign the plain
+   from YAML (name arguments YAML cannot hold in the class attribute
+   ``hparams_ignore``). If the projector input size depends on your arguments, assign the plain
    Python values to ``self`` *before* calling ``super().__init__``.
 2. Override :meth:`projector_input_dim` when the projector does not read
    ``backbone.embed_dim`` features (H-SSL: ``out_channels * |g0|`` for a fiber bundle).
@@ -50,7 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
@@ -125,6 +126,10 @@ class SSLMethod(L.LightningModule):
         probe_lr: learning rate of the online probe (same optimizer and schedule).
     """
 
+    #: ``__init__`` arguments kept out of ``hparams`` (objects that YAML cannot hold,
+    #: e.g. a transform passed from Python).
+    hparams_ignore: ClassVar[tuple[str, ...]] = ()
+
     def __init__(
         self,
         backbone: str = "resnet18_cifar",
@@ -167,7 +172,7 @@ class SSLMethod(L.LightningModule):
             raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (or None), got {batch_size}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=list(self.hparams_ignore))
 
         kwargs = dict(backbone_kwargs or {})
         if in_channels is not None:
