@@ -224,6 +224,11 @@ class SSLMethod(L.LightningModule):
         """Downstream representation ``(B, C)``: ``backbone.embed(x)``."""
         return self.backbone.embed(x)
 
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(h, z) = (backbone.embed(x), projector(h))``: the A-SSL pipeline for one batch."""
+        h = self.backbone.embed(x)
+        return h, self.projector(h)
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         views, y = self.unpack_train_batch(batch)
         out = self.ssl_step(views, batch_idx)
