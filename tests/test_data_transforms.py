@@ -211,3 +211,19 @@ def test_scale_views_shrink_about_the_centre_to_057_to_1() -> None:
 def test_unknown_group_view_lists_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"'shear'.*rotation.*translation.*scale"):
         group_ops("shear")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(("op_id", "op"), _all_ops(), ids=[i for i, _ in _all_ops()])
+def test_one_draw_per_batch_on_gpu_matches_cpu(op_id: str, op: v2.Transform) -> None:
+    # Same seed, same parameters: the GPU batch result equals the CPU one (up to float error).
+    c, size = _channels(op_id), _size(op_id)
+    t = SameParamsTransform([op], mean=[0.5] * c, std=[0.25] * c)
+    batch = (torch.rand(6, c, size, size) - 0.5) / 0.25
+    for seed in range(4):
+        torch.manual_seed(seed)
+        cpu = t(batch)
+        torch.manual_seed(seed)
+        gpu = t(batch.cuda())
+        assert gpu.is_cuda
+        torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=0)
