@@ -119,6 +119,7 @@ class SSLMethod(L.LightningModule):
             adaptation).
         lr_schedule: ``warmup_cosine`` or ``constant``; stepped every optimizer step.
         warmup_epochs: linear warm-up length in epochs (fractions allowed; converted to steps).
+        warmup_steps: warm-up length in optimizer steps; overrides ``warmup_epochs`` when set.
         final_lr_ratio: the cosine ends at ``final_lr_ratio * lr``.
         lr_scaling: ``none`` (default), ``linear`` or ``sqrt`` in ``global_batch /
             lr_reference_batch_size``; the scaled value is printed and logged as ``lr``.
@@ -150,6 +151,7 @@ class SSLMethod(L.LightningModule):
         exclude_bias_norm_from_wd: bool = True,
         lr_schedule: ScheduleName = "warmup_cosine",
         warmup_epochs: float = 10.0,
+        warmup_steps: int | None = None,
         final_lr_ratio: float = 0.0,
         lr_scaling: LRScaling = "none",
         lr_reference_batch_size: int = 256,
@@ -170,6 +172,8 @@ class SSLMethod(L.LightningModule):
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+        if warmup_steps is not None and warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0 (or None), got {warmup_steps}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (or None), got {batch_size}")
         self.save_hyperparameters(ignore=list(self.hparams_ignore))
@@ -350,7 +354,11 @@ class SSLMethod(L.LightningModule):
             optimizer,
             hp.lr_schedule,
             total_steps=total,
-            warmup_steps=round(hp.warmup_epochs * steps_per_epoch),
+            warmup_steps=(
+                hp.warmup_steps
+                if hp.warmup_steps is not None
+                else round(hp.warmup_epochs * steps_per_epoch)
+            ),
             final_lr_ratio=hp.final_lr_ratio,
         )
         return {
