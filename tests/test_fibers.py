@@ -4,7 +4,7 @@ The central check is H-SSL paper Eq. 7: for an exactly equivariant map, the bund
 A-SSL reads at ``g0`` from a transformed input equals the bundle H-SSL reads at
 ``g^-1 · g0`` from the untransformed one. The maps are built so that equivariance holds by
 construction (C4 lifting by rotating a shared function; a circular convolution for
-translation), so the equality is exact, not approximate.
+translation; see ``tests/hssl_testing.py``), so the equality is exact, not approximate.
 """
 
 from __future__ import annotations
@@ -29,33 +29,7 @@ from ssl_geom.methods.fibers import (
     sample_grid_pairs,
     sample_interval_pairs,
 )
-
-
-class C4Lifting(nn.Module):
-    """``z(x)[:, :, g] = rot^g(φ(rot^-g x))``: exactly C4-equivariant for any ``φ``.
-
-    ``z(rot x)[g] = rot(rot^(g-1) φ(rot^-(g-1) x)) = rot(z(x)[g-1])``, i.e. rotating the
-    input rotates the spatial axes and rolls the group axis by one (the regular
-    representation, DESIGN "Structured features").
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.phi = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.Tanh(), nn.Conv2d(5, 3, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fibers = [
-            torch.rot90(self.phi(torch.rot90(x, -g, dims=(-2, -1))), g, dims=(-2, -1))
-            for g in range(4)
-        ]
-        return torch.stack(fibers, dim=2)
-
-
-def rotate_each(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    """Rotate sample ``n`` by ``turns[n]`` quarter turns (the A-SSL input augmentation)."""
-    return torch.stack(
-        [torch.rot90(xi, int(k), dims=(-2, -1)) for xi, k in zip(x, turns, strict=True)]
-    )
+from tests.hssl_testing import C4Lifting, rotate_each
 
 
 @pytest.fixture

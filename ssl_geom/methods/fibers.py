@@ -37,10 +37,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
+Topology = Literal["cyclic", "interval", "grid"]
+TOPOLOGIES: tuple[str, ...] = ("cyclic", "interval", "grid")
+
 __all__ = [
+    "TOPOLOGIES",
+    "BundleSpec",
     "FiberPairs",
     "cyclic_distance",
     "emulate_group_axis",
@@ -334,3 +340,118 @@ def cyclic_distance(pairs: FiberPairs, size: int) -> torch.Tensor:
     """Cyclic distance ``min(d, size - d)`` between the two bundles of cyclic pairs, ``(B,)``."""
     d = (pairs.start1 - pairs.start2) % size
     return torch.minimum(d, size - d)
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """Where a method reads its fiber bundles: one object instead of five loose options.
+
+    Args:
+        topology: ``"cyclic"`` or ``"interval"`` (the group axis ``G``, after average-pooling
+            the spatial axes) or ``"grid"`` (the spatial axes, ``base_size x base_size``
+            patches of ``C * G``-number fibers).
+        base_size: ``|g0|`` on an axis; the patch side on the grid.
+        max_distance: bound on the topographic distance of H-SSL pairs (``None``: none).
+        emulated_size: read the map through :func:`emulate_group_axis` with this size first
+            (H-SSL Table 2 baselines); not allowed with ``"grid"``.
+    """
+
+    topology: Topology
+    base_size: int = 1
+    max_distance: float | None = None
+    emulated_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.topology not in TOPOLOGIES:
+            raise ValueError(
+                f"unknown topology {self.topology!r}; valid choices: {', '.join(TOPOLOGIES)}"
+            )
+        _check_positive("base size", self.base_size)
+        _check_max_distance(self.max_distance)
+        if self.emulated_size is not None:
+            _check_positive("emulated_size", self.emulated_size)
+            if self.topology == "grid":
+                raise ValueError(
+                    "an emulated group axis is one-dimensional; use topology 'cyclic' or "
+                    "'interval' with emulated_size, or 'grid' without it"
+                )
+
+    def bundle_dim(self, channels: int, group_size: int) -> int:
+        """Length of one bundle for a backbone map with ``channels`` x ``group_size`` fibers."""
+        if self.topology == "grid":
+            return self.base_size**2 * channels * group_size
+        if self.emulated_size is not None and group_size == 1:
+            channels = channels // self.emulated_size
+        return self.base_size * channels
+
+    def axis_size(self, group_size: int) -> int:
+        """Length of the 1-D axis bundles are read from (not defined for the grid)."""
+        if self.topology == "grid":
+            raise ValueError("the grid topology has two axes; see its height and width")
+        return self.emulated_size if self.emulated_size is not None else group_size
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        """Backbone map ``(B, C, G, H, W)`` -> what :meth:`gather` reads.
+
+        Grid: unchanged. Axis: emulated if asked, then spatial axes average-pooled to
+        ``(B, C', G')`` (H-SSL App. A: pool space when the transformation is not translation).
+        """
+        _check_structured(z)
+        if self.topology == "grid":
+            return z
+        if self.emulated_size is not None:
+            z = emulate_group_axis(z, self.emulated_size)
+        return pool_space(z)
+
+    def sample_pairs(
+        self, prepared: torch.Tensor, generator: torch.Generator | None = None
+    ) -> FiberPairs:
+        """H-SSL pairs (Eq. 7) for a prepared map, on its device."""
+        b = prepared.shape[0]
+        if self.topology == "grid":
+            h, w = prepared.shape[-2:]
+            return sample_grid_pairs(
+                b,
+                h,
+                w,
+                self.base_size,
+                self.max_distance,
+                generator=generator,
+                device=prepared.device,
+            )
+        sampler = sample_cyclic_pairs if self.topology == "cyclic" else sample_interval_pairs
+        max_distance = None if self.max_distance is None else int(self.max_distance)
+        return sampler(
+            b,
+            prepared.shape[-1],
+            self.base_size,
+            max_distance,
+            generator=generator,
+            device=prepared.device,
+        )
+
+    def sample_base(
+        self, prepared: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """A-SSL's base ``g0`` (one per sample) for a prepared map, on its device."""
+        b = prepared.shape[0]
+        if self.topology == "grid":
+            sizes = tuple(prepared.shape[-2:])
+            return sample_base(
+                b, sizes, (self.base_size,) * 2, generator=generator, device=prepared.device
+            )
+        base = sample_base(
+            b,
+            (prepared.shape[-1],),
+            (self.base_size,),
+            cyclic=self.topology == "cyclic",
+            generator=generator,
+            device=prepared.device,
+        )
+        return base[:, 0]
+
+    def gather(self, prepared: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """Bundles at ``start`` as ``(B, bundle_dim)`` vectors in the fixed fiber order."""
+        if self.topology == "grid":
+            return gather_patch(prepared, start, self.base_size)
+        return gather_axis(prepared, start, self.base_size, cyclic=self.topology == "cyclic")

@@ -1,0 +1,67 @@
+"""A-SSL as the H-SSL paper runs it (Eq. 5, App. A "Empirical Validation").
+
+Two group-transformed views of each image (the DataModule's ``train_views`` set to
+``"rotation"``, ``"translation"`` or ``"scale"``: multiples of 90°, ±20 % shifts,
+downscaling to 0.57-1.0), one backbone pass per view, and the *same* randomly chosen
+base ``g0`` read from both maps: one fiber per sample (``|g0| = 1`` in Table 1) on the
+rotation/scale axis after spatial average-pooling, or the same pixel location for
+translation. For an equivariant backbone this is Eq. 7 with ``g1, g2`` the sampled input
+transformations, which the tests check exactly.
+
+Unlike H-SSL it needs no equivariance: the input is really transformed, so A-SSL runs on
+any backbone (Table 2's unstructured ones included).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from ssl_geom.methods.hssl import FiberSSL, Transformation
+
+
+class ASSL(FiberSSL):
+    """A-SSL (Eq. 5): InfoNCE between the bundles at the same ``g0`` of two transformed views.
+
+    Args:
+        transformation: which axis ``g0`` lives on: ``"rotation"``/``"scale"`` (the group
+            axis, spatially pooled) or ``"translation"`` (a spatial patch). Match it to the
+            DataModule's ``train_views``.
+        base_size: ``|g0|`` (the patch side for translation); App. A uses 1.
+        emulate_fibers: read ``g0`` on the emulated axis of an unstructured backbone (Table 2).
+        temperature: InfoNCE temperature (App. A: 0.1).
+        gather_distributed: contrast against every process's negatives under DDP.
+        **kwargs: :class:`~ssl_geom.methods.base.SSLMethod` arguments.
+    """
+
+    one_view: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        transformation: Transformation = "rotation",
+        base_size: int = 1,
+        emulate_fibers: bool = False,
+        temperature: float = 0.1,
+        gather_distributed: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.fiber_options = (transformation, base_size, None, emulate_fibers)
+        super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+
+    def bundle_pair(
+        self, views: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A-SSL's positive pair (Eq. 5): the bundle at one random ``g0`` of each view.
+
+        Returns both ``(B, bundle_dim)`` bundles and the first view's map (for the probe).
+        """
+        if len(views) < 2:
+            raise ValueError(
+                f"A-SSL contrasts two transformed views, got {len(views)}; configure the "
+                "DataModule with train_views='rotation', 'translation' or 'scale'"
+            )
+        z1, z2 = self.backbone(views[0]), self.backbone(views[1])
+        prepared1, prepared2 = self.bundles.prepare(z1), self.bundles.prepare(z2)
+        base = self.bundles.sample_base(prepared1)
+        return self.bundles.gather(prepared1, base), self.bundles.gather(prepared2, base), z1

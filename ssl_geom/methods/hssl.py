@@ -1,0 +1,215 @@
+"""H-SSL: homomorphic self-supervised learning (H-SSL paper Sec. 3, Eq. 7).
+
+No input augmentation: one forward pass of one un-augmented view, and the positive pair
+of sample ``n`` is two fiber bundles of *its own* representation, ``z_n(g1^-1 · g0)`` and
+``z_n(g2^-1 · g0)``, contrasted with InfoNCE (Eq. 3) after the projection head. For an
+equivariant backbone this equals A-SSL with the input transformed by ``g1`` and ``g2``
+(Eq. 5), which is why the group axis must carry real structure; H-SSL on an axis without
+it is the paper's Table 2 failure case, available only on purpose (``emulate_fibers``).
+
+Which axis (``transformation``):
+
+- ``"rotation"``: the C4 group axis of a rotation backbone (cyclic);
+- ``"scale"``: the scale axis of a SESN backbone (non-cyclic: bundles stay inside);
+- ``"translation"``: the spatial axes of any backbone (``|g0|`` = a ``p x p`` patch;
+  F-SSL, Eq. 6, is this case).
+
+Rotation and scale average-pool the spatial axes first (App. A), so the projection head
+reads ``C * |g0|`` numbers; translation reads ``p * p * C * G``. The head's input grows
+with ``|g0|`` as in Sec. 4.3.
+
+The DataModule must yield one un-augmented view: ``train_views: none``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from ssl_geom.backbones import StructuredBackbone, structured_to_vector
+from ssl_geom.losses import info_nce
+from ssl_geom.methods.base import SSLMethod, SSLStepOutput
+from ssl_geom.methods.fibers import BundleSpec
+
+Transformation = Literal["rotation", "scale", "translation"]
+TRANSFORMATIONS: tuple[str, ...] = ("rotation", "scale", "translation")
+
+_EXAMPLE_BACKBONE = {"rotation": "hssl_mnist_rotation", "scale": "hssl_mnist_scale"}
+
+
+def resolve_bundles(
+    backbone: StructuredBackbone,
+    backbone_name: str,
+    transformation: str,
+    base_size: int,
+    max_distance: float | None,
+    emulate_fibers: bool,
+    one_view: bool,
+) -> BundleSpec:
+    """The :class:`BundleSpec` a fiber method reads from ``backbone``, or a clear refusal.
+
+    ``one_view`` (H-SSL, F-SSL): both bundles of a pair come from one representation, so
+    a rotation/scale axis must be equivariant to that transformation (else Eq. 7 does not
+    follow from Eq. 5) and must offer at least two bundle positions. A-SSL transforms the
+    input and needs neither.
+    """
+    if transformation not in TRANSFORMATIONS:
+        raise ValueError(
+            f"unknown transformation {transformation!r}; valid choices: "
+            f"{', '.join(TRANSFORMATIONS)}"
+        )
+    group, g = backbone.group, backbone.group_size
+    described = f"backbone {backbone_name!r} (group {group!r}, G={g})"
+    if emulate_fibers:
+        if group != "trivial":
+            raise ValueError(
+                f"emulate_fibers=True is for backbones without structure (H-SSL Table 2), but "
+                f"{described} has a real group axis; set emulate_fibers=False"
+            )
+        if backbone.emulated_group_size is None:
+            raise ValueError(
+                f"emulate_fibers=True needs a backbone with an emulated group axis, but "
+                f"{described} has emulated_group_size=None; use e.g. 'hssl_mnist_mlp', "
+                "'hssl_mnist_cnn6x' or 'hssl_resnet20_cnn6x'"
+            )
+        topology = "cyclic" if transformation == "rotation" else "interval"
+        spec = BundleSpec(topology, base_size, max_distance, backbone.emulated_group_size)
+    elif transformation == "translation":
+        return BundleSpec("grid", base_size, max_distance)
+    else:
+        if one_view and group != transformation:
+            alternative = group if group != "trivial" else "translation"
+            raise ValueError(
+                f"H-SSL over {transformation!r} reads fibers of a {transformation}-equivariant "
+                f"group axis, but {described} is not {transformation}-equivariant. Fix: use a "
+                f"{transformation} backbone such as {_EXAMPLE_BACKBONE[transformation]!r} "
+                "(or its hssl_resnet20_* / hssl_resnet20_tin_* counterpart), pick "
+                f"transformation={alternative!r}, or set emulate_fibers=True to sample an "
+                "unstructured axis on purpose (H-SSL Table 2)"
+            )
+        topology = "cyclic" if transformation == "rotation" else "interval"
+        spec = BundleSpec(topology, base_size, max_distance)
+    size = spec.axis_size(g)
+    if base_size > size:
+        raise ValueError(
+            f"base_size={base_size} exceeds the {transformation} axis of {described}, which "
+            f"has {size} elements; use base_size <= {size}"
+        )
+    positions = size if spec.topology == "cyclic" else size - base_size + 1
+    if one_view and positions < 2:
+        raise ValueError(
+            f"base_size={base_size} on the {size}-element {transformation} axis of {described} "
+            "leaves a single bundle position, so both bundles of every pair would be equal; "
+            "use a smaller base_size or a backbone with a larger group axis"
+        )
+    return spec
+
+
+class FiberSSL(SSLMethod):
+    """Shared by H-SSL, F-SSL and A-SSL: fiber bundles into the projector, InfoNCE between them.
+
+    A subclass sets ``self.fiber_options = (transformation, base_size, max_distance,
+    emulate_fibers)`` before calling ``super().__init__`` (the projector's input size
+    depends on them). :meth:`bundle_pair` here is H-SSL's (Eq. 7: both bundles from one
+    view); A-SSL overrides it.
+    """
+
+    one_view: ClassVar[bool] = True
+    """Both bundles come from one view (H-SSL/F-SSL); see :func:`resolve_bundles`."""
+
+    fiber_options: tuple[str, int, float | None, bool]
+
+    def __init__(
+        self, temperature: float = 0.1, gather_distributed: bool = False, **kwargs: Any
+    ) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        super().__init__(**kwargs)
+        self.temperature = temperature
+        self.gather_distributed = gather_distributed
+
+    def projector_input_dim(self) -> int:
+        """``C * |g0|`` on the group axis, ``p * p * C * G`` for translation patches."""
+        self.bundles = resolve_bundles(
+            self.backbone, self.hparams.backbone, *self.fiber_options, one_view=self.one_view
+        )
+        return self.bundles.bundle_dim(self.backbone.out_channels, self.backbone.group_size)
+
+    def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
+        """InfoNCE (Eq. 3) between the projected bundles of the pair."""
+        bundle1, bundle2, z = self.bundle_pair(views)
+        loss = info_nce(
+            self.projector(bundle1),
+            self.projector(bundle2),
+            self.temperature,
+            gather_distributed=self.gather_distributed,
+        )
+        return SSLStepOutput(loss=loss, probe_features=structured_to_vector(z))
+
+    def bundle_pair(
+        self, views: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """H-SSL's positive pair (Eq. 7): ``z(g1^-1 · g0)``, ``z(g2^-1 · g0)`` of one view.
+
+        Returns both ``(B, bundle_dim)`` bundles and the backbone map (for the probe).
+        """
+        if len(views) != 1:
+            raise ValueError(
+                f"{type(self).__name__} reads both bundles from one un-augmented view (Eq. 7), "
+                f"got {len(views)} views; configure the DataModule with train_views='none' "
+                "and include_original=False"
+            )
+        z = self.backbone(views[0])
+        prepared = self.bundles.prepare(z)
+        if self.bundles.topology == "grid":
+            self._check_grid(prepared)
+        pairs = self.bundles.sample_pairs(prepared)
+        return (
+            self.bundles.gather(prepared, pairs.start1),
+            self.bundles.gather(prepared, pairs.start2),
+            z,
+        )
+
+    def _check_grid(self, z: torch.Tensor) -> None:
+        h, w = z.shape[-2:]
+        p = self.bundles.base_size
+        if p > min(h, w) or (h - p + 1) * (w - p + 1) < 2:
+            raise ValueError(
+                f"translation patches of {p}x{p} on the {h}x{w} feature map of backbone "
+                f"{self.hparams.backbone!r} leave fewer than two patch positions; use a smaller "
+                "patch (base_size), a backbone with a larger map, or emulate_fibers=True for "
+                "an unstructured backbone such as 'hssl_mnist_mlp'"
+            )
+
+
+class HSSL(FiberSSL):
+    """H-SSL (Eq. 7): InfoNCE between two fiber bundles of one representation.
+
+    Args:
+        transformation: ``"rotation"``, ``"scale"`` or ``"translation"`` (see module doc).
+        base_size: ``|g0|``: contiguous group elements per bundle, or the patch side for
+            translation (paper Table 1: 1).
+        max_distance: maximum topographic distance between ``g1`` and ``g2`` (Sec. 4.3):
+            group elements on the rotation/scale axis, feature-map pixels (Euclidean) for
+            translation; ``None`` samples the two bundles independently (App. A).
+        emulate_fibers: sample an *emulated* group axis of an unstructured backbone (the
+            Table 2 baselines: ``hssl_mnist_mlp``, ``*_cnn6x``).
+        temperature: InfoNCE temperature ``τ`` (App. A: 0.1).
+        gather_distributed: contrast against the negatives of every process under DDP.
+        **kwargs: :class:`~ssl_geom.methods.base.SSLMethod` arguments (backbone, projector,
+            optimizer, ...).
+    """
+
+    def __init__(
+        self,
+        transformation: Transformation = "rotation",
+        base_size: int = 1,
+        max_distance: float | None = None,
+        emulate_fibers: bool = False,
+        temperature: float = 0.1,
+        gather_distributed: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.fiber_options = (transformation, base_size, max_distance, emulate_fibers)
+        super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
