@@ -7,8 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 PYTEST_WORKERS ?= 2
+# Reproduction budget: `local` fits this machine, `paper` is the papers' settings (GPU cluster).
+PROFILE ?= local
+# Extra arguments for python -m ssl_geom.reproduce, e.g. REPRO_ARGS="--launcher submitit --partition gpu".
+REPRO_ARGS ?=
 
-.PHONY: setup data test test-slow test-all lint format demo bench clean-venv
+.PHONY: setup data test test-slow test-all lint format demo clean-venv \
+	reproduce-table1 reproduce-table2 reproduce-care reproduce-rank
 
 setup: $(STAMP) data
 
@@ -48,6 +53,18 @@ format: setup
 
 demo: setup
 	$(PY) -m ssl_geom.demo
+
+reproduce-table1: setup
+	$(PY) -m ssl_geom.reproduce table1 --profile $(PROFILE) $(REPRO_ARGS)
+
+reproduce-table2: setup
+	$(PY) -m ssl_geom.reproduce table2 --profile $(PROFILE) $(REPRO_ARGS)
+
+reproduce-care: setup
+	$(PY) -m ssl_geom.reproduce care --profile $(PROFILE) $(REPRO_ARGS)
+
+reproduce-rank: setup
+	$(PY) -m ssl_geom.reproduce rank --profile $(PROFILE) $(REPRO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
