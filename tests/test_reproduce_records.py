@@ -133,5 +133,5 @@ def test_markdown_shows_ours_paper_and_missing_data(tmp_path: Path) -> None:
 
 
 def test_unknown_table_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="care, table1, table2"):
+    with pytest.raises(ValueError, match="care, rank, table1, table2"):
         get_table("table9")

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(result.table_path.read_text())
     print(f"table: {result.table_path}\nplot:  {result.plot_path}")
+    if result.curves_path is not None:
+        print(f"curves: {result.curves_path}")
     print(
         f"{result.finished} runs finished now, {result.skipped} were already done, "
         f"{len(result.failed)} failed, {len(result.missing)} rows without data; "

@@ -45,6 +45,49 @@ def aggregate(records: list[RunRecord], specs: list[RunSpec]) -> dict[tuple[str,
     return {key: Cell(tuple(values)) for key, values in grouped.items()}
 
 
+def final_values(records: list[RunRecord], specs: list[RunSpec], metric: str) -> dict[str, Cell]:
+    """Per row key, the last validation value of ``metric`` in each planned run's history."""
+    planned = {spec.run_id for spec in specs}
+    grouped: dict[str, list[float]] = {}
+    for record in records:
+        values = [h[metric] for h in record.history if metric in h]
+        if record.run_id in planned and values:
+            grouped.setdefault(record.row["key"], []).append(values[-1])
+    return {key: Cell(tuple(values)) for key, values in grouped.items()}
+
+
+def _curves_section(
+    table: TableSpec,
+    rows: list[Row],
+    labels: dict[str, str],
+    records: list[RunRecord],
+    specs: list[RunSpec],
+) -> list[str]:
+    header = ["Dataset", "Transformation", *table.curves]
+    lines = [
+        "",
+        "## At the end of training (last validation epoch; curves in the plot)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    finals = {metric: final_values(records, specs, metric) for metric in table.curves}
+    for row in rows:
+        cells = []
+        for metric in table.curves:
+            cell = finals[metric].get(row.key)
+            cells.append(_plain_text(cell) if cell else "—")
+        lines.append("| " + " | ".join([labels[row.key], row.transformation, *cells]) + " |")
+    return lines
+
+
+def _plain_text(cell: Cell) -> str:
+    """Unscaled values (ranks, rates): more digits than accuracies need."""
+    if cell.std is None:
+        return f"{cell.mean:.3g} (n=1)"
+    return f"{cell.mean:.3g} ± {cell.std:.2g} (n={len(cell.values)})"
+
+
 def _reference_text(table: TableSpec, row: Row, method: str) -> str:
     value = table.reference.get((row.key, method))
     if value is None:
@@ -59,6 +102,7 @@ def render_markdown(
     specs: list[RunSpec],
     cells: dict[tuple[str, str], Cell],
     missing: dict[str, str],
+    records: list[RunRecord] | None = None,
 ) -> str:
     """The table: our mean ± std per cell, the paper's number beside it, notes for absent data."""
     rows: list[Row] = []
@@ -92,6 +136,8 @@ def render_markdown(
             "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *method_cells])
         )
         lines[-1] += " |"
+    if table.curves:
+        lines += _curves_section(table, rows, labels, records or [], specs)
     substituted = [labels[r.key] for r in rows if labels[r.key] != r.dataset]
     lines += ["", f"Reference numbers: {table.citation}"]
     if substituted:
@@ -156,6 +202,53 @@ def render_plot(
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(f"{table.title}\nbars: ours (± std over seeds); dashes: paper", fontsize=9)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def render_curves(
+    table: TableSpec, specs: list[RunSpec], records: list[RunRecord], path: Path
+) -> None:
+    """One panel per ``table.curves`` metric over training epochs, one line per row.
+
+    Lines are the mean over seeds at each epoch (the geometry paper's Fig. 1 layout).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    planned = {spec.run_id: spec for spec in specs}
+    fig, axes = plt.subplots(1, len(table.curves), figsize=(3.6 * len(table.curves), 3.2))
+    axes = [axes] if len(table.curves) == 1 else list(axes)
+    for ax, metric in zip(axes, table.curves, strict=True):
+        by_row: dict[str, dict[float, list[float]]] = {}
+        labels: dict[str, str] = {}
+        for record in records:
+            spec = planned.get(record.run_id)
+            if spec is None:
+                continue
+            labels[spec.row.key] = spec.row.transformation
+            for point in record.history:
+                if metric in point:
+                    by_row.setdefault(spec.row.key, {}).setdefault(point["epoch"], []).append(
+                        point[metric]
+                    )
+        for key, series in by_row.items():
+            epochs = sorted(series)
+            ax.plot(
+                epochs, [statistics.fmean(series[e]) for e in epochs], marker="o", label=labels[key]
+            )
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("epoch")
+        if by_row:
+            ax.legend(fontsize=7)
+    fig.suptitle(table.title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")

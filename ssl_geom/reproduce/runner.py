@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -79,18 +80,20 @@ def _build(spec: RunSpec, directory: Path) -> Any:
             spec.config,
             *spec.overrides,
             f"--trainer.default_root_dir={directory}",
-        ]
+        ],
+        run=False,
     )
 
 
 def check_data(spec: RunSpec) -> str | None:
     """``None`` if the run's dataset loads, else the message saying where it was looked for."""
-    cli = _build(spec, Path(run_dir(Path("/tmp"), spec)))
-    try:
-        cli.datamodule.prepare_data()
-        cli.datamodule.setup("fit")
-    except FileNotFoundError as error:
-        return str(error)
+    with tempfile.TemporaryDirectory(prefix="ssl_geom_check_") as scratch:
+        cli = _build(spec, Path(scratch))
+        try:
+            cli.datamodule.prepare_data()
+            cli.datamodule.setup("fit")
+        except FileNotFoundError as error:
+            return str(error)
     return None
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from .plan import RunSpec, plan_runs
 from .records import load_records, record_path
-from .report import aggregate, render_markdown, render_plot, write_text_atomic
+from .report import aggregate, render_curves, render_markdown, render_plot, write_text_atomic
 from .runner import check_data, run_in_subprocess, run_one
 from .tables import get_table
 
@@ -37,6 +37,7 @@ class SubmititOptions:
 class SweepResult:
     table_path: Path
     plot_path: Path
+    curves_path: Path | None
     finished: int
     skipped: int
     failed: list[str]
@@ -87,14 +88,20 @@ def sweep(
 
     failed = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions())
 
-    cells = aggregate(load_records(records_dir), specs)
+    records = load_records(records_dir)
+    cells = aggregate(records, specs)
     table_path = out_dir / f"{table.name}.md"
     plot_path = out_dir / f"{table.name}.png"
-    write_text_atomic(table_path, render_markdown(table, profile, specs, cells, missing))
+    write_text_atomic(table_path, render_markdown(table, profile, specs, cells, missing, records))
     render_plot(table, specs, cells, plot_path)
+    curves_path = None
+    if table.curves:
+        curves_path = out_dir / f"{table.name}_curves.png"
+        render_curves(table, specs, records, curves_path)
     return SweepResult(
         table_path=table_path,
         plot_path=plot_path,
+        curves_path=curves_path,
         finished=len(todo) - len(failed),
         skipped=skipped,
         failed=failed,

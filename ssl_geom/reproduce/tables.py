@@ -60,7 +60,10 @@ class TableSpec:
     reference: dict[tuple[str, str], tuple[float, float | None]]  # (row key, method)
     citation: str
     profiles: dict[str, Profile]
-    metric: str = "probe/acc"
+    # The test-time metric a cell reports (x100): the detached linear probe on the test split.
+    metric: str = "probe/test_acc"
+    # Validation metrics drawn over training (one panel each) and summarised at the end.
+    curves: tuple[str, ...] = ()
     experiments_dir: Path = EXPERIMENTS_DIR
 
     def config_path(self, row: Row, method: str) -> Path:
@@ -245,7 +248,68 @@ CARE_TABLE = TableSpec(
     },
 )
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in (TABLE1, TABLE2, CARE_TABLE)}
+GEOMETRY_CITATION = (
+    "Investigating the benefits of projection head for representation learning / contrastive "
+    "geometry (shared/papers/contrastive_geometry.md), Fig. 1 (projector rank and accuracy over "
+    "training, three augmentation strengths of its Table 2), Figs. 6-7 (label match, unexplained "
+    "variance). The paper publishes curves, not numbers: no reference values are shown."
+)
+_RANK_ROWS = tuple(
+    Row(
+        "CIFAR100", f"{strength} augmentations", "ResNet-18, linear 512→128", f"cifar100_{strength}"
+    )
+    for strength in ("large", "moderate", "small")
+)
+_RANK_LOCAL_ROWS = tuple(
+    Row(
+        "Fashion-MNIST (stand-in for CIFAR100)",
+        f"{strength} augmentations",
+        "H-SSL MNIST CNN, linear 128→64",
+        f"fashion_{strength}",
+    )
+    for strength in ("large", "moderate", "small")
+)
+
+RANK_TABLE = TableSpec(
+    name="rank",
+    title="Geometry paper Fig. 1: projector rank and accuracy vs augmentation strength",
+    methods=("SimCLR",),
+    method_prefix={"SimCLR": "geometry"},
+    rows=_RANK_ROWS,
+    reference={},
+    citation=GEOMETRY_CITATION,
+    curves=(
+        "probe/acc",
+        "geometry/projector_rank",
+        "geometry/label_match",
+        "geometry/label_match_coarse",
+        "geometry/fvu",
+    ),
+    profiles={
+        "local": Profile(
+            name="local",
+            seeds=(0,),
+            overrides=(),
+            description=(
+                "local profile: 1 seed, SimCLR with a linear projector on Fashion-MNIST "
+                "(experiments/geometry_fashion_*.yaml, a few epochs on CPU) standing in for "
+                "the paper's 500-epoch ResNet-18 CIFAR-100 runs."
+            ),
+            rows=_RANK_LOCAL_ROWS,
+        ),
+        "paper": Profile(
+            name="paper",
+            seeds=(0,),
+            overrides=(),
+            description=(
+                "paper profile: ResNet-18, linear 512→128 projector, LARS lr 4.0, CIFAR-100, "
+                "500 epochs (geometry paper Sec. 2)."
+            ),
+        ),
+    },
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (TABLE1, TABLE2, CARE_TABLE, RANK_TABLE)}
 
 
 def get_table(name: str) -> TableSpec:
