@@ -33,6 +33,8 @@ def _nt_xent_by_loop(z1: torch.Tensor, z2: torch.Tensor, t: float) -> torch.Tens
 def test_info_nce_closed_form_orthogonal_pairs() -> None:
     # Two samples with identical views e1, e2: each anchor has sim 1 to its positive and 0 to
     # both negatives, so l = -log(e^{1/t} / (e^{1/t} + 2)) = log(1 + 2 e^{-1/t}).
+    z = torch.eye(2)
+    assert info_nce(z, z.clone()).item() == pytest.approx(math.log(1 + 2 * math.exp(-2)), rel=1e-6)
     z = torch.eye(2, 4)
     for t in (0.25, 0.5, 1.0):
         assert info_nce(z, z.clone(), temperature=t).item() == pytest.approx(
@@ -84,6 +86,31 @@ def test_info_nce_gathers_negatives_and_gradients_across_processes() -> None:
     torch.testing.assert_close(grads2, 2 * full2.grad, rtol=1e-4, atol=1e-6)
 
 
+def _ddp_equivariance(rank: int, world_size: int, z1: torch.Tensor, z2: torch.Tensor) -> dict:
+    n = z1.shape[0] // world_size
+    local1 = z1[rank * n : (rank + 1) * n].clone().requires_grad_(True)
+    local2 = z2[rank * n : (rank + 1) * n].clone().requires_grad_(True)
+    loss = orthogonal_equivariance_loss(local1, local2, n_split=2)
+    loss.backward()
+    return {"loss": loss.detach(), "g1": local1.grad, "g2": local2.grad}
+
+
+@pytest.mark.ddp
+def test_equivariance_loss_on_halves_matches_whole_batch_under_ddp() -> None:
+    # Chunks never span processes: 2 ranks x 2 local chunks are the 4 chunks of the whole
+    # batch, so the mean of the rank losses is the whole-batch loss, and each rank's gradient
+    # is world_size x the whole-batch gradient of its rows (DDP then averages it back).
+    g = torch.Generator().manual_seed(4)
+    z1, z2 = torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g)
+    full1, full2 = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
+    full = orthogonal_equivariance_loss(full1, full2, n_split=4)
+    full.backward()
+    results = run_distributed(_ddp_equivariance, 2, z1, z2)
+    assert torch.stack([r["loss"] for r in results]).mean().item() == pytest.approx(full.item())
+    torch.testing.assert_close(torch.cat([r["g1"] for r in results]), 2 * full1.grad)
+    torch.testing.assert_close(torch.cat([r["g2"] for r in results]), 2 * full2.grad)
+
+
 def _random_rotation(d: int, g: torch.Generator) -> torch.Tensor:
     q, r = torch.linalg.qr(torch.randn(d, d, generator=g))
     return q * torch.sign(torch.diagonal(r))
@@ -130,9 +157,13 @@ def test_equivariance_loss_matches_pair_loop() -> None:
     assert got.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
 
 
-def test_equivariance_loss_rejects_indivisible_batch() -> None:
+def test_equivariance_loss_rejects_indivisible_batch_and_bad_shapes() -> None:
     with pytest.raises(ValueError, match=r"batch of 10 samples into n_split=4"):
         orthogonal_equivariance_loss(torch.randn(10, 3), torch.randn(10, 3), n_split=4)
+    with pytest.raises(ValueError, match=r"\(4, 3\) and \(5, 3\)"):
+        orthogonal_equivariance_loss(torch.randn(4, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"got \(4, 3, 1\)"):
+        invariance_loss(torch.randn(4, 3, 1), torch.randn(4, 3, 1))
 
 
 def test_uniformity_closed_forms() -> None:
