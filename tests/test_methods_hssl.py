@@ -100,6 +100,19 @@ def test_bad_fiber_options_are_refused_at_construction() -> None:
         Supervised(backbone="tiny_cnn")
 
 
+def test_assl_refuses_views_of_another_group_before_training() -> None:
+    class RotatedData(SyntheticSSLData):
+        train_views = "rotation"
+
+    model = ASSL(backbone="test_scales", transformation="scale", **SMALL_HEAD)
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, barebones=True)
+    with pytest.raises(
+        ValueError, match="train_views='rotation'; set the data's train_views='scale'"
+    ):
+        trainer.fit(model, RotatedData())
+    assert trainer.global_step == 0  # refused before the first step
+
+
 @pytest.mark.parametrize("base_size", [1, 2, 4])
 def test_projector_input_grows_with_the_base(base_size: int) -> None:
     model = HSSL(backbone="test_c4", base_size=base_size, backbone_kwargs={"channels": 5})

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ssl_geom.methods.hssl import FiberSSL, Transformation
+from ssl_geom.methods.hssl import TRANSFORMATIONS, FiberSSL, Transformation
 
 
 class ASSL(FiberSSL):
@@ -48,6 +48,25 @@ class ASSL(FiberSSL):
     ) -> None:
         self.fiber_options = (transformation, base_size, None, emulate_fibers)
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+
+    def setup(self, stage: str) -> None:
+        """Refuse a DataModule whose views do not transform the axis ``g0`` is read on.
+
+        A-SSL with rotated inputs but ``g0`` on the scale axis trains without error and
+        reports a meaningless number, so the mismatch is caught before the first step.
+        SimCLR views (``train_views="simclr"``) are allowed: a deliberate other augmentation.
+        """
+        views = getattr(getattr(self.trainer, "datamodule", None), "train_views", None)
+        transformation = self.fiber_options[0]
+        if stage != "fit" or views is None or views == transformation or views == "simclr":
+            return
+        fix = f"set the data's train_views={transformation!r}"
+        if views in TRANSFORMATIONS:
+            fix += f" (or the model's transformation={views!r})"
+        raise ValueError(
+            f"A-SSL reads g0 on the {transformation!r} axis of two transformed views, but the "
+            f"DataModule has train_views={views!r}; {fix}"
+        )
 
     def bundle_pair(
         self, views: list[torch.Tensor]
