@@ -1,0 +1,81 @@
+"""Projector rank, its singular-value spectrum and the embedding-covariance rank.
+
+Geometry paper Eq. 2 (``Rank_τ(W) = #{σ_j ≥ τ}``) on the projector's linear layer (Fig. 1)
+and on the covariance of the encoder embeddings of the probe set (Figs. 4, 10). Both
+thresholds are *absolute*, as in Eq. 2; the paper gives no value of τ, so the defaults
+here are a starting point — look at the logged spectrum to choose one for your model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor
+
+from ssl_geom.callbacks._protocol import linear_layer
+from ssl_geom.callbacks.base import GeometryCallback
+from ssl_geom.callbacks.figures import log_spectra
+from ssl_geom.metrics import covariance_rank, covariance_spectrum, projector_rank, singular_values
+from ssl_geom.metrics._checks import check_threshold
+
+
+class ProjectorRank(GeometryCallback):
+    """Log ``geometry/projector_rank`` and ``geometry/embedding_rank``.
+
+    Args:
+        tau: threshold on the singular values of the projector layer's weight.
+        embedding_tau: threshold on the eigenvalues of the probe embeddings' covariance.
+        layer: attribute path of the ``nn.Linear`` to analyse; default the first
+            ``nn.Linear`` of the projector.
+        log_figures: also draw the spectra over training to TensorBoard.
+        **kwargs: see :class:`~ssl_geom.callbacks.base.GeometryCallback`.
+
+    The spectra of every evaluation are kept in ``projector_spectra`` and
+    ``embedding_spectra`` as ``(epoch, tensor)`` pairs (also in the callback's checkpoint
+    state) so they can be plotted after training.
+    """
+
+    def __init__(
+        self,
+        tau: float = 1e-2,
+        embedding_tau: float = 1e-3,
+        layer: str | None = None,
+        log_figures: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tau = check_threshold("tau", tau)
+        self.embedding_tau = check_threshold("embedding_tau", embedding_tau)
+        self.layer = layer
+        self.log_figures = log_figures
+        self.projector_spectra: list[tuple[int, Tensor]] = []
+        self.embedding_spectra: list[tuple[int, Tensor]] = []
+
+    def check(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().check(trainer, pl_module)
+        linear_layer(pl_module, self.layer, self.projector)
+
+    def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
+        weight = linear_layer(pl_module, self.layer, self.projector).weight
+        h, _ = self.features(trainer, pl_module, self.probe(trainer).x, project=False)
+        epoch = trainer.current_epoch
+        self.projector_spectra.append((epoch, singular_values(weight).cpu()))
+        self.embedding_spectra.append((epoch, covariance_spectrum(h).cpu()))
+        if self.log_figures:
+            log_spectra(trainer, "geometry/projector_spectrum", self.projector_spectra, "σ(W)")
+            log_spectra(trainer, "geometry/embedding_spectrum", self.embedding_spectra, "λ(Cov h)")
+        return {
+            "geometry/projector_rank": projector_rank(weight, self.tau),
+            "geometry/embedding_rank": covariance_rank(h, self.embedding_tau),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "projector_spectra": self.projector_spectra,
+            "embedding_spectra": self.embedding_spectra,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.projector_spectra = list(state_dict.get("projector_spectra", []))
+        self.embedding_spectra = list(state_dict.get("embedding_spectra", []))
