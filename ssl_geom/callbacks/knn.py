@@ -8,8 +8,8 @@ lightly's ``knn_predict``; this module only chooses the samples and embeds them.
 Bank: a seeded subset of ``trainer.datamodule.train_eval_dataloader()`` (train split,
 eval transform) when the datamodule has one; otherwise a seeded subset of the validation
 dataset disjoint from the queries. Queries: ``probe_size`` samples of the validation
-dataset. The default sizes (bank 5,000, queries 1,000) keep the cost of a measurement near
-one percent of a Fashion-MNIST epoch (``benchmarks/callbacks.py``); published kNN tables use
+dataset. The default sizes (bank 5,000, queries 1,000) keep all six callbacks together at about
+2 % of a Fashion-MNIST epoch (``benchmarks/callbacks.py``); published kNN tables use
 the whole training set as bank and the whole test set as queries — ``bank_size=None`` and a
 ``probe_size`` of at least the test-set size reproduce that. Samples are streamed in batches (never all images in memory); under DDP each
 process embeds a shard and the features are gathered, so the result is the single-process
