@@ -1,0 +1,216 @@
+"""CARE (Gupta et al.): Contrastive Augmentation-induced Rotational Equivariance.
+
+``L_CARE = w_nce·InfoNCE + λ·L_equi`` (CARE paper Sec. 3; Algorithm 1 in App. D), on a
+SimCLR (``base="simclr"``) or MoCo-v2 (``base="moco"``) contrastive term. The
+equivariance term asks one augmentation pair ``(ã1, ã2)`` to act on a group of embeddings
+by the *same* orthogonal map: it compares the Gram matrices of ``f(ã1(c))`` and
+``f(ã2(c))`` for a chunk ``c`` of images (``ssl_geom.losses.orthogonal_equivariance_loss``).
+
+How the equivariance views are made (Algorithm 1, lines 6-13): the batch's
+*un-augmented originals* (the last view; the DataModule needs ``include_original=True``)
+are split into ``n_split`` chunks and each chunk gets a fresh pair drawn by the batched
+same-parameters transform (``datamodule.same_params_transform()``, or one passed as
+``same_params_transform``), so one step draws ``n_split`` pairs. The authors' public
+code instead draws one pair for the whole batch; ``shared_pair_across_chunks=True``
+reproduces that. ``n_split`` must divide the per-process batch size.
+
+Ablations (paper Fig. 7): ``info_nce_weight``, ``invariance_weight`` (``L_inv``),
+``uniformity_weight`` (``L_unif``) and ``equivariance_weight`` (``λ``) switch the terms on
+(> 0) or off (0); e.g. ``L_equi + L_unif`` is ``info_nce_weight=0, uniformity_weight=1,
+equivariance_weight=1``. ``L_inv`` and ``L_unif`` act on the normalised online
+projections of the two augmented views (``L_unif`` averaged over the two views, as in
+Wang & Isola). Each active term is logged as ``train/<term>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+
+from ssl_geom.losses import (
+    info_nce,
+    invariance_loss,
+    orthogonal_equivariance_loss,
+    uniformity_loss,
+)
+from ssl_geom.methods.base import SSLMethod, SSLStepOutput
+from ssl_geom.methods.moco import MomentumQueue
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+CAREBase = Literal["simclr", "moco"]
+BASES: tuple[str, ...] = ("simclr", "moco")
+
+
+class CARE(SSLMethod):
+    """CARE on a SimCLR or MoCo-v2 base; base arguments pass through ``kwargs``.
+
+    Args:
+        base: contrastive term: ``"simclr"`` (InfoNCE over the batch) or ``"moco"``
+            (momentum encoder + queue; ``queue_size``, ``ema_momentum``, ``symmetric``,
+            ``shuffle_bn`` as in :class:`~ssl_geom.methods.moco.MoCoV2`).
+        temperature: contrastive temperature (0.5 SimCLR, 0.1 MoCo-v2 on CIFAR, 0.2 on
+            ImageNet-100).
+        gather_distributed: SimCLR base: negatives from all processes under DDP.
+        equivariance_weight: ``λ`` (0.01 CIFAR-10 / STL10, 0.001 CIFAR-100; 0.005 SimCLR
+            and 0.01 MoCo on ImageNet-100).
+        n_split: chunks per batch for the equivariance term (16 / 4 / 8 for CIFAR-10 /
+            CIFAR-100 / STL10); must divide the per-process batch size.
+        shared_pair_across_chunks: one augmentation pair for all chunks (public code)
+            instead of one per chunk (paper).
+        info_nce_weight / invariance_weight / uniformity_weight: ablation weights (Fig. 7).
+        same_params_transform: batched transform ``t(batch) -> batch`` drawing one set of
+            parameters per call; default ``trainer.datamodule.same_params_transform()``.
+    """
+
+    hparams_ignore: ClassVar[tuple[str, ...]] = ("same_params_transform",)
+
+    def __init__(
+        self,
+        base: CAREBase = "simclr",
+        temperature: float = 0.5,
+        gather_distributed: bool = True,
+        equivariance_weight: float = 0.01,
+        n_split: int = 16,
+        shared_pair_across_chunks: bool = False,
+        info_nce_weight: float = 1.0,
+        invariance_weight: float = 0.0,
+        uniformity_weight: float = 0.0,
+        queue_size: int = 65536,
+        ema_momentum: float = 0.999,
+        symmetric: bool = True,
+        shuffle_bn: bool = True,
+        same_params_transform: Transform | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if base not in BASES:
+            raise ValueError(f"unknown CARE base {base!r}; valid choices: {', '.join(BASES)}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if n_split < 1:
+            raise ValueError(f"n_split must be >= 1, got {n_split}")
+        weights = {
+            "info_nce_weight": info_nce_weight,
+            "invariance_weight": invariance_weight,
+            "uniformity_weight": uniformity_weight,
+            "equivariance_weight": equivariance_weight,
+        }
+        for name, value in weights.items():
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0 (0 switches the term off), got {value}")
+        if not any(weights.values()):
+            raise ValueError(f"all CARE loss weights are 0 ({weights}); switch at least one on")
+        super().__init__(**kwargs)
+        self._check_n_split(self.hparams.batch_size)
+        self._same_params = same_params_transform
+        self.momentum_encoder: MomentumQueue | None = None
+        if base == "moco" and info_nce_weight > 0:
+            self.momentum_encoder = MomentumQueue(
+                self.backbone,
+                self.projector,
+                dim=self.hparams.projector_out_dim,
+                queue_size=queue_size,
+                temperature=temperature,
+                ema_momentum=ema_momentum,
+                symmetric=symmetric,
+                shuffle_bn=shuffle_bn,
+            )
+
+    @property
+    def uses_equivariance(self) -> bool:
+        return self.hparams.equivariance_weight > 0
+
+    def _check_n_split(self, batch_size: int | None) -> None:
+        n_split = self.hparams.n_split
+        if batch_size is not None and batch_size % n_split != 0:
+            raise ValueError(
+                f"CARE n_split={n_split} must divide the per-process batch size {batch_size} "
+                "(each chunk shares one augmentation pair); pick a divisor of the batch size"
+            )
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or not self.uses_equivariance:
+            return
+        self._check_n_split(self.per_process_batch_size())
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and getattr(dm, "include_original", None) is False:
+            raise ValueError(
+                f"CARE builds its equivariance views from the un-augmented images, but "
+                f"{type(dm).__name__} has include_original=False; set "
+                "data.init_args.include_original: true"
+            )
+        if self._same_params is None:
+            if dm is None or not hasattr(dm, "same_params_transform"):
+                raise ValueError(
+                    "CARE needs a batched same-parameters transform: train with an ssl_geom "
+                    "DataModule (it provides same_params_transform()) or pass "
+                    "same_params_transform=..."
+                )
+            self._same_params = dm.same_params_transform()
+
+    # ------------------------------------------------------------------ views
+    def equivariance_views(self, originals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ã1(x), ã2(x))`` with one pair per chunk (or one for all chunks when shared)."""
+        if self._same_params is None:
+            raise RuntimeError("CARE.setup() has not resolved the same-parameters transform")
+        n, n_split = originals.shape[0], self.hparams.n_split
+        if n % n_split != 0:
+            raise ValueError(
+                f"CARE n_split={n_split} must divide the batch size {n}; "
+                "pick a divisor or drop incomplete batches (drop_last=True)"
+            )
+        t = self._same_params
+        with torch.no_grad():
+            if self.hparams.shared_pair_across_chunks:
+                return t(originals), t(originals)
+            first, second = [], []
+            for chunk in originals.split(n // n_split):
+                first.append(t(chunk))
+                second.append(t(chunk))
+            return torch.cat(first), torch.cat(second)
+
+    # ------------------------------------------------------------------ loss
+    def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
+        hp = self.hparams
+        needed = 3 if self.uses_equivariance else 2
+        if len(views) < needed:
+            raise ValueError(
+                f"CARE got {len(views)} views per sample, needs two augmented views"
+                + (
+                    " plus the un-augmented original last (include_original=True)"
+                    if needed == 3
+                    else ""
+                )
+            )
+        if self.momentum_encoder is not None:
+            self.momentum_encoder.update(self.backbone, self.projector)
+        h1, z1 = self.project(views[0])
+        _, z2 = self.project(views[1])
+        terms: dict[str, torch.Tensor] = {}
+        if hp.info_nce_weight > 0:
+            if self.momentum_encoder is not None:
+                terms["info_nce"] = self.momentum_encoder.loss(z1, z2, views[0], views[1])
+            else:
+                terms["info_nce"] = info_nce(
+                    z1, z2, temperature=hp.temperature, gather_distributed=hp.gather_distributed
+                )
+        n1, n2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+        if hp.invariance_weight > 0:
+            terms["invariance"] = invariance_loss(n1, n2)
+        if hp.uniformity_weight > 0:
+            terms["uniformity"] = 0.5 * (uniformity_loss(n1) + uniformity_loss(n2))
+        if self.uses_equivariance:
+            x1, x2 = self.equivariance_views(views[-1])
+            e1 = F.normalize(self.project(x1)[1], dim=1)
+            e2 = F.normalize(self.project(x2)[1], dim=1)
+            terms["equivariance"] = orthogonal_equivariance_loss(e1, e2, n_split=hp.n_split)
+        weight = {
+            "info_nce": hp.info_nce_weight,
+            "invariance": hp.invariance_weight,
+            "uniformity": hp.uniformity_weight,
+            "equivariance": hp.equivariance_weight,
+        }
+        loss = sum(weight[name] * value for name, value in terms.items())
+        return SSLStepOutput(loss, h1, {k: v.detach() for k, v in terms.items()})
