@@ -1,0 +1,154 @@
+"""CARE: one augmentation pair per chunk (or one shared), the loss terms and their switches.
+
+A "same parameters" transform is recognisable by its output: fed a batch of identical
+images it returns identical images; two draws differ. The tests use that with the real
+``SameParamsTransform`` of a CIFAR-10 DataModule, and a counting transform that adds one
+random number per call for exact bookkeeping.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from ssl_geom.data import CIFAR10DataModule
+from ssl_geom.methods import CARE
+from tests.methods_testing import SyntheticSSLData
+
+TINY = {"backbone": "tiny_cnn", "in_channels": 3, "projector_hidden_dims": [16]}
+
+
+class AddOneDraw:
+    """``t(batch) = batch + u`` with one ``u ~ U(0, 1)`` per call; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return batch + torch.rand(())
+
+
+def chunk_offsets(views: torch.Tensor, n_split: int) -> torch.Tensor:
+    """The per-chunk added value, after checking it is constant inside each chunk."""
+    per_chunk = views.reshape(n_split, -1)
+    assert torch.equal(per_chunk, per_chunk[:, :1].expand_as(per_chunk))
+    return per_chunk[:, 0]
+
+
+def test_each_chunk_gets_its_own_pair_shared_by_all_its_samples() -> None:
+    t = AddOneDraw()
+    model = CARE(n_split=4, same_params_transform=t, batch_size=8, **TINY)
+    first, second = model.equivariance_views(torch.zeros(8, 3, 2, 2))
+    a, b = chunk_offsets(first, 4), chunk_offsets(second, 4)
+    assert t.calls == 8  # two draws per chunk
+    assert len(set(a.tolist())) == 4 and len(set(b.tolist())) == 4  # fresh per chunk
+    assert not torch.equal(a, b)  # the pair's two augmentations differ
+
+
+def test_shared_pair_option_uses_one_pair_for_all_chunks() -> None:
+    t = AddOneDraw()
+    model = CARE(n_split=4, shared_pair_across_chunks=True, same_params_transform=t, **TINY)
+    first, second = model.equivariance_views(torch.zeros(8, 3, 2, 2))
+    assert t.calls == 2
+    assert len(set(chunk_offsets(first, 1).tolist())) == 1
+    assert chunk_offsets(first, 1) != chunk_offsets(second, 1)
+
+
+def test_with_the_real_simclr_transform_chunks_share_parameters_and_differ_between_chunks() -> None:
+    torch.manual_seed(0)
+    transform = CIFAR10DataModule(root="unused", num_workers=0).same_params_transform()
+    model = CARE(n_split=2, same_params_transform=transform, **TINY)
+    image = torch.randn(1, 3, 32, 32)
+    first, _ = model.equivariance_views(image.expand(8, -1, -1, -1).contiguous())
+    chunk0, chunk1 = first[:4], first[4:]
+    assert torch.equal(chunk0, chunk0[:1].expand_as(chunk0))
+    assert torch.equal(chunk1, chunk1[:1].expand_as(chunk1))
+    assert not torch.allclose(chunk0[0], chunk1[0])
+
+
+def add_shared_noise(batch: torch.Tensor) -> torch.Tensor:
+    """One random image-shaped offset for the whole batch (BN cannot normalise it away)."""
+    return batch + 0.5 * torch.randn(batch.shape[1:])
+
+
+def fit(model: CARE, steps: int = 2, **data) -> L.Trainer:
+    trainer = L.Trainer(
+        max_steps=steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, SyntheticSSLData(include_original=True, **data))
+    return trainer
+
+
+def test_identity_pair_gives_zero_equivariance_and_the_loss_is_the_weighted_sum() -> None:
+    # Identical equivariance views have identical Gram matrices, so L_equi = 0 exactly.
+    model = CARE(n_split=2, equivariance_weight=0.5, same_params_transform=lambda x: x, **TINY)
+    trainer = fit(model, steps=1)
+    m = trainer.callback_metrics
+    assert float(m["train/equivariance"]) == 0.0
+    assert float(m["train/loss"]) == pytest.approx(float(m["train/info_nce"]), rel=1e-6)
+
+
+def test_fig7_switches_log_and_sum_exactly_the_active_terms() -> None:
+    # L_equi + L_unif (Fig. 7): no InfoNCE, no invariance term.
+    model = CARE(
+        n_split=2,
+        info_nce_weight=0.0,
+        uniformity_weight=2.0,
+        equivariance_weight=0.5,
+        same_params_transform=add_shared_noise,
+        **TINY,
+    )
+    m = fit(model, steps=1).callback_metrics
+    terms = {k for k in m if k.startswith("train/") and k != "train/loss"}
+    assert terms == {"train/uniformity", "train/equivariance"}
+    expected = 2.0 * float(m["train/uniformity"]) + 0.5 * float(m["train/equivariance"])
+    assert float(m["train/loss"]) == pytest.approx(expected, rel=1e-5)
+    assert float(m["train/equivariance"]) > 0
+
+
+def test_invariance_term_alone_logs_only_invariance() -> None:
+    model = CARE(info_nce_weight=0.0, invariance_weight=1.0, equivariance_weight=0.0, **TINY)
+    m = fit(model, steps=1, n_views=2).callback_metrics
+    assert {k for k in m if k.startswith("train/")} == {"train/loss", "train/invariance"}
+
+
+def test_moco_base_contrasts_against_its_queue_and_adds_the_equivariance_term() -> None:
+    model = CARE(base="moco", queue_size=64, n_split=2, temperature=0.1, **TINY)
+    m = fit(model, steps=2).callback_metrics
+    assert int(model.momentum_encoder.queue_ptr) == 2 * 16  # symmetric: 2 x 8 keys per step
+    assert {"train/info_nce", "train/equivariance"} <= set(m)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"n_split": 3, "batch_size": 8},
+            "CARE n_split=3 must divide the per-process batch size 8",
+        ),
+        ({"base": "byol"}, "unknown CARE base 'byol'; valid choices: simclr, moco"),
+        ({"equivariance_weight": -1.0}, "equivariance_weight must be >= 0"),
+        ({"info_nce_weight": 0.0, "equivariance_weight": 0.0}, "all CARE loss weights are 0"),
+    ],
+)
+def test_bad_configs_fail_at_construction(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        CARE(**TINY, **kwargs)
+
+
+def test_batch_size_from_the_datamodule_is_checked_before_the_first_step() -> None:
+    with pytest.raises(ValueError, match="n_split=3 must divide the per-process batch size 8"):
+        fit(CARE(n_split=3, **TINY))
+
+
+def test_missing_originals_are_refused_before_the_first_step() -> None:
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match="include_original=False; set"):
+        trainer.fit(CARE(n_split=2, **TINY), SyntheticSSLData(include_original=False))
