@@ -1,0 +1,182 @@
+"""The ``lightning`` CLI: subclass mode, saved config, TensorBoard, progress bar, resuming.
+
+Runs use a tiny YAML (``tiny_cnn`` + ``SyntheticSSLData``, 2 steps per epoch) written into
+the test's folder, the same way a user's ``experiments/*.yaml`` is read.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from ssl_geom.cli import build_cli, main, parse_config
+from ssl_geom.methods import MoCoV2
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_MOCO = {
+    "seed_everything": 0,
+    "trainer": {
+        "max_epochs": 2,
+        "accelerator": "cpu",
+        "devices": 1,
+        "limit_val_batches": 0,
+        "enable_model_summary": False,
+    },
+    "model": {
+        "class_path": "ssl_geom.methods.MoCoV2",
+        "init_args": {
+            "backbone": "tiny_cnn",
+            "projector_hidden_dims": [16],
+            "projector_out_dim": 8,
+            "queue_size": 48,
+            "ema_momentum": 0.9,
+            "optimizer": "adam",
+            "lr": 0.01,
+            "warmup_steps": 1,
+        },
+    },
+    "data": {
+        "class_path": "tests.methods_testing.SyntheticSSLData",
+        "init_args": {"batch_size": 8, "n": 16},
+    },
+}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY_MOCO))
+    return path
+
+
+def test_console_scripts_point_at_the_cli() -> None:
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts["lightning"] == "ssl_geom.cli:main"
+    assert scripts["ssl-geom"] == "ssl_geom.cli:main"
+
+
+def test_fit_saves_the_resolved_config_logs_to_tensorboard_and_shows_rich_progress(
+    config: Path, tmp_path: Path
+) -> None:
+    cli = build_cli(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}"])
+    assert isinstance(cli.model, MoCoV2)
+    # Linked from the DataModule, not written in the YAML.
+    assert (cli.model.hparams.num_classes, cli.model.hparams.batch_size) == (4, 8)
+    assert isinstance(cli.trainer.logger, TensorBoardLogger)
+    assert any(isinstance(c, RichProgressBar) for c in cli.trainer.callbacks)
+    log_dir = Path(cli.trainer.log_dir)
+    saved = yaml.safe_load((log_dir / "config.yaml").read_text())
+    assert saved["model"]["init_args"]["queue_size"] == 48
+    assert saved["data"]["class_path"] == "tests.methods_testing.SyntheticSSLData"
+    assert list(log_dir.glob("events.out.tfevents.*"))
+    assert (log_dir / "checkpoints" / "last.ckpt").exists()
+
+
+def test_progress_bar_can_be_switched_off(config: Path, tmp_path: Path) -> None:
+    cli = build_cli(
+        ["--config", str(config), "--trainer.enable_progress_bar=false"],
+        run=False,
+    )
+    assert not any(isinstance(c, RichProgressBar) for c in cli.trainer.callbacks)
+
+
+def test_resume_with_ckpt_path_matches_an_uninterrupted_run(config: Path, tmp_path: Path) -> None:
+    # Run A: 2 epochs of 2 steps, checkpoint after each epoch. Run B: resume from A's
+    # epoch-0 checkpoint. Equal results need the weights, the Adam moments, the
+    # schedule position and MoCo's queue + pointer all restored.
+    quiet = ["--trainer.enable_progress_bar=false"]
+    a = build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            *quiet,
+            f"--trainer.default_root_dir={tmp_path / 'a'}",
+            "--checkpoint.save_top_k=-1",
+            "--checkpoint.every_n_epochs=1",
+        ]
+    )
+    ckpt = next(Path(a.trainer.log_dir, "checkpoints").glob("epoch=0-step=2.ckpt"))
+    saved = torch.load(ckpt, weights_only=False)
+    assert int(saved["state_dict"]["momentum_encoder.queue_ptr"]) == 2 * 16  # 2 steps of 16 keys
+    b = build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            *quiet,
+            f"--trainer.default_root_dir={tmp_path / 'b'}",
+            f"--ckpt_path={ckpt}",
+        ]
+    )
+    assert b.trainer.global_step == a.trainer.global_step == 4
+    state_a, state_b = a.model.state_dict(), b.model.state_dict()
+    for name, value in state_a.items():
+        assert torch.allclose(value.float(), state_b[name].float(), atol=1e-6), name
+    assert int(state_b["momentum_encoder.queue_ptr"]) == 4 * 16 % 48  # wrapped
+    opt_a, opt_b = (t.trainer.optimizers[0].state_dict()["state"] for t in (a, b))
+    for key, moments in opt_a.items():
+        for name, value in moments.items():
+            assert torch.allclose(torch.as_tensor(value), torch.as_tensor(opt_b[key][name])), name
+    sched_a, sched_b = (t.trainer.lr_scheduler_configs[0].scheduler for t in (a, b))
+    assert sched_a.last_epoch == sched_b.last_epoch == 4
+    assert sched_a.get_last_lr() == sched_b.get_last_lr()
+
+
+def test_validate_and_test_subcommands_report_probe_accuracy(config: Path, tmp_path: Path) -> None:
+    fit = build_cli(
+        ["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path / 'fit'}"]
+    )
+    ckpt = Path(fit.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    for subcommand, metric in (("validate", "probe/acc"), ("test", "probe/test_acc")):
+        cli = build_cli(
+            [
+                subcommand,
+                "--config",
+                str(config),
+                "--trainer.limit_val_batches=2",
+                f"--trainer.default_root_dir={tmp_path / subcommand}",
+                f"--ckpt_path={ckpt}",
+            ]
+        )
+        assert 0.0 <= float(cli.trainer.callback_metrics[metric]) <= 1.0
+
+
+def test_print_config_shows_the_resolved_config(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", str(config), "--model.init_args.queue_size=32", "--print_config"])
+    assert info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == "ssl_geom.methods.MoCoV2"
+    assert printed["model"]["init_args"]["queue_size"] == 32
+    assert printed["model"]["init_args"]["temperature"] == 0.2  # MoCoV2's default, resolved
+
+
+def test_parse_config_validates_without_building(config: Path) -> None:
+    parsed = parse_config(["--config", str(config)])
+    assert parsed.model.init_args.ema_momentum == 0.9
+    with pytest.raises(SystemExit):  # jsonargparse reports the unknown key and exits
+        parse_config(["--config", str(config), "--model.init_args.not_an_arg=1"])
+
+
+def test_unknown_backbone_fails_at_construction_naming_the_choices(config: Path) -> None:
+    with pytest.raises(ValueError, match="unknown backbone 'resnet9000'; registered backbones:"):
+        build_cli(["--config", str(config), "--model.init_args.backbone=resnet9000"], run=False)
+
+
+def test_n_split_not_dividing_the_data_batch_fails_at_construction() -> None:
+    care = REPO / "experiments" / "care_simclr_fashion.yaml"
+    with pytest.raises(ValueError, match="n_split=16 must divide the per-process batch size 100"):
+        build_cli(
+            ["--config", str(care), "--data.init_args.batch_size=100", "--data.init_args.root=."],
+            run=False,
+        )
