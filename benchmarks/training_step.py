@@ -1,0 +1,232 @@
+"""Training throughput: SimCLR through the Lightning Trainer vs a bare PyTorch loop, and CARE.
+
+What is compared (same process, same device, rounds alternating which runs first):
+
+- ``bare``: a hand-written loop over the same ``SimCLR`` module's backbone, projector,
+  ``info_nce`` loss, optimizer groups and per-step schedule (``ssl_geom.methods.optim``),
+  under ``torch.autocast`` for ``bf16-mixed``;
+- ``lightning``: ``Trainer.fit`` of ``SimCLR`` (logging ``train/loss``, ``train/info_nce``
+  and ``lr`` every step, as in real runs; no probe, checkpointing, logger or progress bar);
+- ``care``: ``CARE`` (SimCLR base, ``--n-split`` chunks, the dataset's batched
+  same-parameters SimCLR transform) through the Trainer, to give CARE's cost relative
+  to SimCLR.
+
+Input: one synthetic batch of 2 views (+ the original for CARE) created once in device
+memory and fed every step, so data loading is excluded (``benchmarks/dataloading.py``
+measures that). Throughput is source images per second (each image is seen as 2 views;
+CARE also forwards 2 equivariance views). Steady state: ``--warmup`` untimed steps, then
+``--steps`` timed ones; the median over ``--rounds`` is reported. Target: lightning/bare
+>= 0.95.
+
+Example (GPU): python benchmarks/training_step.py --device cuda --backbone resnet18_cifar \
+    --batch-size 512 --precision bf16-mixed
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import lightning as L
+import torch
+
+from ssl_geom.data import CIFAR10DataModule, MNISTDataModule
+from ssl_geom.losses import info_nce
+from ssl_geom.methods import CARE, SimCLR
+from ssl_geom.methods.optim import build_optimizer, build_schedule, weight_decay_groups
+
+SHAPES = {"cifar10": (3, 32), "mnist": (1, 28)}
+MODULES = {"cifar10": CIFAR10DataModule, "mnist": MNISTDataModule}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--backbone", default="resnet18_cifar")
+    p.add_argument("--dataset", choices=tuple(SHAPES), default="cifar10", help="image shape")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", choices=("32", "bf16-mixed"), default="32")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
+    p.add_argument("--rounds", type=int, default=3, help="alternating repetitions")
+    p.add_argument("--n-split", type=int, default=16, help="CARE chunks per batch")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    p.add_argument("--skip-care", action="store_true")
+    return p.parse_args()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def model_kwargs(args: argparse.Namespace) -> dict:
+    channels, _ = SHAPES[args.dataset]
+    return {
+        "backbone": args.backbone,
+        "in_channels": channels,
+        "batch_size": args.batch_size,
+        "optimizer": "lars",
+        "lr": 0.3,
+        "weight_decay": 1e-6,
+        "warmup_epochs": 0,
+    }
+
+
+def prepare(model: L.LightningModule, args: argparse.Namespace) -> L.LightningModule:
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if args.compile:
+        model.backbone = torch.compile(model.backbone)
+    return model
+
+
+def make_batch(args: argparse.Namespace, device: torch.device, n_views: int) -> tuple:
+    channels, size = SHAPES[args.dataset]
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    g = torch.Generator().manual_seed(0)
+    views = [
+        torch.randn(args.batch_size, channels, size, size, generator=g)
+        .to(device)
+        .contiguous(memory_format=fmt)
+        for _ in range(n_views)
+    ]
+    labels = torch.zeros(args.batch_size, dtype=torch.long, device=device)
+    return views, labels
+
+
+def time_bare(args: argparse.Namespace, device: torch.device) -> float:
+    """Seconds for ``args.steps`` steps of the hand-written SimCLR loop."""
+    torch.manual_seed(0)
+    model = prepare(SimCLR(**model_kwargs(args)).to(device), args).train()
+    groups = weight_decay_groups(model.ssl_modules(), 1e-6)
+    for g in groups:
+        g["lr"] = 0.3
+    optimizer = build_optimizer("lars", groups, lr=0.3)
+    schedule = build_schedule(optimizer, "warmup_cosine", args.warmup + args.steps, 0)
+    views, _ = make_batch(args, device, 2)
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=args.precision != "32")
+
+    def step() -> None:
+        with autocast:
+            z1 = model.project(views[0])[1]
+            z2 = model.project(views[1])[1]
+            loss = info_nce(z1, z2, temperature=0.5)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(args.warmup):
+        step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync(device)
+    return time.perf_counter() - start
+
+
+class Repeat:
+    """An iterable train loader yielding the same batch object ``n`` times."""
+
+    def __init__(self, batch: tuple, n: int) -> None:
+        self.batch, self.n = batch, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return (self.batch for _ in range(self.n))
+
+
+class StepTimer(L.Callback):
+    """Wall time from the first timed step's start to the last step's end."""
+
+    def __init__(self, warmup: int, device: torch.device) -> None:
+        self.warmup, self.device = warmup, device
+        self.start = self.end = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            sync(self.device)
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        sync(self.device)
+        self.end = time.perf_counter()
+
+
+def time_lightning(
+    args: argparse.Namespace, device: torch.device, build: Callable[[], L.LightningModule]
+) -> float:
+    """Seconds for ``args.steps`` timed steps of ``Trainer.fit`` on the synthetic batch."""
+    torch.manual_seed(0)
+    model = prepare(build(), args)
+    n_views = 3 if isinstance(model, CARE) else 2
+    batch = make_batch(args, device, n_views)
+    timer = StepTimer(args.warmup, device)
+    trainer = L.Trainer(
+        accelerator=device.type,
+        devices=1,
+        precision="32-true" if args.precision == "32" else "bf16-mixed",
+        max_steps=args.warmup + args.steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(model, train_dataloaders=Repeat(batch, args.warmup + args.steps))
+    return timer.end - timer.start
+
+
+def main() -> None:
+    args = parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda requested but torch.cuda.is_available() is False")
+    datamodule = MODULES[args.dataset](root="unused", num_workers=0)
+    same_params = datamodule.same_params_transform()
+
+    def care() -> CARE:
+        return CARE(n_split=args.n_split, same_params_transform=same_params, **model_kwargs(args))
+
+    runs: dict[str, Callable[[], float]] = {
+        "bare": lambda: time_bare(args, device),
+        "lightning": lambda: time_lightning(args, device, lambda: SimCLR(**model_kwargs(args))),
+    }
+    if not args.skip_care:
+        runs["care"] = lambda: time_lightning(args, device, care)
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(args.rounds):
+        order = list(runs) if r % 2 == 0 else list(reversed(runs))
+        for name in order:
+            seconds[name].append(runs[name]())
+    rate = {k: args.batch_size * args.steps / statistics.median(v) for k, v in seconds.items()}
+    print(
+        f"device={device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'})"
+        f" backbone={args.backbone} batch={args.batch_size} precision={args.precision} "
+        f"steps={args.steps} warmup={args.warmup} rounds={args.rounds} "
+        f"threads={torch.get_num_threads()} channels_last={args.channels_last} "
+        f"compile={args.compile}; synthetic batch resident on the device"
+    )
+    for name, value in rate.items():
+        spread = ", ".join(f"{args.batch_size * args.steps / s:.0f}" for s in seconds[name])
+        print(f"  {name:9s} {value:10.1f} images/s  (rounds: {spread})")
+    ratio = rate["lightning"] / rate["bare"]
+    print(f"  lightning / bare = {ratio:.3f} (target >= 0.95)")
+    if "care" in rate:
+        print(
+            f"  CARE / SimCLR time per step = {rate['lightning'] / rate['care']:.2f}x "
+            f"(n_split={args.n_split})"
+        )
+
+
+if __name__ == "__main__":
+    main()
