@@ -66,7 +66,14 @@ def plan_runs(table: TableSpec, profile: Profile) -> list[RunSpec]:
                         method=method,
                         seed=seed,
                         config=str(Path(config)),
-                        overrides=(*profile.overrides, *extra, f"--seed_everything={seed}"),
+                        # seed_everything does not reach the DataModule's own seed (its
+                        # subsets, shuffling and augmentations), so both are set.
+                        overrides=(
+                            *profile.overrides,
+                            *extra,
+                            f"--seed_everything={seed}",
+                            f"--data.seed={seed}",
+                        ),
                         metric=table.metric,
                     )
                 )
