@@ -26,7 +26,7 @@ stride-2 layer onto itself only when the layer's input size is odd; with an
 even size the rotated image is sampled on a grid shifted by one pixel, so the
 network is equivariant only approximately. Measured relative error
 ``max|f(rot x) - Γ f(x)| / max|f(x)|`` (eval mode, float64, Gaussian-noise
-input, ``tests/test_backbones_equivariance.py``):
+input, the ResNets at narrow widths; ``tests/test_backbones_equivariance.py``):
 
     backbone                    odd size (err)     native even size (err; embed err)
     hssl_mnist_rotation         29 (2e-15)         28 (0.76; 0.048)
