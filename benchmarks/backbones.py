@@ -39,6 +39,7 @@ Commands:
     python benchmarks/backbones.py --batch-size 128 --rounds 3 \
         --batch-override 'hssl_resnet20*=8' --batch-override 'resnet18=32' \
         --batch-override 'resnet50=32' --json /tmp/backbones_bench.json
+    # (~17 min wall on the shared 2-core machine at load ~4, 2 torch threads)
 
 How to read the table: ``ms`` is the median over ``--rounds`` of one forward+backward at the
 row's ``batch`` (``rounds`` lists every round); ``ratio`` = ms / ms of the group's baseline
@@ -313,7 +314,7 @@ def format_table(results: list[Result]) -> str:
     lines = [header, "-" * len(header)]
     for r in results:
         out = "x".join(map(str, r.output_shape))
-        rounds = ", ".join(f"{ms:.4g}" for ms in r.ms_rounds)
+        rounds = ", ".join(f"{ms:.0f}" if ms >= 10 else f"{ms:.2f}" for ms in r.ms_rounds)
         lines.append(
             f"{r.name:28s} {r.group:8s} {r.group_size:2d} {r.params_m:7.2f}M {out:>17s} "
             f"{r.batch_size:5d} {r.ms:10.1f} {r.ratio:7.2f} {r.ratio_per_group_element:7.2f}"
