@@ -61,7 +61,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
     torch.manual_seed(0)
     model = ProbeOnly(num_classes=4, optimizer="sgd", weight_decay=0.0, lr=0.5, **TINY)
     backbone_before = {k: v.clone() for k, v in model.backbone.named_parameters()}
-    probe_before = model.probe.weight.clone()
+    probe_before = model.probe.linear.weight.clone()
     grads: list[torch.Tensor | None] = []
 
     class Grads(L.Callback):
@@ -73,7 +73,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
     for name, p in model.backbone.named_parameters():
         assert torch.equal(p, backbone_before[name]), name
-    assert not torch.equal(model.probe.weight, probe_before)
+    assert not torch.equal(model.probe.linear.weight, probe_before)
 
 
 def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_group() -> None:
@@ -88,7 +88,7 @@ def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_grou
     no_decay = sorted(n for n in ssl if n.endswith(".bias") or n.rsplit(".", 1)[0] in bn)
     assert names["no_decay"] == no_decay
     assert names["decay"] == sorted(set(ssl) - set(no_decay))
-    assert names["probe"] == ["probe.bias", "probe.weight"]
+    assert names["probe"] == ["probe.linear.bias", "probe.linear.weight"]
     assert (groups["decay"]["weight_decay"], groups["no_decay"]["weight_decay"]) == (1e-4, 0.0)
     assert groups["probe"]["weight_decay"] == 0.0
 

@@ -180,7 +180,7 @@ def test_frozen_step_changes_only_the_probe() -> None:
         if k.startswith(("backbone.", "projector.")):
             # Parameters *and* BatchNorm buffers: the representation stays the random one.
             assert torch.equal(v, after[k]), k
-    assert not torch.equal(before["probe.weight"], after["probe.weight"])
+    assert not torch.equal(before["probe.linear.weight"], after["probe.linear.weight"])
     assert not model.backbone.training
 
 
@@ -196,7 +196,7 @@ def test_supervised_step_sends_gradients_through_the_backbone() -> None:
     model = Supervised(backbone="tiny_cnn", num_classes=4, probe_lr=0.3, lr=0.3)
     trainer = fit_one_step(model, callbacks=[RecordGrads()])
     assert grads["backbone.conv.weight"] > 0
-    assert grads["probe.weight"] > 0
+    assert grads["probe.linear.weight"] > 0
     assert not any(k.startswith("projector.") for k in grads)  # unused and frozen
     assert "probe/acc" in trainer.callback_metrics
 

@@ -21,6 +21,11 @@ readout of representation quality during training. Because its input is detached
 never sends gradients into the backbone: it *measures* the representation rather than
 shaping it, so the SSL run is the same with or without it (up to its own parameters).
 It has its own parameter group (``probe_lr``, no weight decay, no LARS adaptation).
+Its input is standardised by a ``BatchNorm1d`` without affine parameters (H-SSL App. A
+puts a BatchNorm before its classifier too): the backbone's features can be tiny — a
+frozen random MNIST CNN gives ``embed`` values of std 0.07 — and a plain linear layer at
+``probe_lr`` then barely moves in a short run (measured on Fashion-MNIST, 69 SGD steps:
+12% test accuracy without the norm, 49% with it).
 Samples with label ``< 0`` (STL10's unlabeled split) are ignored. It is not a
 substitute for the final linear evaluation on frozen features.
 
@@ -49,6 +54,7 @@ optional ``lr_scaling`` uses it to compute the global batch.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -90,6 +96,21 @@ class SSLStepOutput:
     loss: torch.Tensor
     probe_features: torch.Tensor | None = None
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class LinearProbe(nn.Sequential):
+    """``BatchNorm1d(affine=False)`` then ``Linear``: a linear classifier on standardised features.
+
+    The norm has no parameters, so the probe stays a linear function of the features.
+    """
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__(
+            OrderedDict(
+                norm=nn.BatchNorm1d(in_features, affine=False),
+                linear=nn.Linear(in_features, num_classes),
+            )
+        )
 
 
 class SSLMethod(L.LightningModule):
@@ -195,13 +216,13 @@ class SSLMethod(L.LightningModule):
             final_batch_norm=projector_final_batch_norm,
             bias=projector_bias,
         )
-        self.probe: nn.Linear | None = None
+        self.probe: LinearProbe | None = None
         if num_classes is not None:
             if num_classes < 2:
                 raise ValueError(
                     f"num_classes must be >= 2 (or None for no probe), got {num_classes}"
                 )
-            self.probe = nn.Linear(self.backbone.embed_dim, num_classes)
+            self.probe = LinearProbe(self.backbone.embed_dim, num_classes)
             self.probe_train_acc = MulticlassAccuracy(num_classes, average="micro")
             self.probe_val_acc = MulticlassAccuracy(num_classes, average="micro")
             self.probe_test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -287,12 +308,12 @@ class SSLMethod(L.LightningModule):
         self, feats: torch.Tensor, y: torch.Tensor, metric: MulticlassAccuracy, stage: str
     ) -> torch.Tensor:
         keep = y >= 0
-        if not bool(keep.any()):
+        n = int(keep.sum())
+        if n < 2:  # the probe's BatchNorm needs two samples to standardise
             return feats.new_zeros(())
         logits = self.probe(feats.detach()[keep].float())
         loss = F.cross_entropy(logits, y[keep])
         metric.update(logits.detach(), y[keep])
-        n = int(keep.sum())
         self.log(f"probe/{stage}_loss", loss, batch_size=n)
         self.log(f"probe/{stage}_acc", metric, on_step=False, on_epoch=True, batch_size=n)
         return loss
