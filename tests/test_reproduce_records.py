@@ -135,3 +135,19 @@ def test_markdown_shows_ours_paper_and_missing_data(tmp_path: Path) -> None:
 def test_unknown_table_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="care, rank, table1, table2"):
         get_table("table9")
+
+
+def test_missing_data_note_lists_every_place_looked_at_even_relative_ones() -> None:
+    from ssl_geom.data.errors import DatasetNotFoundError
+    from ssl_geom.reproduce.sweep import _path_from_error
+
+    error = DatasetNotFoundError(
+        "CIFAR-10",
+        ["data/cifar-10-batches-py", "/srv/data/cifar-10-batches-py"],
+        ["data_batch_1"],
+        "pass download=True",
+    )
+    assert _path_from_error(str(error)) == (
+        "data/cifar-10-batches-py or /srv/data/cifar-10-batches-py"
+    )
+    assert _path_from_error("no such folder: x\nmore") == "no such folder: x"

@@ -175,8 +175,10 @@ def _job_entry(spec_dict: dict, out_dir: str, gpus: int, cluster: str) -> None:
 
 
 def _path_from_error(message: str) -> str:
-    """The path a missing-dataset error names (first absolute path in it), else the message."""
-    for token in message.replace("'", " ").replace('"', " ").split():
-        if token.startswith("/") or token.startswith("./"):
-            return token.rstrip(".,:;")
-    return message.splitlines()[0]
+    """The path(s) a missing-dataset error lists under "Looked at:", else its first line.
+
+    ``DatasetNotFoundError`` lists each place on its own ``  - <path>`` line (paths may be
+    relative to the working directory, e.g. ``data/cifar-10-batches-py``).
+    """
+    places = [line[4:].strip() for line in message.splitlines() if line.startswith("  - ")]
+    return " or ".join(places) if places else message.splitlines()[0]
