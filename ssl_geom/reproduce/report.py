@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,7 +199,9 @@ def render_plot(
             linewidths=2,
         )
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([f"{s.row_label}\n{s.row.transformation}" for s in rows], fontsize=7)
+    ax.set_xticklabels(
+        [f"{textwrap.fill(s.row_label, 16)}\n{s.row.transformation}" for s in rows], fontsize=7
+    )
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(f"{table.title}\nbars: ours (± std over seeds); dashes: paper", fontsize=9)
     ax.legend(fontsize=7)
