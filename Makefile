@@ -37,8 +37,9 @@ data:
 test: setup
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
 
+# The slow set is mostly one file of fast_dev_runs, so spread single tests, not files.
 test-slow: setup
-	$(PY) -m pytest -q -m "slow"
+	$(PY) -m pytest -q -m "slow" -n $(PYTEST_WORKERS) --dist load
 
 test-all: setup
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
