@@ -15,6 +15,7 @@ Usage::
     python benchmarks/callbacks.py                        # full: 60,000 images, 3 repeats
     python benchmarks/callbacks.py --quick                 # tiny run to check it works
     python benchmarks/callbacks.py --max-train-samples 20000 --json out.json
+    python benchmarks/callbacks.py --max-train-samples 20000 --repeats 2 --profiler simple
 
 Needs Fashion-MNIST in ``/usr/share/datasets/fashion-mnist`` (``apt-get install
 dataset-fashion-mnist``) or under ``--root``.
@@ -129,9 +130,17 @@ def geometry_callbacks() -> list[L.Callback]:
 
 
 def run_epoch(
-    datamodule: MNISTDataModule, with_callbacks: bool, limit: int | float, hooks: list[float]
+    datamodule: MNISTDataModule,
+    with_callbacks: bool,
+    limit: int | float,
+    hooks: list[float],
+    profiler: str | None = None,
 ) -> float:
-    """Seconds of one training epoch (with validation) of a fresh model."""
+    """Seconds of one training epoch (with validation) of a fresh model.
+
+    ``profiler="simple"`` prints Lightning's per-hook times after the fit, so each
+    callback's share can be checked against the epoch-time difference.
+    """
     torch.manual_seed(0)
     timer = EpochTimer()
     callbacks: list[L.Callback] = []
@@ -148,6 +157,7 @@ def run_epoch(
         num_sanity_val_steps=0,
         limit_train_batches=limit,
         callbacks=[*callbacks, timer],
+        profiler=profiler,
     )
     trainer.fit(SmallSimCLR(), datamodule=datamodule)
     return timer.seconds[0]
@@ -162,6 +172,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--quick", action="store_true", help="tiny run (checks the script)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--profiler", choices=("simple",), default=None, help="print per-hook times per epoch"
+    )
     args = parser.parse_args()
     if args.root is None and not FASHION_DIR.is_dir():
         raise SystemExit(
@@ -185,7 +198,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         order = ("none", "all") if repeat % 2 == 0 else ("all", "none")
         for arm in order:
-            seconds = run_epoch(datamodule, arm == "all", limit, hooks)
+            seconds = run_epoch(datamodule, arm == "all", limit, hooks, args.profiler)
             times[arm].append(seconds)
             print(f"repeat {repeat} {arm:4s}: {seconds:7.2f} s/epoch", flush=True)
 
