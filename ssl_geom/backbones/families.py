@@ -149,19 +149,33 @@ class LayerFamily(ABC):
         return FiberwiseConv2d(_conv2d(in_channels, out_channels, 1, stride, 0))
 
 
-class PlainFamily(LayerFamily):
+class SteeredFamily(LayerFamily):
+    """Layers steered by a fixed basis (``sesn.BasisLift`` / ``BasisGroupConv``).
+
+    A subclass only says which copies of the SESN basis span its group axis.
+    """
+
+    @abstractmethod
+    def basis(self, kernel_size: int, effective_size: int) -> torch.Tensor:
+        """``(F, G, k, k)``: basis function ``f`` as seen by group element ``g``."""
+
+    def lift(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
+        basis = self.basis(kernel_size, effective_size)
+        return BasisLift(in_channels, out_channels, basis, stride, padding)
+
+    def conv(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
+        basis = self.basis(kernel_size, effective_size)
+        return BasisGroupConv(in_channels, out_channels, basis, stride, padding)
+
+
+class PlainFamily(SteeredFamily):
     """Translation only (``G = 1``): the SESN basis at the single scale 1.0 (H-SSL App. A)."""
 
     group: GroupName = "trivial"
     group_size = 1
 
-    def lift(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        basis = steerable_basis_a(kernel_size, [1.0], effective_size)
-        return BasisLift(in_channels, out_channels, basis, stride, padding)
-
-    def conv(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        basis = steerable_basis_a(kernel_size, [1.0], effective_size)
-        return BasisGroupConv(in_channels, out_channels, basis, stride, padding)
+    def basis(self, kernel_size: int, effective_size: int) -> torch.Tensor:
+        return steerable_basis_a(kernel_size, [1.0], effective_size)
 
 
 class StreamFamily(LayerFamily):
@@ -194,7 +208,7 @@ DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.25, 1.33, 1.5, 1.66, 1.75)
 """The six SESN scales of H-SSL Sec. 4.4 / App. A."""
 
 
-class ScaleFamily(LayerFamily):
+class ScaleFamily(SteeredFamily):
     """SESN scale-equivariant layers (``sesn.py``); ``G = len(scales)``."""
 
     group: GroupName = "scale"
@@ -208,10 +222,5 @@ class ScaleFamily(LayerFamily):
         self.scales = scales
         self.group_size = len(scales)
 
-    def lift(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        basis = steerable_basis_a(kernel_size, self.scales, effective_size)
-        return BasisLift(in_channels, out_channels, basis, stride, padding)
-
-    def conv(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        basis = steerable_basis_a(kernel_size, self.scales, effective_size)
-        return BasisGroupConv(in_channels, out_channels, basis, stride, padding)
+    def basis(self, kernel_size: int, effective_size: int) -> torch.Tensor:
+        return steerable_basis_a(kernel_size, self.scales, effective_size)

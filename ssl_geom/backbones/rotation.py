@@ -38,8 +38,8 @@ from __future__ import annotations
 import torch
 
 from .base import GroupName
-from .families import LayerFamily
-from .sesn import BasisGroupConv, BasisLift, steerable_basis_a
+from .families import SteeredFamily
+from .sesn import steerable_basis_a
 
 C4 = 4
 
@@ -50,16 +50,11 @@ def rotation_basis(kernel_size: int, effective_size: int) -> torch.Tensor:
     return torch.stack([torch.rot90(base, g, dims=(-2, -1)) for g in range(C4)], dim=1)
 
 
-class RotationFamily(LayerFamily):
+class RotationFamily(SteeredFamily):
     """C4 (90° rotations) regular-representation layers; ``G = 4``."""
 
     group: GroupName = "rotation"
     group_size = C4
 
-    def lift(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        basis = rotation_basis(kernel_size, effective_size)
-        return BasisLift(in_channels, out_channels, basis, stride, padding)
-
-    def conv(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        basis = rotation_basis(kernel_size, effective_size)
-        return BasisGroupConv(in_channels, out_channels, basis, stride, padding)
+    def basis(self, kernel_size: int, effective_size: int) -> torch.Tensor:
+        return rotation_basis(kernel_size, effective_size)
