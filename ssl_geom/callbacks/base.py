@@ -51,13 +51,13 @@ def positive_int(name: str, value: int) -> int:
     return value
 
 
-def as_features(h: object) -> Tensor:
-    """``h`` if it is a ``(B, D)`` tensor, else a ValueError saying how to pass an encoder."""
+def as_features(h: object, role: str = "encoder") -> Tensor:
+    """``h`` if it is a ``(B, D)`` tensor, else a ValueError saying how to pass the ``role``."""
     if not isinstance(h, Tensor) or h.ndim != 2:
         got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
         raise ValueError(
-            f"the encoder's embedding must be one (B, D) tensor, got {got}; pass "
-            "encoder=callable returning the features (e.g. lambda x: model.backbone(x)[0])"
+            f"the {role}'s output must be one (B, D) tensor, got {got}; pass {role}=callable "
+            "returning it (e.g. encoder=lambda x: model.backbone(x)[0] for a tuple output)"
         )
     return h.float()
 
@@ -184,7 +184,7 @@ class GeometryCallback(Callback, ABC):
                 )
                 hs.append(h)
                 if head is not None:
-                    zs.append(as_features(head(h)))
+                    zs.append(as_features(head(h), "projector"))
             return (torch.cat(hs), torch.cat(zs)) if head is not None else (torch.cat(hs),)
 
         out = embed_sharded(trainer, x.shape[0], embed_rows)

@@ -171,7 +171,9 @@ def loader_wahba_errors(
 
     def embed(x: Tensor) -> Tensor:
         h = as_features(encode(x))
-        return select(h, as_features(head(h)) if head is not None else None, space).cpu()
+        return select(
+            h, as_features(head(h), "projector") if head is not None else None, space
+        ).cpu()
 
     originals: list[Tensor] = []
     augmented: list[list[Tensor]] = [[] for _ in range(n_augmentations)]
