@@ -34,6 +34,8 @@ from typing import Any, Literal
 import torch
 from torchvision.transforms import v2
 
+from ssl_geom.color_jitter import simclr_color_jitter
+
 Strength = Literal["large", "moderate", "small"]
 GroupView = Literal["rotation", "translation", "scale"]
 
@@ -108,11 +110,9 @@ def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[
     ]
     if params.flip:
         ops.append(v2.RandomHorizontalFlip())
-    if in_channels == 3:
-        jitter = v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
-    else:
-        jitter = v2.ColorJitter(brightness=0.8 * s, contrast=0.8 * s)
-    ops.append(v2.RandomApply([jitter], p=params.jitter_p))
+    jitter = simclr_color_jitter(in_channels, s)
+    if jitter is not None:
+        ops.append(v2.RandomApply([jitter], p=params.jitter_p))
     if in_channels == 3:
         ops.append(v2.RandomGrayscale(p=params.grayscale_p))
     if params.blur:
