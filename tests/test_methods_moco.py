@@ -168,3 +168,20 @@ def test_the_datamodule_batch_size_is_checked_before_the_first_step() -> None:
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False)
     with pytest.raises(ValueError, match="bn_splits=8 must divide the per-process batch size 8"):
         trainer.fit(MoCoV2(**TINY), SyntheticSSLData(batch_size=8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_shuffled_split_keys_match_the_sub_batch_computation() -> None:
+    # float64, so cuDNN's TF32 convolutions cannot blur the comparison.
+    split = tiny_encoder(bn_splits=4).cuda().double()
+    plain = tiny_encoder(shuffle_bn=False).cuda().double()
+    x = torch.randn(16, 3, 6, 6, device="cuda", dtype=torch.float64)
+    perm = split.key_permutation(16, x.device)  # drawn on the GPU
+    assert perm.device.type == "cuda" and torch.equal(perm.sort().values.cpu(), torch.arange(16))
+    split._shuffle_calls -= 1  # keys() draws the same permutation again
+    keys = split.keys(x)
+    expected = torch.empty(16, 4, device="cuda", dtype=torch.float64)
+    for j in range(4):
+        rows = perm[j::4]
+        expected[rows] = F.normalize(plain.projector(plain.backbone.embed(x[rows])), dim=1)
+    assert torch.allclose(keys, expected.float(), atol=1e-5)

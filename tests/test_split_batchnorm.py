@@ -82,3 +82,17 @@ def test_a_batch_the_splits_cannot_divide_is_refused_with_the_sizes() -> None:
         split(torch.randn(8, 4))
     with pytest.raises(ValueError, match="num_splits must be >= 1, got 0"):
         SplitBatchNorm(4, num_splits=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_with_bf16_autocast_and_channels_last_it_matches_per_sub_batch_batchnorm() -> None:
+    torch.manual_seed(0)
+    bn = randomised(nn.BatchNorm2d(16)).cuda()
+    split = SplitBatchNorm.from_batchnorm(copy.deepcopy(bn), num_splits=8)
+    x = (3 * torch.randn(64, 16, 8, 8, device="cuda") + 1).to(memory_format=torch.channels_last)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = split(x.bfloat16())
+        expected = torch.cat([copy.deepcopy(bn)(x[j::8].bfloat16()) for j in range(8)])
+    order = torch.cat([torch.arange(j, 64, 8) for j in range(8)])
+    assert out.shape == x.shape
+    assert torch.allclose(out[order].float(), expected.float(), atol=5e-2)
