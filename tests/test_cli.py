@@ -37,6 +37,8 @@ TINY_MOCO = {
             "projector_out_dim": 8,
             "queue_size": 48,
             "ema_momentum": 0.9,
+            "symmetric": True,  # 16 keys per step, so the queue wraps within the run
+            "bn_splits": 4,  # key BatchNorm sub-batches of 2 samples at batch 8
             "optimizer": "adam",
             "lr": 0.01,
             "warmup_steps": 1,
@@ -105,7 +107,9 @@ def test_resume_with_ckpt_path_matches_an_uninterrupted_run(config: Path, tmp_pa
     )
     ckpt = next(Path(a.trainer.log_dir, "checkpoints").glob("epoch=0-step=2.ckpt"))
     saved = torch.load(ckpt, weights_only=False)
-    assert int(saved["state_dict"]["momentum_encoder.queue_ptr"]) == 2 * 16  # 2 steps of 16 keys
+    assert (
+        int(saved["state_dict"]["momentum_encoder.memory_bank.bank_ptr"]) == 2 * 16
+    )  # 2 steps of 16 keys
     b = build_cli(
         [
             "fit",
@@ -120,7 +124,7 @@ def test_resume_with_ckpt_path_matches_an_uninterrupted_run(config: Path, tmp_pa
     state_a, state_b = a.model.state_dict(), b.model.state_dict()
     for name, value in state_a.items():
         assert torch.allclose(value.float(), state_b[name].float(), atol=1e-6), name
-    assert int(state_b["momentum_encoder.queue_ptr"]) == 4 * 16 % 48  # wrapped
+    assert int(state_b["momentum_encoder.memory_bank.bank_ptr"]) == 4 * 16 % 48  # wrapped
     opt_a, opt_b = (t.trainer.optimizers[0].state_dict()["state"] for t in (a, b))
     for key, moments in opt_a.items():
         for name, value in moments.items():

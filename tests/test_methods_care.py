@@ -120,9 +120,9 @@ def test_invariance_term_alone_logs_only_invariance() -> None:
 
 
 def test_moco_base_contrasts_against_its_queue_and_adds_the_equivariance_term() -> None:
-    model = CARE(base="moco", queue_size=64, n_split=2, temperature=0.1, **TINY)
+    model = CARE(base="moco", queue_size=64, n_split=2, temperature=0.1, bn_splits=4, **TINY)
     m = fit(model, steps=2).callback_metrics
-    assert int(model.momentum_encoder.queue_ptr) == 2 * 16  # symmetric: 2 x 8 keys per step
+    assert model.momentum_encoder.queue_ptr == 2 * 8  # official direction: view-2 keys only
     assert {"train/info_nce", "train/equivariance"} <= set(m)
 
 
@@ -135,6 +135,10 @@ def test_moco_base_contrasts_against_its_queue_and_adds_the_equivariance_term() 
         ),
         ({"base": "byol"}, "unknown CARE base 'byol'; valid choices: simclr, moco"),
         ({"equivariance_weight": -1.0}, "equivariance_weight must be >= 0"),
+        (
+            {"base": "moco", "batch_size": 8, "n_split": 2},
+            "MoCo bn_splits=8 must divide the per-process batch size 8",
+        ),
         ({"info_nce_weight": 0.0, "equivariance_weight": 0.0}, "all CARE loss weights are 0"),
     ],
 )

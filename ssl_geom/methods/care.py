@@ -50,7 +50,8 @@ class CARE(SSLMethod):
     Args:
         base: contrastive term: ``"simclr"`` (InfoNCE over the batch) or ``"moco"``
             (momentum encoder + queue; ``queue_size``, ``ema_momentum``, ``symmetric``,
-            ``shuffle_bn`` as in :class:`~ssl_geom.methods.moco.MoCoV2`).
+            ``shuffle_bn``, ``bn_splits`` as in :class:`~ssl_geom.methods.moco.MoCoV2`,
+            the same :class:`~ssl_geom.methods.moco.MomentumQueue`).
         temperature: contrastive temperature (0.5 SimCLR, 0.1 MoCo-v2 on CIFAR, 0.2 on
             ImageNet-100).
         gather_distributed: SimCLR base: negatives from all processes under DDP.
@@ -80,8 +81,9 @@ class CARE(SSLMethod):
         uniformity_weight: float = 0.0,
         queue_size: int = 65536,
         ema_momentum: float = 0.999,
-        symmetric: bool = True,
+        symmetric: bool = False,
         shuffle_bn: bool = True,
+        bn_splits: int = 8,
         same_params_transform: Transform | None = None,
         **kwargs: Any,
     ) -> None:
@@ -116,7 +118,9 @@ class CARE(SSLMethod):
                 ema_momentum=ema_momentum,
                 symmetric=symmetric,
                 shuffle_bn=shuffle_bn,
+                bn_splits=bn_splits,
             )
+            self.momentum_encoder.check_batch_size(self.hparams.batch_size)
 
     @property
     def uses_equivariance(self) -> bool:
@@ -131,6 +135,8 @@ class CARE(SSLMethod):
             )
 
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.momentum_encoder is not None and self.trainer.world_size == 1:
+            self.momentum_encoder.check_batch_size(self.per_process_batch_size())
         if stage != "fit" or not self.uses_equivariance:
             return
         self._check_n_split(self.per_process_batch_size())
