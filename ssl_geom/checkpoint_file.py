@@ -17,8 +17,6 @@ from typing import Any
 
 import torch
 
-_REFUSED_MARKER = "Weights only load failed"
-
 
 class CheckpointFileError(ValueError):
     """A file that is not a readable checkpoint, or one holding objects we refuse to unpickle."""
@@ -39,12 +37,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if _REFUSED_MARKER not in str(err):
-            raise CheckpointFileError(f"not a checkpoint file: {path} ({err})") from err
+        global_line = _refused_global(str(err))
+        if global_line is None:  # bytes that are no pickle torch writes (text, garbage)
+            raise CheckpointFileError(
+                f"not a checkpoint file: {path} ({_first_line(err)})"
+            ) from None
         raise CheckpointFileError(
             f"refusing to load {path}: it holds pickled objects other than tensors and plain "
-            f"data ({_refused_object(str(err))}), and unpickling them could run code. If you "
-            "trust whoever wrote it, load it yourself with torch.load(path, weights_only=False)"
+            f"data ({global_line}), and unpickling them could run code. If you trust whoever "
+            "wrote it, load it yourself with torch.load(path, weights_only=False)"
         ) from None
     except Exception as err:  # a non-checkpoint file fails anywhere in the unpickler
         reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
@@ -57,9 +58,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def _refused_object(message: str) -> str:
-    """The line of torch's refusal that names the offending global or pickle opcode."""
+def _refused_global(message: str) -> str | None:
+    """The line of torch's weights-only refusal naming the blocked global, if it names one."""
     for line in message.splitlines():
-        if "GLOBAL" in line or "Unsupported" in line:
+        if "GLOBAL" in line:
             return line.strip().rstrip(".")
-    return "torch gave no detail"
+    return None
+
+
+def _first_line(err: Exception) -> str:
+    """The detail of an unpickling failure: torch's specific line, not its generic preamble."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    specific = [line for line in lines if line.startswith("Unsupported") or "load key" in line]
+    return (specific or lines or [type(err).__name__])[0]
