@@ -198,7 +198,12 @@ def test_fashion_is_found_in_debian_folder_without_configuration(
 ) -> None:
     debian = write_fake_dataset("fashion", tmp_path / "deb", n_train=9, n_test=5)
     monkeypatch.setattr(mnist_module, "DEBIAN_FASHION_DIR", debian / "FashionMNIST" / "raw")
-    dm = MNISTDataModule(root=str(tmp_path / "empty"), variant="fashion", num_workers=0)
+    # Without configuration = no root and no $SSL_GEOM_DATA (an explicit root is the only
+    # place looked at: tests/test_data_mnist_files.py).
+    monkeypatch.delenv("SSL_GEOM_DATA", raising=False)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    dm = MNISTDataModule(variant="fashion", num_workers=0)
     assert len(dm.source("train")) == 9 and len(dm.source("test")) == 5
 
 

@@ -22,6 +22,7 @@ from typing import Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
@@ -45,9 +46,12 @@ Split = Literal["train", "test"]
 TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
 
 
+ROOT_ENV = "SSL_GEOM_DATA"
+
+
 def default_root() -> str:
     """``$SSL_GEOM_DATA`` if set, else ``./data``."""
-    return os.environ.get("SSL_GEOM_DATA", "./data")
+    return os.environ.get(ROOT_ENV, "./data")
 
 
 def default_num_workers() -> int:
@@ -58,7 +62,9 @@ class SSLDataModule(L.LightningDataModule):
     """Base class; see the module docstring for the batch layout.
 
     Args:
-        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``).
+        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``). A root given here or
+            in ``$SSL_GEOM_DATA`` is the only place looked at; system-wide copies (the Debian
+            Fashion-MNIST) are a fallback only when neither is set. The folder read is logged.
         batch_size: samples per batch (SSL train drops the last incomplete batch).
         num_workers: loader processes (default ``min(4, cpu_count)``).
         download: fetch the dataset with torchvision (checksums verified) when it is absent.
@@ -131,6 +137,7 @@ class SSLDataModule(L.LightningDataModule):
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{arg} must be >= 1 (or None for all), got {value}")
+        self.root_given = root is not None or ROOT_ENV in os.environ
         self.root = Path(root if root is not None else default_root()).expanduser()
         if download and not self.supports_download:
             raise ValueError(
@@ -194,6 +201,7 @@ class SSLDataModule(L.LightningDataModule):
         if self._sources:
             return
         folder = self._locate()
+        rank_zero_info(f"{self.name}: reading {folder.resolve()}")
         train = self._read_split(folder, "train")
         unlabeled = self._read_unlabeled(folder)
         ssl_train = train if unlabeled is None else ConcatSource([train, unlabeled])
