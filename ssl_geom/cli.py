@@ -12,6 +12,10 @@ What it adds to plain ``LightningCLI``:
 - a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``);
 - Lightning's ``RichProgressBar`` unless the config brings its own progress bar or sets
   ``trainer.enable_progress_bar: false``;
+- :class:`~ssl_geom.exception_checkpoint.ExceptionCheckpoint` (unless the config brings an
+  ``OnExceptionCheckpoint``): a run that stops on an exception (a corrupt file reached
+  mid-epoch, ``DivergedError``, Ctrl-C) leaves ``checkpoints/on_exception.ckpt`` beside
+  ``last.ckpt``, which it never overwrites;
 - TensorBoard is the logger (Lightning's default when ``tensorboard`` is installed), and
   the resolved config is saved next to the logs by ``SaveConfigCallback``, which refuses
   to overwrite an existing one;
@@ -110,17 +114,18 @@ class SSLGeomCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
-        if trainer.get("enable_progress_bar") is False:
-            return
         callbacks = trainer.get("callbacks") or []
         if not isinstance(callbacks, list):
             callbacks = [callbacks]
-        if any(_class_name(c).endswith(_PROGRESS_BARS) for c in callbacks):
-            return
-        bar = Namespace(
-            class_path="lightning.pytorch.callbacks.RichProgressBar", init_args=Namespace()
-        )
-        trainer.callbacks = [*callbacks, bar]
+        added = []
+        show_bar = trainer.get("enable_progress_bar") is not False
+        if show_bar and not any(_class_name(c).endswith(_PROGRESS_BARS) for c in callbacks):
+            added.append("lightning.pytorch.callbacks.RichProgressBar")
+        if not any(_class_name(c).endswith("ExceptionCheckpoint") for c in callbacks):
+            added.append("ssl_geom.exception_checkpoint.ExceptionCheckpoint")
+        if added:
+            new = [Namespace(class_path=path, init_args=Namespace()) for path in added]
+            trainer.callbacks = [*callbacks, *new]
 
 
 _NOT_SET = "<not set>"

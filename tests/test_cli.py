@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ssl_geom.checkpoint_file import read_checkpoint
 from ssl_geom.cli import build_cli, main, parse_config
+from ssl_geom.exception_checkpoint import ExceptionCheckpoint
 from ssl_geom.methods import MoCoV2
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,3 +273,44 @@ def test_ckpt_path_that_is_not_a_checkpoint_is_named(config: Path, tmp_path: Pat
     bogus.write_text("not a checkpoint\n")
     with pytest.raises(ValueError, match=f"not a checkpoint file: {bogus}"):
         build_cli(["fit", "--config", str(config), f"--ckpt_path={bogus}"])
+
+
+class StopWithError(Callback):
+    """Raises before optimiser step ``at_step`` (a corrupt file or a NaN loss mid-epoch)."""
+
+    def __init__(self, at_step: int = 3) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            raise RuntimeError("simulated failure mid-epoch")
+
+
+def test_an_exception_mid_epoch_leaves_on_exception_ckpt_and_spares_last_ckpt(
+    tmp_path: Path,
+) -> None:
+    failing = {
+        **TINY_MOCO,
+        "trainer": {
+            **TINY_MOCO["trainer"],
+            "callbacks": [{"class_path": "tests.test_cli.StopWithError"}],
+        },
+    }
+    config = tmp_path / "failing.yaml"
+    config.write_text(yaml.safe_dump(failing))
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "on_exception.ckpt").write_bytes(b"an earlier run's file")
+    args = ["fit", "--config", str(config), "--trainer.enable_progress_bar=false"]
+    args += [f"--trainer.default_root_dir={tmp_path}", f"--checkpoint.dirpath={folder}"]
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        build_cli(args)
+    # Epoch 0 (steps 1-2) ended normally: last.ckpt is that state, not the failing one.
+    assert read_checkpoint(folder / "last.ckpt")["global_step"] == 2
+    assert read_checkpoint(folder / "on_exception-v1.ckpt")["global_step"] == 3
+    assert (folder / "on_exception.ckpt").read_bytes() == b"an earlier run's file"
+
+
+def test_the_exception_checkpoint_is_a_default_callback(config: Path) -> None:
+    cli = build_cli(["--config", str(config)], run=False)
+    assert sum(isinstance(c, ExceptionCheckpoint) for c in cli.trainer.callbacks) == 1
