@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
-from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset
+from ssl_geom.data.errors import UnreadableFilesError
+from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
     GROUP_VIEWS,
     STRENGTHS,
@@ -79,6 +80,11 @@ class SSLDataModule(L.LightningDataModule):
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
+        verify: read every sample once in :meth:`setup` (``num_workers`` threads) and raise
+            one error listing *all* unreadable files, instead of failing at the first one
+            when an epoch reaches it. Worth it for the JPEG folders (Tiny ImageNet,
+            ImageNet-100: a full decode pass, minutes for ImageNet-100); the array formats
+            are parsed completely at setup anyway.
     """
 
     name: str = ""
@@ -106,6 +112,7 @@ class SSLDataModule(L.LightningDataModule):
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        verify: bool = False,
     ) -> None:
         super().__init__()
         if train_views not in TRAIN_VIEWS:
@@ -162,6 +169,7 @@ class SSLDataModule(L.LightningDataModule):
         )
         if self.persistent_workers and self.num_workers == 0:
             raise ValueError("persistent_workers=True needs num_workers > 0")
+        self.verify = verify
         self._sources: dict[str, ImageSource] = {}
 
     # ----------------------------------------------------------------- subclass hooks
@@ -205,13 +213,18 @@ class SSLDataModule(L.LightningDataModule):
         train = self._read_split(folder, "train")
         unlabeled = self._read_unlabeled(folder)
         ssl_train = train if unlabeled is None else ConcatSource([train, unlabeled])
-        self._sources = {
+        sources = {
             "ssl_train": random_subset(ssl_train, self.max_train_samples, self.seed),
             "train": random_subset(train, self.max_train_samples, self.seed),
             "test": random_subset(
                 self._read_split(folder, "test"), self.max_eval_samples, self.seed + 1
             ),
         }
+        if self.verify:
+            failures = unreadable_samples(sources.values(), max(1, self.num_workers))
+            if failures:
+                raise UnreadableFilesError(self.name, failures)
+        self._sources = sources
 
     def source(self, split: Literal["ssl_train", "train", "test"]) -> ImageSource:
         """The (possibly subsetted) image source of a split; runs :meth:`setup` if needed."""

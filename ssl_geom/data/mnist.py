@@ -22,11 +22,11 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from ssl_geom.data.base import Split, SSLDataModule, StrengthName, TrainViews
+from ssl_geom.data.base import Split, SSLDataModule
 from ssl_geom.data.errors import CorruptDatasetError, DatasetNotFoundError
 from ssl_geom.data.sources import ArraySource, ImageSource
 
@@ -114,44 +114,15 @@ class MNISTDataModule(SSLDataModule):
     image_size = 28
     supports_download = True
 
-    def __init__(
-        self,
-        root: str | None = None,
-        variant: Literal["mnist", "fashion"] = "mnist",
-        batch_size: int = 256,
-        num_workers: int | None = None,
-        download: bool = False,
-        seed: int = 0,
-        train_views: TrainViews = "simclr",
-        n_views: int | None = None,
-        include_original: bool = False,
-        strength: StrengthName | None = None,
-        max_train_samples: int | None = None,
-        max_eval_samples: int | None = None,
-        pin_memory: bool | None = None,
-        persistent_workers: bool | None = None,
-    ) -> None:
+    def __init__(self, variant: Literal["mnist", "fashion"] = "mnist", **kwargs: Any) -> None:
+        """``variant`` picks the dataset; every other argument is :class:`SSLDataModule`'s."""
         if variant not in _STATS:
             raise ValueError(f"unknown MNIST variant {variant!r}; expected one of {list(_STATS)}")
         self.variant = variant
-        self.name = "Fashion-MNIST" if variant == "fashion" else "MNIST"
+        self.name = _NAMES[variant]
         self.mean, self.std = _STATS[variant]
         self.flip_allowed = variant == "fashion"
-        super().__init__(
-            root=root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            download=download,
-            seed=seed,
-            train_views=train_views,
-            n_views=n_views,
-            include_original=include_original,
-            strength=strength,
-            max_train_samples=max_train_samples,
-            max_eval_samples=max_eval_samples,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-        )
+        super().__init__(**kwargs)
 
     def _candidates(self) -> list[Path]:
         if self.variant == "fashion":
