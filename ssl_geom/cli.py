@@ -7,8 +7,11 @@ new method or dataset needs no change here. Subcommands: ``fit``, ``validate``, 
 
 What it adds to plain ``LightningCLI``:
 
-- links ``data.num_classes``, ``data.in_channels`` and ``data.batch_size`` (per-process)
-  into the model (``apply_on="instantiate"``: they are DataModule attributes);
+- links ``data.num_classes``, ``data.in_channels`` and ``data.batch_size`` into the model
+  (``apply_on="instantiate"``: they are DataModule attributes). ``data.batch_size`` is the
+  *global* batch (the papers' number); each process loads ``batch_size / world_size``, and a
+  batch that does not split over ``trainer.world_size`` is refused right after the trainer
+  is built;
 - a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``);
 - Lightning's ``RichProgressBar`` unless the config brings its own progress bar or sets
   ``trainer.enable_progress_bar: false``;
@@ -40,8 +43,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_warn
 
-import ssl_geom.data  # noqa: F401  (registers the DataModules for class_path short names)
 from ssl_geom.checkpoint_file import read_checkpoint
+from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
 from ssl_geom.methods import SSLMethod
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
@@ -87,6 +90,8 @@ class SSLGeomCLI(LightningCLI):
                 self._refuse_or_warn(config, ckpt_path, differences)
 
     def after_instantiate_classes(self) -> None:
+        if isinstance(self.datamodule, SSLDataModule):
+            self.datamodule.split_batch(self.trainer.world_size)
         if self._ckpt_hparams is None:
             return
         config = self.config[self.subcommand]

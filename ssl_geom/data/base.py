@@ -66,7 +66,11 @@ class SSLDataModule(L.LightningDataModule):
         root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``). A root given here or
             in ``$SSL_GEOM_DATA`` is the only place looked at; system-wide copies (the Debian
             Fashion-MNIST) are a fallback only when neither is set. The folder read is logged.
-        batch_size: samples per batch (SSL train drops the last incomplete batch).
+        batch_size: the *global* batch: samples per optimiser step summed over all processes,
+            as the papers state it. Each process loads ``batch_size / world_size``
+            (:attr:`per_process_batch_size`, set in :meth:`setup` once the trainer's world size
+            is known; a clear error when it does not divide), so a run on 1, 8 or 64 GPUs
+            optimises the same objective. SSL train drops the last incomplete batch.
         num_workers: loader processes (default ``min(4, cpu_count)``).
         download: fetch the dataset with torchvision (checksums verified) when it is absent.
             Never touches files that are already there.
@@ -152,6 +156,7 @@ class SSLDataModule(L.LightningDataModule):
                 f"{self._placement_hint()}"
             )
         self.batch_size = batch_size
+        self.per_process_batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
@@ -205,7 +210,31 @@ class SSLDataModule(L.LightningDataModule):
         except FileNotFoundError:
             self._download()
 
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per optimiser step over all processes (``batch_size``, the paper's batch)."""
+        return self.batch_size
+
+    def split_batch(self, world_size: int) -> int:
+        """Set and return :attr:`per_process_batch_size` for ``world_size`` processes.
+
+        Called by :meth:`setup` with the attached trainer's ``world_size``, and by the CLI
+        right after building the trainer, so a batch that does not divide fails before any
+        data is read.
+        """
+        if world_size < 1 or self.batch_size % world_size:
+            raise ValueError(
+                f"data.batch_size={self.batch_size} is the global batch and must split evenly "
+                f"over the {world_size} processes (trainer.world_size = devices x num_nodes); "
+                f"use a multiple of {world_size}, e.g. "
+                f"{max(world_size, self.batch_size // world_size * world_size)}"
+            )
+        self.per_process_batch_size = self.batch_size // world_size
+        return self.per_process_batch_size
+
     def setup(self, stage: str | None = None) -> None:
+        trainer = self.trainer
+        self.split_batch(trainer.world_size if trainer is not None else 1)
         if self._sources:
             return
         folder = self._locate()
@@ -265,7 +294,7 @@ class SSLDataModule(L.LightningDataModule):
     def _loader(self, dataset, **kw) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.per_process_batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
