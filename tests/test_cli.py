@@ -314,3 +314,12 @@ def test_an_exception_mid_epoch_leaves_on_exception_ckpt_and_spares_last_ckpt(
 def test_the_exception_checkpoint_is_a_default_callback(config: Path) -> None:
     cli = build_cli(["--config", str(config)], run=False)
     assert sum(isinstance(c, ExceptionCheckpoint) for c in cli.trainer.callbacks) == 1
+
+
+def test_a_global_batch_not_splitting_over_the_devices_fails_at_construction() -> None:
+    care = REPO / "experiments" / "care_simclr_fashion.yaml"
+    devices = ["--trainer.accelerator=cpu", "--trainer.devices=3", "--trainer.strategy=ddp"]
+    # 128 is divisible by CARE's n_split=16 but not by 3 processes; nothing is read or run.
+    with pytest.raises(ValueError, match=r"batch_size=128 is the global batch .* over the 3 "):
+        args = ["--config", str(care), "--data.init_args.batch_size=128"]
+        build_cli([*args, "--data.init_args.root=.", *devices], run=False)

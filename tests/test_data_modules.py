@@ -441,3 +441,15 @@ def test_verify_passes_intact_files_and_keeps_the_sources(fake_root: Path) -> No
     dm = _dm(fake_root, "tiny_imagenet", verify=True)
     dm.setup()
     assert (len(dm.source("train")), len(dm.source("test"))) == (N_TRAIN, N_TEST)
+
+
+def test_allowed_values_come_from_the_literal_types_and_match_the_transforms() -> None:
+    # The argument types (what --help and YAML validation show) are the single source; the
+    # transforms must offer exactly those choices.
+    from ssl_geom.data.base import STRENGTH_NAMES, TRAIN_VIEWS
+    from ssl_geom.data.transforms import GROUP_VIEWS, STRENGTHS
+
+    assert set(STRENGTH_NAMES) == set(STRENGTHS)
+    assert set(TRAIN_VIEWS) == {"simclr", "none", *GROUP_VIEWS}
+    with pytest.raises(ValueError, match=r"unknown strength 'huge'; expected one of \['large'"):
+        MNISTDataModule(strength="huge")

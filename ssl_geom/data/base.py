@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import lightning as L
 import torch
@@ -31,7 +31,6 @@ from ssl_geom.data.errors import UnreadableFilesError
 from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
     GROUP_VIEWS,
-    STRENGTHS,
     SameParamsTransform,
     group_ops,
     simclr_ops,
@@ -44,7 +43,8 @@ TrainViews = Literal["simclr", "none", "rotation", "translation", "scale"]
 StrengthName = Literal["large", "moderate", "small"]
 Split = Literal["train", "test"]
 
-TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
+TRAIN_VIEWS: tuple[str, ...] = get_args(TrainViews)
+STRENGTH_NAMES: tuple[str, ...] = get_args(StrengthName)
 
 
 ROOT_ENV = "SSL_GEOM_DATA"
@@ -123,9 +123,9 @@ class SSLDataModule(L.LightningDataModule):
             raise ValueError(
                 f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
             )
-        if strength is not None and strength not in STRENGTHS:
+        if strength is not None and strength not in STRENGTH_NAMES:
             raise ValueError(
-                f"unknown strength {strength!r}; expected one of {list(STRENGTHS)} or None"
+                f"unknown strength {strength!r}; expected one of {list(STRENGTH_NAMES)} or None"
             )
         if strength is not None and train_views != "simclr":
             raise ValueError(
