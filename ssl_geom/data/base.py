@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
-from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset
+from ssl_geom.data.errors import UnreadableFilesError
+from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
     GROUP_VIEWS,
-    STRENGTHS,
     SameParamsTransform,
     group_ops,
     simclr_ops,
@@ -42,12 +43,16 @@ TrainViews = Literal["simclr", "none", "rotation", "translation", "scale"]
 StrengthName = Literal["large", "moderate", "small"]
 Split = Literal["train", "test"]
 
-TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
+TRAIN_VIEWS: tuple[str, ...] = get_args(TrainViews)
+STRENGTH_NAMES: tuple[str, ...] = get_args(StrengthName)
+
+
+ROOT_ENV = "SSL_GEOM_DATA"
 
 
 def default_root() -> str:
     """``$SSL_GEOM_DATA`` if set, else ``./data``."""
-    return os.environ.get("SSL_GEOM_DATA", "./data")
+    return os.environ.get(ROOT_ENV, "./data")
 
 
 def default_num_workers() -> int:
@@ -58,8 +63,14 @@ class SSLDataModule(L.LightningDataModule):
     """Base class; see the module docstring for the batch layout.
 
     Args:
-        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``).
-        batch_size: samples per batch (SSL train drops the last incomplete batch).
+        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``). A root given here or
+            in ``$SSL_GEOM_DATA`` is the only place looked at; system-wide copies (the Debian
+            Fashion-MNIST) are a fallback only when neither is set. The folder read is logged.
+        batch_size: the *global* batch: samples per optimiser step summed over all processes,
+            as the papers state it. Each process loads ``batch_size / world_size``
+            (:attr:`per_process_batch_size`, set in :meth:`setup` once the trainer's world size
+            is known; a clear error when it does not divide), so a run on 1, 8 or 64 GPUs
+            optimises the same objective. SSL train drops the last incomplete batch.
         num_workers: loader processes (default ``min(4, cpu_count)``).
         download: fetch the dataset with torchvision (checksums verified) when it is absent.
             Never touches files that are already there.
@@ -73,6 +84,11 @@ class SSLDataModule(L.LightningDataModule):
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
+        verify: read every sample once in :meth:`setup` (``num_workers`` threads) and raise
+            one error listing *all* unreadable files, instead of failing at the first one
+            when an epoch reaches it. Worth it for the JPEG folders (Tiny ImageNet,
+            ImageNet-100: a full decode pass, minutes for ImageNet-100); the array formats
+            are parsed completely at setup anyway.
     """
 
     name: str = ""
@@ -100,15 +116,16 @@ class SSLDataModule(L.LightningDataModule):
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        verify: bool = False,
     ) -> None:
         super().__init__()
         if train_views not in TRAIN_VIEWS:
             raise ValueError(
                 f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
             )
-        if strength is not None and strength not in STRENGTHS:
+        if strength is not None and strength not in STRENGTH_NAMES:
             raise ValueError(
-                f"unknown strength {strength!r}; expected one of {list(STRENGTHS)} or None"
+                f"unknown strength {strength!r}; expected one of {list(STRENGTH_NAMES)} or None"
             )
         if strength is not None and train_views != "simclr":
             raise ValueError(
@@ -131,6 +148,7 @@ class SSLDataModule(L.LightningDataModule):
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{arg} must be >= 1 (or None for all), got {value}")
+        self.root_given = root is not None or ROOT_ENV in os.environ
         self.root = Path(root if root is not None else default_root()).expanduser()
         if download and not self.supports_download:
             raise ValueError(
@@ -138,6 +156,7 @@ class SSLDataModule(L.LightningDataModule):
                 f"{self._placement_hint()}"
             )
         self.batch_size = batch_size
+        self.per_process_batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
@@ -155,6 +174,7 @@ class SSLDataModule(L.LightningDataModule):
         )
         if self.persistent_workers and self.num_workers == 0:
             raise ValueError("persistent_workers=True needs num_workers > 0")
+        self.verify = verify
         self._sources: dict[str, ImageSource] = {}
 
     # ----------------------------------------------------------------- subclass hooks
@@ -190,20 +210,50 @@ class SSLDataModule(L.LightningDataModule):
         except FileNotFoundError:
             self._download()
 
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per optimiser step over all processes (``batch_size``, the paper's batch)."""
+        return self.batch_size
+
+    def split_batch(self, world_size: int) -> int:
+        """Set and return :attr:`per_process_batch_size` for ``world_size`` processes.
+
+        Called by :meth:`setup` with the attached trainer's ``world_size``, and by the CLI
+        right after building the trainer, so a batch that does not divide fails before any
+        data is read.
+        """
+        if world_size < 1 or self.batch_size % world_size:
+            raise ValueError(
+                f"data.batch_size={self.batch_size} is the global batch and must split evenly "
+                f"over the {world_size} processes (trainer.world_size = devices x num_nodes); "
+                f"use a multiple of {world_size}, e.g. "
+                f"{max(world_size, self.batch_size // world_size * world_size)}"
+            )
+        self.per_process_batch_size = self.batch_size // world_size
+        return self.per_process_batch_size
+
     def setup(self, stage: str | None = None) -> None:
+        trainer = self.trainer
+        self.split_batch(trainer.world_size if trainer is not None else 1)
         if self._sources:
             return
         folder = self._locate()
+        rank_zero_info(f"{self.name}: reading {folder.resolve()}")
         train = self._read_split(folder, "train")
         unlabeled = self._read_unlabeled(folder)
         ssl_train = train if unlabeled is None else ConcatSource([train, unlabeled])
-        self._sources = {
+        sources = {
             "ssl_train": random_subset(ssl_train, self.max_train_samples, self.seed),
             "train": random_subset(train, self.max_train_samples, self.seed),
             "test": random_subset(
                 self._read_split(folder, "test"), self.max_eval_samples, self.seed + 1
             ),
         }
+        if self.verify:
+            failures = unreadable_samples(sources.values(), max(1, self.num_workers))
+            if failures:
+                raise UnreadableFilesError(self.name, failures)
+        self._sources = sources
 
     def source(self, split: Literal["ssl_train", "train", "test"]) -> ImageSource:
         """The (possibly subsetted) image source of a split; runs :meth:`setup` if needed."""
@@ -244,7 +294,7 @@ class SSLDataModule(L.LightningDataModule):
     def _loader(self, dataset, **kw) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.per_process_batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
