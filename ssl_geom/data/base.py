@@ -73,6 +73,8 @@ class SSLDataModule(L.LightningDataModule):
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
+        rotation_order: ``N`` of the ``"rotation"`` views, multiples of 360°/N (default 4:
+            quarter turns as in H-SSL App. A; 8 gives the 45° views of a C8 backbone).
     """
 
     name: str = ""
@@ -100,6 +102,7 @@ class SSLDataModule(L.LightningDataModule):
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        rotation_order: int = 4,
     ) -> None:
         super().__init__()
         if train_views not in TRAIN_VIEWS:
@@ -114,6 +117,11 @@ class SSLDataModule(L.LightningDataModule):
             raise ValueError(
                 f"strength={strength!r} sets SimCLR augmentations, but train_views={train_views!r};"
                 " use train_views='simclr' or strength=None"
+            )
+        if not isinstance(rotation_order, int) or rotation_order < 1:
+            raise ValueError(
+                f"rotation_order must be an int >= 1 (rotations by multiples of 360°/N), "
+                f"got {rotation_order!r}; use 4 for quarter turns, 8 for 45° steps"
             )
         if n_views is None:
             n_views = 1 if train_views == "none" else 2
@@ -144,6 +152,7 @@ class SSLDataModule(L.LightningDataModule):
         self.download = download
         self.seed = seed
         self.train_views = train_views
+        self.rotation_order = rotation_order
         self.n_views = n_views
         self.include_original = include_original
         self.strength = strength
@@ -219,7 +228,7 @@ class SSLDataModule(L.LightningDataModule):
         if kind == "simclr":
             params = simclr_params(self.image_size, self.strength, self.flip_allowed)
             return simclr_ops(self.image_size, self.in_channels, params)
-        return group_ops(kind)
+        return group_ops(kind, self.rotation_order)
 
     def view_transform(self) -> v2.Compose:
         """Per-sample random view of the SSL train loader."""

@@ -97,6 +97,7 @@ class MNISTDataModule(SSLDataModule):
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        rotation_order: int = 4,
     ) -> None:
         if variant not in _STATS:
             raise ValueError(f"unknown MNIST variant {variant!r}; expected one of {list(_STATS)}")
@@ -111,6 +112,7 @@ class MNISTDataModule(SSLDataModule):
             download=download,
             seed=seed,
             train_views=train_views,
+            rotation_order=rotation_order,
             n_views=n_views,
             include_original=include_original,
             strength=strength,
