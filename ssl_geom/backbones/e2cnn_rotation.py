@@ -7,8 +7,9 @@ rotated kernel must be *steered*: e2cnn's ``R2Conv`` between regular fields lear
 kernels in a basis of circular harmonics that satisfy the C_N constraint analytically,
 so the filters are equivariant as continuous functions and only their sampling on the
 grid is approximate. We use e2cnn for that alone (``gspaces.Rot2dOnR2(N)`` and
-``nn.R2Conv`` on trivial/regular fields): its D_N, O(2) and SO(2) code paths fail with
-NumPy 2, C_N with regular fields works.
+``nn.R2Conv`` on trivial/regular fields): its D_N, SO(2) and O(2) layers fail to build
+with NumPy 2 (they call ``ndarray.tostring``, removed in NumPy 2), C_N with regular fields
+works.
 
 Layout. A regular field of C_N is N numbers indexed by the group elements, and e2cnn
 stores field ``c`` as the channels ``c·N .. c·N + N − 1``, so its ``(B, C·N, H, W)``
@@ -17,7 +18,7 @@ rotation by ``360°/N`` rolls the group axis forward by one:
 
     f(rot_{360k/N} x) = roll(rot_{360k/N} f(x), shifts=k, dims=2),
 
-exact for quarter turns (``torch.rot90``, k = N/4) at odd input sizes, where the
+exact for quarter turns when 4 divides N (``torch.rot90``, k = N/4) at odd input sizes, where the
 stride-2 grids map onto themselves (``hssl.py`` explains why even sizes are not), and
 approximate for other angles because an image rotated by 45° must be interpolated.
 ``tests/test_backbones_cn.py`` checks the first and measures the second.
@@ -30,6 +31,20 @@ shares through the :class:`~ssl_geom.backbones.families.LayerFamily` interface:
   App. A uses; it costs ``N`` times more multiply-adds per pair of fields.
 - SESN's ``effective_size`` (how many Hermite-Gaussian functions span a kernel) has no
   e2cnn counterpart; e2cnn's default band limit for the kernel size is used instead.
+
+Measured (``tests/test_backbones_cn.py``; 2-core CPU shared with other jobs, load ~11):
+
+- equivariance: quarter turns exact (error < 1e-10 relative, float64, 33x33); 45° on a
+  smooth disc-masked input: relative L2 error 0.25 on the 9x9 map (the bilinear round trip
+  of that map alone is 0.24), 0.026 after the lifting conv, and 0.032 on the invariant
+  vector (max over G, mean over the disc) against 0.075 for the C4 network;
+- cost of ``hssl_mnist_c8`` (8/16/32 fields): 2.3-4.0 s to construct (C4 network: 0.05 s;
+  4/8/16 fields 0.6 s, 16/32/64 fields 9 s); one forward+backward at batch 128, 28x28,
+  2.69x the plain CNN against 4.59x for the C4 network (``python benchmarks/backbones.py
+  --names hssl_mnist_plain hssl_mnist_rotation hssl_mnist_c8 --batch-size 128 --rounds 5
+  --threads 2``);
+- checkpoints: e2cnn keeps its sampled basis and the expanded filter as buffers, so the
+  state dict holds 3.06M numbers for 92.6k parameters (about 12 MB in float32).
 
 Written here by hand: the two wrappers converting between our 5-D maps and e2cnn's
 ``GeometricTensor`` (a few lines each).
