@@ -89,6 +89,8 @@ class SSLDataModule(L.LightningDataModule):
             when an epoch reaches it. Worth it for the JPEG folders (Tiny ImageNet,
             ImageNet-100: a full decode pass, minutes for ImageNet-100); the array formats
             are parsed completely at setup anyway.
+        rotation_order: ``N`` of the ``"rotation"`` views, multiples of 360°/N (default 4:
+            quarter turns as in H-SSL App. A; 8 gives the 45° views of a C8 backbone).
     """
 
     name: str = ""
@@ -117,6 +119,7 @@ class SSLDataModule(L.LightningDataModule):
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
         verify: bool = False,
+        rotation_order: int = 4,
     ) -> None:
         super().__init__()
         if train_views not in TRAIN_VIEWS:
@@ -131,6 +134,11 @@ class SSLDataModule(L.LightningDataModule):
             raise ValueError(
                 f"strength={strength!r} sets SimCLR augmentations, but train_views={train_views!r};"
                 " use train_views='simclr' or strength=None"
+            )
+        if not isinstance(rotation_order, int) or rotation_order < 1:
+            raise ValueError(
+                f"rotation_order must be an int >= 1 (rotations by multiples of 360°/N), "
+                f"got {rotation_order!r}; use 4 for quarter turns, 8 for 45° steps"
             )
         if n_views is None:
             n_views = 1 if train_views == "none" else 2
@@ -163,6 +171,7 @@ class SSLDataModule(L.LightningDataModule):
         self.download = download
         self.seed = seed
         self.train_views = train_views
+        self.rotation_order = rotation_order
         self.n_views = n_views
         self.include_original = include_original
         self.strength = strength
@@ -269,7 +278,7 @@ class SSLDataModule(L.LightningDataModule):
         if kind == "simclr":
             params = simclr_params(self.image_size, self.strength, self.flip_allowed)
             return simclr_ops(self.image_size, self.in_channels, params)
-        return group_ops(kind)
+        return group_ops(kind, self.rotation_order)
 
     def view_transform(self) -> v2.Compose:
         """Per-sample random view of the SSL train loader."""
