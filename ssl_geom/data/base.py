@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
+from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
 from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset
 from ssl_geom.data.transforms import (
     GROUP_VIEWS,
@@ -43,6 +44,8 @@ StrengthName = Literal["large", "moderate", "small"]
 Split = Literal["train", "test"]
 
 TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
+AugmentOn = Literal["loader", "device"]
+AUGMENT_ON: tuple[str, ...] = ("loader", "device")
 
 
 def default_root() -> str:
@@ -73,6 +76,12 @@ class SSLDataModule(L.LightningDataModule):
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
+        augment_on: where the SimCLR train views are made: ``"loader"`` (per-sample v2
+            transforms in the loader workers) or ``"device"`` (the loader yields uint8 images
+            and :meth:`on_after_batch_transfer` makes the views on the training device with
+            per-sample parameters, ``ssl_geom.data.gpu_augment``; ``same_params_transform()``
+            then returns the batched one-draw-per-group version too). ``"device"`` needs
+            ``train_views="simclr"`` and images stored at ``image_size``.
     """
 
     name: str = ""
@@ -100,8 +109,11 @@ class SSLDataModule(L.LightningDataModule):
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        augment_on: AugmentOn = "loader",
     ) -> None:
         super().__init__()
+        self._check_augment_on(augment_on, train_views)
+        self.augment_on = augment_on
         if train_views not in TRAIN_VIEWS:
             raise ValueError(
                 f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
@@ -156,6 +168,58 @@ class SSLDataModule(L.LightningDataModule):
         if self.persistent_workers and self.num_workers == 0:
             raise ValueError("persistent_workers=True needs num_workers > 0")
         self._sources: dict[str, ImageSource] = {}
+        self._device_augment: DeviceSimCLRAugment | None = None
+
+    # ----------------------------------------------------------------- device augmentation
+    def _check_augment_on(self, augment_on: str, train_views: str) -> None:
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(
+                f"unknown augment_on {augment_on!r}; expected one of {list(AUGMENT_ON)}"
+            )
+        if augment_on == "loader":
+            return
+        if train_views != "simclr":
+            raise ValueError(
+                f"augment_on='device' makes SimCLR views, but train_views={train_views!r}; "
+                "use train_views='simclr' or augment_on='loader'"
+            )
+        if type(self)._base_ops is not SSLDataModule._base_ops:
+            raise ValueError(
+                f"augment_on='device' needs images stored at one size, but {self.name} resizes "
+                "its images in the loader; use augment_on='loader'"
+            )
+
+    def device_augment(self) -> DeviceSimCLRAugment:
+        """The batched SimCLR augmentation of this DataModule (its strength, seed, statistics)."""
+        params = simclr_params(self.image_size, self.strength, self.flip_allowed)
+        return DeviceSimCLRAugment(
+            self.image_size, self.in_channels, params, self.mean, self.std, seed=self.seed
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on="device"``: turn a uint8 SSL train batch into ``(views, y)`` here."""
+        if (
+            self.augment_on == "device"
+            and self.trainer is not None
+            and self.trainer.training
+            and isinstance(batch, (list, tuple))
+            and isinstance(batch[0], torch.Tensor)
+            and batch[0].dtype == torch.uint8
+        ):
+            return self.device_views(batch[0]), batch[1]
+        return batch
+
+    def device_views(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """``n_views`` SimCLR views of a uint8 batch (+ the normalised original), in one draw."""
+        if self._device_augment is None:
+            self._device_augment = self.device_augment()
+        aug = self._device_augment
+        n = images.shape[0]
+        stacked = aug(images.repeat(self.n_views, 1, 1, 1))
+        views = list(stacked.split(n))
+        if self.include_original:
+            views.append(aug.normalise(aug.to_unit(images)))
+        return views
 
     # ----------------------------------------------------------------- subclass hooks
     def _locate(self) -> Path:
@@ -230,14 +294,18 @@ class SSLDataModule(L.LightningDataModule):
             ops = [*self._base_ops(), *ops]
         return view_pipeline(ops, self.mean, self.std)
 
-    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform:
+    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform | DeviceSameParams:
         """``t(batch)``: one fresh random draw applied identically to a normalised batch.
 
         ``kind="simclr"`` (the contract) uses this DataModule's SimCLR ops and strength at
-        ``image_size``; an H-SSL group name uses that group's augmentation instead.
+        ``image_size``; an H-SSL group name uses that group's augmentation instead. With
+        ``augment_on="device"`` the SimCLR one is batched: ``t(batch, n_groups=k)`` draws
+        one set per group of rows in one call (CARE's chunks).
         """
         if kind not in ("simclr", *GROUP_VIEWS):
             raise ValueError(f"unknown kind {kind!r}; expected one of {['simclr', *GROUP_VIEWS]}")
+        if kind == "simclr" and self.augment_on == "device":
+            return DeviceSameParams(self.device_augment())
         return SameParamsTransform(self._random_ops(kind), self.mean, self.std)
 
     # ----------------------------------------------------------------- loaders
@@ -259,6 +327,9 @@ class SSLDataModule(L.LightningDataModule):
                 f"batch_size={self.batch_size}, and the SSL loader drops incomplete batches; "
                 "lower batch_size or raise max_train_samples"
             )
+        if self.augment_on == "device":
+            sampler = SeededViewSampler(len(source), self.seed)
+            return self._loader(RawImageDataset(source), sampler=sampler, drop_last=True)
         dataset = SSLViewDataset(
             source,
             self.view_transform(),
