@@ -146,6 +146,11 @@ class SSLMethod(L.LightningModule):
             lr_reference_batch_size``; the scaled value is printed and logged as ``lr``.
         lr_reference_batch_size: the batch size ``lr`` refers to when scaling.
         probe_lr: learning rate of the online probe (same optimizer and schedule).
+        channels_last: store the backbone's and projector's conv weights channels_last (NHWC),
+            the layout the GPU's tensor-core convolutions use, so no step transposes
+            them. ``None`` (default): on CUDA, when every 4-D parameter of the backbone is an
+            ``nn.Conv2d`` weight (the ResNets; not the e2cnn/SESN backbones, whose filters are
+            expanded from a basis each step). ``False`` opts out.
     """
 
     #: ``__init__`` arguments kept out of ``hparams`` (objects that YAML cannot hold,
@@ -177,6 +182,7 @@ class SSLMethod(L.LightningModule):
         lr_scaling: LRScaling = "none",
         lr_reference_batch_size: int = 256,
         probe_lr: float = 0.1,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -226,6 +232,24 @@ class SSLMethod(L.LightningModule):
             self.probe_train_acc = MulticlassAccuracy(num_classes, average="micro")
             self.probe_val_acc = MulticlassAccuracy(num_classes, average="micro")
             self.probe_test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    # ------------------------------------------------------------------ memory format
+    def configure_model(self) -> None:
+        """Switch to channels_last before the strategy moves the model and wraps it (DDP)."""
+        if self._wants_channels_last():
+            self.backbone.to(memory_format=torch.channels_last)
+            self.projector.to(memory_format=torch.channels_last)
+
+    def _wants_channels_last(self) -> bool:
+        choice = self.hparams.get("channels_last")
+        if choice is not None:
+            return bool(choice)
+        trainer = self._trainer
+        if trainer is None or trainer.strategy.root_device.type != "cuda":
+            return False
+        conv_weights = {id(m.weight) for m in self.backbone.modules() if isinstance(m, nn.Conv2d)}
+        four_d = [p for p in self.backbone.parameters() if p.ndim == 4]
+        return bool(four_d) and all(id(p) in conv_weights for p in four_d)
 
     # ------------------------------------------------------------------ subclass hooks
     def projector_input_dim(self) -> int:

@@ -64,6 +64,8 @@ class CARE(SSLMethod):
         info_nce_weight / invariance_weight / uniformity_weight: ablation weights (Fig. 7).
         same_params_transform: batched transform ``t(batch) -> batch`` drawing one set of
             parameters per call; default ``trainer.datamodule.same_params_transform()``.
+            One with ``draws_per_group = True`` (``augment_on="device"``) is called once per
+            view with ``n_groups=n_split`` instead of once per chunk.
     """
 
     hparams_ignore: ClassVar[tuple[str, ...]] = ("same_params_transform",)
@@ -169,6 +171,9 @@ class CARE(SSLMethod):
             )
         t = self._same_params
         with torch.no_grad():
+            if getattr(t, "draws_per_group", False):  # one batched call for all chunks
+                groups = 1 if self.hparams.shared_pair_across_chunks else n_split
+                return t(originals, n_groups=groups), t(originals, n_groups=groups)
             if self.hparams.shared_pair_across_chunks:
                 return t(originals), t(originals)
             first, second = [], []
