@@ -24,6 +24,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from .readout import GlobalPoolReadout, Readout
+
 GroupName = Literal["trivial", "rotation", "scale"]
 GROUPS: tuple[str, ...] = ("trivial", "rotation", "scale")
 
@@ -59,6 +61,14 @@ class StructuredBackbone(nn.Module):
         spatial shift.
         """
         return structured_to_vector(self(x))
+
+    def build_readout(self) -> Readout:
+        """A fresh classifier readout for this backbone's maps (see ``readout.py``).
+
+        Default: the parameter-free global pooling of :meth:`embed`. Architectures whose
+        paper prescribes another readout (H-SSL App. A) override this.
+        """
+        return GlobalPoolReadout(self.out_channels)
 
 
 def structured_to_vector(z: torch.Tensor) -> torch.Tensor:

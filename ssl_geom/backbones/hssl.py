@@ -52,6 +52,7 @@ from torch import nn
 
 from .base import StructuredBackbone
 from .families import DEFAULT_SCALES, LayerFamily, PlainFamily, ScaleFamily, StreamFamily
+from .readout import ConvGroupReadout, Readout, ResNetGroupReadout
 from .registry import register_backbone
 from .rotation import RotationFamily
 
@@ -89,6 +90,7 @@ class HSSLMnist(_FamilyBackbone):
         c1, c2, c3 = channels
         super().__init__(family, c3)
         self.in_channels = in_channels
+        self.family = family
         self.layers = nn.Sequential(
             _ConvBNReLU(family.lift(in_channels, c1, 11, 11, stride=1, padding=5), c1),
             _ConvBNReLU(family.conv(c1, c2, 7, 3, stride=2, padding=3), c2),
@@ -98,6 +100,12 @@ class HSSLMnist(_FamilyBackbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x, self.in_channels)
         return self.layers(x)
+
+    def build_readout(self) -> Readout:
+        """App. A: one more SESN conv (k 7, effective 3, stride 2, no padding) to 1x1, max over G."""
+        c = self.out_channels
+        conv = self.family.conv(c, c, 7, 3, stride=2, padding=0)
+        return ConvGroupReadout(conv, c, c)
 
 
 class SESBasicBlock(nn.Module):
@@ -168,6 +176,10 @@ class HSSLResNet20(_FamilyBackbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x, self.in_channels)
         return self.blocks(self.stem(x))
+
+    def build_readout(self) -> Readout:
+        """App. A: max over G, BatchNorm, ReLU, mean over space, BatchNorm."""
+        return ResNetGroupReadout(self.out_channels)
 
 
 class HSSLMnistMLP(StructuredBackbone):
