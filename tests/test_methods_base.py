@@ -38,9 +38,13 @@ def trainer(max_steps: int, callbacks: list | None = None, **kw) -> L.Trainer:
 class ProbeOnly(SSLMethod):
     """An SSL loss that is exactly 0 but keeps the graph, so only the probe can move weights."""
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.projector = self.make_projector(self.backbone.embed_dim)
+
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
-        h, z = self.project(views[0])
-        return SSLStepOutput(0.0 * z.sum(), h)
+        z_map, z = self.project(views[0])
+        return SSLStepOutput(0.0 * z.sum(), z_map)
 
 
 class RecordLR(L.Callback):
@@ -61,7 +65,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
     torch.manual_seed(0)
     model = ProbeOnly(num_classes=4, optimizer="sgd", weight_decay=0.0, lr=0.5, **TINY)
     backbone_before = {k: v.clone() for k, v in model.backbone.named_parameters()}
-    probe_before = model.probe.linear.weight.clone()
+    probe_before = model.probe.classifier.linear.weight.clone()
     grads: list[torch.Tensor | None] = []
 
     class Grads(L.Callback):
@@ -73,7 +77,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
     for name, p in model.backbone.named_parameters():
         assert torch.equal(p, backbone_before[name]), name
-    assert not torch.equal(model.probe.linear.weight, probe_before)
+    assert not torch.equal(model.probe.classifier.linear.weight, probe_before)
 
 
 def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_group() -> None:
@@ -88,7 +92,8 @@ def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_grou
     no_decay = sorted(n for n in ssl if n.endswith(".bias") or n.rsplit(".", 1)[0] in bn)
     assert names["no_decay"] == no_decay
     assert names["decay"] == sorted(set(ssl) - set(no_decay))
-    assert names["probe"] == ["probe.linear.bias", "probe.linear.weight"]
+    # tiny_cnn's readout is the parameter-free global pool, so only the linear layer trains.
+    assert names["probe"] == ["probe.classifier.linear.bias", "probe.classifier.linear.weight"]
     assert (groups["decay"]["weight_decay"], groups["no_decay"]["weight_decay"]) == (1e-4, 0.0)
     assert groups["probe"]["weight_decay"] == 0.0
 

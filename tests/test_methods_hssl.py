@@ -7,15 +7,13 @@ real ``hssl_mnist_mlp`` (narrowed) for the emulated-fiber baseline.
 
 from __future__ import annotations
 
-import dataclasses
-
 import lightning as L
 import pytest
 import torch
 from torch import nn
 
 from ssl_geom.methods.assl import ASSL
-from ssl_geom.methods.fibers import BundleSpec, FiberPairs
+from ssl_geom.methods.fibers import Bundles, CyclicBundles, FiberPairs, IntervalBundles
 from ssl_geom.methods.frozen import Frozen
 from ssl_geom.methods.fssl import FSSL
 from ssl_geom.methods.hssl import HSSL
@@ -72,7 +70,14 @@ def test_hssl_refuses_a_group_the_backbone_lacks_and_names_the_fix() -> None:
 def test_emulate_fibers_allows_the_table2_mlp_and_is_refused_elsewhere() -> None:
     # MLP: 64 features viewed as 16 fibers of 4 (the paper's 2048 -> (16, 128) reshape).
     model = HSSL(transformation="translation", emulate_fibers=True, base_size=2, **MLP)
-    assert model.bundles == BundleSpec("interval", 2, None, 16)
+    bundles = model.bundles
+    assert isinstance(bundles, IntervalBundles)
+    assert (bundles.size, bundles.base_size, bundles.max_distance, bundles.emulated) == (
+        16,
+        2,
+        None,
+        True,
+    )
     assert first_linear(model.projector).in_features == 2 * 64 // 16
     with pytest.raises(ValueError, match=r"'test_c4' .* has a real group axis"):
         HSSL(backbone="test_c4", emulate_fibers=True)
@@ -91,9 +96,9 @@ def test_bad_fiber_options_are_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="temperature must be > 0"):
         HSSL(backbone="test_c4", temperature=0.0)
     # A-SSL transforms the input, so it needs no structure and allows a single position.
-    assert ASSL(backbone="tiny_cnn", transformation="rotation", in_channels=3).bundles == (
-        BundleSpec("cyclic", 1)
-    )
+    bundles = ASSL(backbone="tiny_cnn", transformation="rotation", in_channels=3).bundles
+    assert isinstance(bundles, CyclicBundles)
+    assert (bundles.size, bundles.base_size, bundles.emulated) == (1, 1, False)
     with pytest.raises(ValueError, match="Frozen trains only the linear probe"):
         Frozen(backbone="tiny_cnn")
     with pytest.raises(ValueError, match="Supervised needs num_classes"):
@@ -177,11 +182,13 @@ def test_frozen_step_changes_only_the_probe() -> None:
     fit_one_step(model)
     after = model.state_dict()
     for k, v in before.items():
-        if k.startswith(("backbone.", "projector.")):
+        if k.startswith("backbone."):
             # Parameters *and* BatchNorm buffers: the representation stays the random one.
             assert torch.equal(v, after[k]), k
-    assert not torch.equal(before["probe.linear.weight"], after["probe.linear.weight"])
+    weight = "probe.classifier.linear.weight"
+    assert not torch.equal(before[weight], after[weight])
     assert not model.backbone.training
+    assert not hasattr(model, "projector")  # Frozen builds none (nothing to freeze)
 
 
 def test_supervised_step_sends_gradients_through_the_backbone() -> None:
@@ -196,40 +203,44 @@ def test_supervised_step_sends_gradients_through_the_backbone() -> None:
     model = Supervised(backbone="tiny_cnn", num_classes=4, probe_lr=0.3, lr=0.3)
     trainer = fit_one_step(model, callbacks=[RecordGrads()])
     assert grads["backbone.conv.weight"] > 0
-    assert grads["probe.linear.weight"] > 0
-    assert not any(k.startswith("projector.") for k in grads)  # unused and frozen
+    assert grads["probe.classifier.linear.weight"] > 0
+    assert not hasattr(model, "projector")  # Supervised builds none
     assert "probe/acc" in trainer.callback_metrics
 
 
 # ---------------------------------------------------------------- A-SSL and Eq. 7
 
 
-@dataclasses.dataclass(frozen=True)
-class RecordingSpec(BundleSpec):
-    """A ``BundleSpec`` that records what it samples and gathers, or replays a fixed base."""
+class Recording(Bundles):
+    """Wraps a model's bundles: records what they sample and gather, or replays a fixed base."""
 
-    log: list = dataclasses.field(default_factory=list, compare=False)
-    fixed_base: torch.Tensor | None = dataclasses.field(default=None, compare=False)
+    def __init__(self, inner: Bundles, fixed_base: torch.Tensor | None = None) -> None:
+        self.inner, self.fixed_base = inner, fixed_base
+        self.log: list = []
 
-    def sample_pairs(self, prepared, generator=None) -> FiberPairs:
-        pairs = super().sample_pairs(prepared, generator)
+    def bundle_dim(self, channels: int, group_size: int) -> int:
+        return self.inner.bundle_dim(channels, group_size)
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        return self.inner.prepare(z)
+
+    def pairs(self, prepared, generator=None) -> FiberPairs:
+        pairs = self.inner.pairs(prepared, generator)
         self.log.append(("pairs", pairs))
         return pairs
 
-    def sample_base(self, prepared, generator=None) -> torch.Tensor:
-        base = (
-            super().sample_base(prepared, generator) if self.fixed_base is None else self.fixed_base
-        )
+    def base(self, prepared, generator=None) -> torch.Tensor:
+        base = self.inner.base(prepared, generator) if self.fixed_base is None else self.fixed_base
         self.log.append(("base", base))
         return base
 
     def gather(self, prepared, start):
         self.log.append(("gather", start))
-        return super().gather(prepared, start)
+        return self.inner.gather(prepared, start)
 
 
-def recording(model, **extra) -> RecordingSpec:
-    spec = RecordingSpec(**dataclasses.asdict(model.bundles), **extra)
+def recording(model, **extra) -> Recording:
+    spec = Recording(model.bundles, **extra)
     model.bundles = spec
     return spec
 

@@ -46,8 +46,8 @@ class ASSL(FiberSSL):
         gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.fiber_options = (transformation, base_size, None, emulate_fibers)
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        self.build_bundles(transformation, base_size, None, emulate_fibers)
 
     def setup(self, stage: str) -> None:
         """Refuse a DataModule whose views do not transform the axis ``g0`` is read on.
@@ -57,7 +57,7 @@ class ASSL(FiberSSL):
         SimCLR views (``train_views="simclr"``) are allowed: a deliberate other augmentation.
         """
         views = getattr(getattr(self.trainer, "datamodule", None), "train_views", None)
-        transformation = self.fiber_options[0]
+        transformation = self.hparams.transformation
         if stage != "fit" or views is None or views == transformation or views == "simclr":
             return
         fix = f"set the data's train_views={transformation!r}"
@@ -82,5 +82,5 @@ class ASSL(FiberSSL):
             )
         z1, z2 = self.backbone(views[0]), self.backbone(views[1])
         prepared1, prepared2 = self.bundles.prepare(z1), self.bundles.prepare(z2)
-        base = self.bundles.sample_base(prepared1)
+        base = self.bundles.base(prepared1)
         return self.bundles.gather(prepared1, base), self.bundles.gather(prepared2, base), z1
