@@ -11,6 +11,7 @@ import math
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ssl_geom.methods import SimCLR, SSLMethod, SSLStepOutput
@@ -178,3 +179,35 @@ def test_bad_arguments_fail_at_construction_with_the_value_named(kwargs, message
     args = {**TINY, "in_channels": None, **kwargs}
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SimCLR(**args)
+
+
+def test_probe_ignores_unlabelled_samples_without_boolean_indexing() -> None:
+    """The weighted probe loss equals the old boolean-indexed one, computed independently.
+
+    In eval mode the probe's BatchNorm uses its running statistics, so each sample's
+    logits do not depend on the others and ``cross_entropy(probe(z[keep]), y[keep])`` (the
+    old computation) is the reference. Accuracy: 2 of the 3 labelled samples by hand.
+    """
+    torch.manual_seed(0)
+    model = SimCLR(num_classes=4, **TINY).eval()
+    z = torch.randn(5, 8, 1, 3, 3)
+    y = torch.tensor([2, -1, 0, -1, 3])
+    keep = y >= 0
+    with torch.no_grad():
+        expected = F.cross_entropy(model.probe(z[keep]), y[keep])
+        logits = model.probe(z)
+    got = model.probe_loss(z, y, model.probe_train_acc)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
+    # The unlabelled samples' logits get no gradient: they carry zero weight.
+    z_grad = z.clone().requires_grad_(True)
+    model.probe_loss(z_grad, y, model.probe_train_acc).backward()
+    assert torch.count_nonzero(z_grad.grad[~keep]) == 0
+    assert torch.count_nonzero(z_grad.grad[keep]) > 0
+    # Accuracy counts labelled samples only: make samples 0 and 2 right, 4 wrong.
+    model.probe_train_acc.reset()
+    wrong = (logits[4].argmax() + 1) % 4
+    y_acc = torch.stack([logits[0].argmax(), y[1], logits[2].argmax(), y[3], wrong])
+    model.probe_loss(z, y_acc, model.probe_train_acc)
+    assert model.probe_train_acc.compute().item() == pytest.approx(2 / 3)
+    # A batch with no labelled sample gives 0, not NaN.
+    assert model.probe_loss(z, torch.full((5,), -1), model.probe_train_acc).item() == 0.0

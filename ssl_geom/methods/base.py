@@ -69,7 +69,6 @@ optional ``lr_scaling`` uses it to compute the global batch.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -79,10 +78,9 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
-from torchmetrics.aggregation import MeanMetric
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone, structured_to_vector
-from ssl_geom.backbones.readout import Readout, build_readout
+from ssl_geom.backbones.readout import build_readout
 from ssl_geom.methods.divergence import DivergenceMonitor
 from ssl_geom.methods.heads import build_projector
 from ssl_geom.methods.optim import (
@@ -95,6 +93,7 @@ from ssl_geom.methods.optim import (
     scaled_lr,
     weight_decay_groups,
 )
+from ssl_geom.methods.probe import OnlineProbe, ProbeAccuracy
 
 OptimizerName = Literal["lars", "sgd", "adam", "adamw"]
 ScheduleName = Literal["warmup_cosine", "constant"]
@@ -114,50 +113,6 @@ class SSLStepOutput:
     loss: torch.Tensor
     probe_features: torch.Tensor | None = None
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-class LinearProbe(nn.Sequential):
-    """``BatchNorm1d(affine=False)`` then ``Linear``: a linear classifier on standardised features.
-
-    The norm has no parameters, so the probe stays a linear function of the features.
-    """
-
-    def __init__(self, in_features: int, num_classes: int) -> None:
-        super().__init__(
-            OrderedDict(
-                norm=nn.BatchNorm1d(in_features, affine=False),
-                linear=nn.Linear(in_features, num_classes),
-            )
-        )
-
-
-class OnlineProbe(nn.Sequential):
-    """The backbone's classifier readout, then a :class:`LinearProbe` on its output.
-
-    ``(B, C, G, H, W) -> (B, num_classes)``. The readout is the one the paper prescribes
-    for the backbone (H-SSL App. A; global average pooling for plain ResNets), so the
-    online accuracy and a later linear evaluation read the same function of the map.
-    """
-
-    def __init__(self, readout: Readout, num_classes: int) -> None:
-        super().__init__(
-            OrderedDict(readout=readout, classifier=LinearProbe(readout.out_features, num_classes))
-        )
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The dtype of the probe's parameters (features are cast to it)."""
-        return self.classifier.linear.weight.dtype
-
-
-def probe_accuracy() -> MeanMetric:
-    """Accuracy as a weighted mean of ``argmax == y`` (weight 0 for unlabelled samples).
-
-    torchmetrics' ``MulticlassAccuracy(ignore_index=...)`` drops ignored samples by boolean
-    indexing, which synchronises the GPU every update; a weighted ``MeanMetric`` without
-    NaN checks counts the same thing without it.
-    """
-    return MeanMetric(nan_strategy="disable")
 
 
 class SSLMethod(L.LightningModule):
@@ -270,9 +225,9 @@ class SSLMethod(L.LightningModule):
                     f"num_classes must be >= 2 (or None for no probe), got {num_classes}"
                 )
             self.probe = OnlineProbe(build_readout(self.backbone), num_classes)
-            self.probe_train_acc = probe_accuracy()
-            self.probe_val_acc = probe_accuracy()
-            self.probe_test_acc = probe_accuracy()
+            self.probe_train_acc = ProbeAccuracy()
+            self.probe_val_acc = ProbeAccuracy()
+            self.probe_test_acc = ProbeAccuracy()
         self._divergence = DivergenceMonitor()
 
     # ------------------------------------------------------------------ subclass hooks
@@ -337,7 +292,7 @@ class SSLMethod(L.LightningModule):
         return loss
 
     def probe_loss(
-        self, z: torch.Tensor, y: torch.Tensor, metric: MeanMetric, stage: str = "train"
+        self, z: torch.Tensor, y: torch.Tensor, metric: ProbeAccuracy, stage: str = "train"
     ) -> torch.Tensor:
         """Cross-entropy of the probe on map ``z``, ignoring labels ``< 0``; logs loss and acc.
 
@@ -376,7 +331,7 @@ class SSLMethod(L.LightningModule):
             views = [views]
         return list(views), y
 
-    def _eval_step(self, batch: Any, metric: MeanMetric | None, name: str) -> None:
+    def _eval_step(self, batch: Any, metric: ProbeAccuracy | None, name: str) -> None:
         if self.probe is None or metric is None:
             return
         x, y = batch[0], batch[1]
