@@ -34,7 +34,10 @@ def first_linear(module: nn.Module) -> nn.Linear:
 
 
 def fit_one_step(
-    model: L.LightningModule, n_views: int = 1, callbacks: list | None = None
+    model: L.LightningModule,
+    n_views: int = 1,
+    callbacks: list | None = None,
+    include_original: bool = False,
 ) -> L.Trainer:
     """One optimizer step, then one validation batch (so ``probe/acc`` is logged)."""
     trainer = L.Trainer(
@@ -50,7 +53,7 @@ def fit_one_step(
         devices=1,
         callbacks=callbacks,
     )
-    trainer.fit(model, SyntheticSSLData(n_views=n_views))
+    trainer.fit(model, SyntheticSSLData(n_views=n_views, include_original=include_original))
     return trainer
 
 
@@ -114,8 +117,25 @@ def test_assl_refuses_views_of_another_group_before_training() -> None:
     with pytest.raises(
         ValueError, match="train_views='rotation'; set the data's train_views='scale'"
     ):
-        trainer.fit(model, RotatedData())
+        trainer.fit(model, RotatedData(include_original=True))
     assert trainer.global_step == 0  # refused before the first step
+    model = ASSL(backbone="test_scales", transformation="scale", **SMALL_HEAD)
+    with pytest.raises(ValueError, match=r"include_original=False; set data\.init_args\.include"):
+        trainer.fit(model, SyntheticSSLData(n_views=2))
+
+
+def test_assl_probe_reads_the_un_augmented_original() -> None:
+    """Issue 14.6: the classifier sees the original (last view), not a transformed view."""
+    torch.manual_seed(0)
+    model = ASSL(backbone="test_c4", num_classes=4, **SMALL_HEAD)
+    x = torch.randn(6, 3, 9, 9)
+    views = [rotate_each(x, torch.ones(6, dtype=torch.long)), x.flip(-1), x]
+    _, _, probe_map = model.bundle_pair(views)
+    with torch.no_grad():
+        torch.testing.assert_close(probe_map, model.backbone(x), rtol=0, atol=0)
+    assert not probe_map.requires_grad  # it trains only the probe
+    with pytest.raises(ValueError, match=r"got 2 views; .* include_original=True"):
+        model.bundle_pair(views[:2])
 
 
 @pytest.mark.parametrize("base_size", [1, 2, 4])
@@ -191,6 +211,18 @@ def test_frozen_step_changes_only_the_probe() -> None:
     assert not hasattr(model, "projector")  # Frozen builds none (nothing to freeze)
 
 
+def test_frozen_batch_norm_mode_is_explicit() -> None:
+    """``batch``: weights stay, BatchNorm running statistics follow the data; bad values fail."""
+    model = Frozen(backbone="tiny_cnn", num_classes=4, batch_norm="batch")
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    fit_one_step(model)
+    after = model.backbone.state_dict()
+    assert torch.equal(before["conv.weight"], after["conv.weight"])
+    assert not torch.equal(before["bn.running_mean"], after["bn.running_mean"])
+    with pytest.raises(ValueError, match="unknown batch_norm 'train'; valid choices: eval, batch"):
+        Frozen(backbone="tiny_cnn", num_classes=4, batch_norm="train")
+
+
 def test_supervised_step_sends_gradients_through_the_backbone() -> None:
     grads: dict[str, float] = {}
 
@@ -248,7 +280,7 @@ def recording(model, **extra) -> Recording:
 def test_assl_reads_the_same_base_from_both_views() -> None:
     model = ASSL(backbone="test_c4", base_size=2, num_classes=4, **SMALL_HEAD)
     spec = recording(model)
-    fit_one_step(model, n_views=2)
+    fit_one_step(model, n_views=2, include_original=True)
     kinds = [kind for kind, _ in spec.log]
     assert kinds == ["base", "gather", "gather"]
     base, first, second = (value for _, value in spec.log)
@@ -271,7 +303,7 @@ def test_hssl_pairs_equal_assl_pairs_for_an_equivariant_backbone(base_size: int)
     assert (pairs.shift1 != pairs.shift2).any()  # the pairs differ, so the check has teeth
     recording(assl, fixed_base=pairs.base)
     views = [rotate_each(x, pairs.shift1), rotate_each(x, pairs.shift2)]
-    a1, a2, _ = assl.bundle_pair(views)
+    a1, a2, _ = assl.bundle_pair([*views, x])
     torch.testing.assert_close(h1, a1, rtol=0, atol=1e-6)
     torch.testing.assert_close(h2, a2, rtol=0, atol=1e-6)
     # Same for the projected embeddings the loss sees (train-mode BN: same batches in).
