@@ -107,6 +107,7 @@ class CARE(SSLMethod):
         if not any(weights.values()):
             raise ValueError(f"all CARE loss weights are 0 ({weights}); switch at least one on")
         super().__init__(**kwargs)
+        self.projector = self.make_projector(self.backbone.embed_dim)
         self._check_n_split(self.hparams.batch_size)
         self._same_params = same_params_transform
         self.momentum_encoder: MomentumQueue | None = None
@@ -197,7 +198,7 @@ class CARE(SSLMethod):
             )
         if self.momentum_encoder is not None:
             self.momentum_encoder.update(self.backbone, self.projector)
-        h1, z1 = self.project(views[0])
+        map1, z1 = self.project(views[0])
         _, z2 = self.project(views[1])
         terms: dict[str, torch.Tensor] = {}
         if hp.info_nce_weight > 0:
@@ -224,4 +225,4 @@ class CARE(SSLMethod):
             "equivariance": hp.equivariance_weight,
         }
         loss = sum(weight[name] * value for name, value in terms.items())
-        return SSLStepOutput(loss, h1, {k: v.detach() for k, v in terms.items()})
+        return SSLStepOutput(loss, map1, {k: v.detach() for k, v in terms.items()})
