@@ -181,7 +181,7 @@ def test_unknown_backbone_fails_at_construction_naming_the_choices(config: Path)
 
 def test_n_split_not_dividing_the_data_batch_fails_at_construction() -> None:
     care = REPO / "experiments" / "care_simclr_fashion.yaml"
-    with pytest.raises(ValueError, match="n_split=16 must divide the per-process batch size 100"):
+    with pytest.raises(ValueError, match="n_split=16 must divide the batch size 100"):
         build_cli(
             ["--config", str(care), "--data.init_args.batch_size=100", "--data.init_args.root=."],
             run=False,

@@ -131,13 +131,13 @@ def test_moco_base_contrasts_against_its_queue_and_adds_the_equivariance_term() 
     [
         (
             {"n_split": 3, "batch_size": 8},
-            "CARE n_split=3 must divide the per-process batch size 8",
+            "CARE n_split=3 must divide the batch size 8",
         ),
         ({"base": "byol"}, "unknown CARE base 'byol'; valid choices: simclr, moco"),
         ({"equivariance_weight": -1.0}, "equivariance_weight must be >= 0"),
         (
             {"base": "moco", "batch_size": 8, "n_split": 2},
-            "MoCo bn_splits=8 must divide the per-process batch size 8",
+            "MoCo bn_splits=8 must divide the batch size 8",
         ),
         ({"info_nce_weight": 0.0, "equivariance_weight": 0.0}, "all CARE loss weights are 0"),
     ],
@@ -148,7 +148,7 @@ def test_bad_configs_fail_at_construction(kwargs, message) -> None:
 
 
 def test_batch_size_from_the_datamodule_is_checked_before_the_first_step() -> None:
-    with pytest.raises(ValueError, match="n_split=3 must divide the per-process batch size 8"):
+    with pytest.raises(ValueError, match="n_split=3 must divide the batch size 8"):
         fit(CARE(n_split=3, **TINY))
 
 

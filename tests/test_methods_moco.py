@@ -157,16 +157,16 @@ def test_moco_checks_its_arguments_at_construction() -> None:
         MoCoV2(ema_momentum=1.5, **TINY)
     with pytest.raises(ValueError, match="bn_splits must be >= 1"):
         MoCoV2(bn_splits=0, **TINY)
-    with pytest.raises(ValueError, match="bn_splits=8 must divide the per-process batch size 12"):
+    with pytest.raises(ValueError, match="bn_splits=8 must divide the batch size 12"):
         MoCoV2(batch_size=12, **TINY)
-    with pytest.raises(ValueError, match="bn_splits=8 must divide the per-process batch size 8"):
+    with pytest.raises(ValueError, match="bn_splits=8 must divide the batch size 8"):
         MoCoV2(batch_size=8, **TINY)  # sub-batches of one sample
     MoCoV2(batch_size=8, shuffle_bn=False, **TINY)  # whole-batch BatchNorm: no constraint
 
 
 def test_the_datamodule_batch_size_is_checked_before_the_first_step() -> None:
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False)
-    with pytest.raises(ValueError, match="bn_splits=8 must divide the per-process batch size 8"):
+    with pytest.raises(ValueError, match="bn_splits=8 must divide the batch size 8"):
         trainer.fit(MoCoV2(**TINY), SyntheticSSLData(batch_size=8))
 
 

@@ -61,9 +61,11 @@ How a subclass plugs in
    (frozen ones, ``requires_grad=False``, are skipped); override :meth:`ssl_modules`
    to change that set.
 
-``batch_size`` is the per-process batch size (the CLI links it from
-``data.batch_size``); methods use it to validate shape-dependent options early and the
-optional ``lr_scaling`` uses it to compute the global batch.
+``batch_size`` is the *global* batch, the paper's (the CLI links it from ``data.batch_size``);
+each of the ``world_size`` processes trains on ``batch_size / world_size`` samples
+(:meth:`SSLMethod.per_process_batch_size`), so a run on 1, 8 or 64 GPUs optimises the same
+objective with the same learning rate. Methods check shape-dependent options against it at
+construction and against the per-process share in ``setup``; ``lr_scaling`` scales by it.
 """
 
 from __future__ import annotations
@@ -125,8 +127,8 @@ class SSLMethod(L.LightningModule):
             ``None`` keeps the backbone's default.
         num_classes: classes of the online probe (linked from ``data.num_classes``);
             ``None`` trains no probe.
-        batch_size: per-process batch size (linked from ``data.batch_size``), used for
-            early validation and ``lr_scaling``; ``None`` = read it from the DataModule.
+        batch_size: global batch size over all processes (linked from ``data.batch_size``),
+            used for early validation and ``lr_scaling``; ``None`` = read it from the DataModule.
         projector_hidden_dims: hidden widths of the projection MLP; ``[]`` = one linear layer.
         projector_out_dim: projection (loss-space) dimension.
         projector_batch_norm: BatchNorm after each hidden layer.
@@ -397,8 +399,8 @@ class SSLMethod(L.LightningModule):
         self._check_divergence()
 
     # ------------------------------------------------------------------ optimisation
-    def per_process_batch_size(self) -> int | None:
-        """``batch_size`` if set, else the attached DataModule's, else ``None``."""
+    def global_batch_size(self) -> int | None:
+        """``batch_size`` if set, else the attached DataModule's (global) one, else ``None``."""
         if self.hparams.batch_size is not None:
             return int(self.hparams.batch_size)
         trainer = self._trainer
@@ -406,18 +408,32 @@ class SSLMethod(L.LightningModule):
         size = getattr(dm, "batch_size", None)
         return int(size) if size is not None else None
 
+    def per_process_batch_size(self) -> int | None:
+        """This process's share of :meth:`global_batch_size` (``None`` when unknown)."""
+        size = self.global_batch_size()
+        trainer = self._trainer
+        world_size = trainer.world_size if trainer is not None else 1
+        if size is None:
+            return None
+        if size % world_size:
+            raise ValueError(
+                f"batch_size={size} is the global batch and must split evenly over the "
+                f"{world_size} processes; use a multiple of {world_size}"
+            )
+        return size // world_size
+
     def effective_lr(self) -> float:
         """The base lr after the (explicit, optional) batch-size scaling rule."""
         hp = self.hparams
         if hp.lr_scaling == "none":
             return float(hp.lr)
-        per_process = self.per_process_batch_size()
-        if per_process is None:
+        batch = self.global_batch_size()
+        if batch is None:
             raise ValueError(
                 f"lr_scaling={hp.lr_scaling!r} needs the batch size: set model.batch_size "
                 "or train with a DataModule that has batch_size"
             )
-        global_batch = per_process * self.trainer.world_size * self.trainer.accumulate_grad_batches
+        global_batch = batch * self.trainer.accumulate_grad_batches
         lr = scaled_lr(hp.lr, hp.lr_scaling, global_batch, hp.lr_reference_batch_size)
         rank_zero_info(
             f"lr_scaling={hp.lr_scaling!r}: lr {hp.lr} x ({global_batch}/"

@@ -133,8 +133,9 @@ class CARE(SSLMethod):
         n_split = self.hparams.n_split
         if batch_size is not None and batch_size % n_split != 0:
             raise ValueError(
-                f"CARE n_split={n_split} must divide the per-process batch size {batch_size} "
-                "(each chunk shares one augmentation pair); pick a divisor of the batch size"
+                f"CARE n_split={n_split} must divide the batch size {batch_size} (global at "
+                "construction, each process's share in setup; each chunk shares one "
+                "augmentation pair); pick a divisor of the batch size"
             )
 
     def setup(self, stage: str) -> None:

@@ -134,7 +134,7 @@ class MomentumQueue(nn.Module):
             return
         if batch_size % k != 0 or batch_size // k < 2:
             raise ValueError(
-                f"MoCo bn_splits={k} must divide the per-process batch size {batch_size} into "
+                f"MoCo bn_splits={k} must divide the batch size {batch_size} into "
                 f"sub-batches of at least 2 samples (the key encoder's BatchNorm statistics); "
                 "pick a divisor of the batch size, or bn_splits=1 for whole-batch BatchNorm"
             )
