@@ -230,5 +230,5 @@ def test_batch_size_is_global_and_split_over_processes() -> None:
     assert model.per_process_batch_size() == 4
     assert model.effective_lr() == pytest.approx(0.0125)
     model._trainer = _FakeTrainer(world_size=3)
-    with pytest.raises(ValueError, match="batch_size=8 is the global batch .* 3 processes"):
+    with pytest.raises(ValueError, match=r"batch_size=8 is the global batch .* 3 processes"):
         model.per_process_batch_size()
