@@ -5,7 +5,8 @@
 # $OUT/<step>.log and the figures to $OUT/summary.txt (7 files in all):
 #   1 install  carried wheels from .whl/ (jsonargparse, docstring_parser, typeshed_client,
 #              lightly, kornia, kornia_rs), when that folder exists
-#   2 tests    the CUDA tests: sync-free steps, device augmentation, transforms on CUDA
+#   2 tests    the CUDA tests: sync-free steps, device augmentation, transforms on CUDA,
+#              MoCo split BatchNorm
 #   3 augment  SimCLR views/s: 1-core CPU pipeline vs batched device ops vs kornia
 #   4 step     Trainer/bare with channels_last, CARE/SimCLR (per-chunk loop and grouped)
 #   5 epoch    end-to-end epoch images/s (loader and device augmentation) and its ratio to
@@ -60,7 +61,7 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 $PY -c "import torch, lightning, torchvision; print('torch', torch.__version__, 'lightning', lightning.__version__, 'torchvision', torchvision.__version__)" >>"$SUMMARY" 2>&1
 
-TESTS=(tests/test_gpu_augment.py tests/test_data_transforms.py)
+TESTS=(tests/test_gpu_augment.py tests/test_data_transforms.py tests/test_split_batchnorm.py tests/test_methods_moco.py)
 [ -f tests/test_sync_free_cuda.py ] && TESTS=(tests/test_sync_free_cuda.py "${TESTS[@]}")
 SELECT=(-k "cuda or gpu")
 step tests "$T_TESTS" $PY -m pytest -q -p no:randomly -p no:cacheprovider -rs "${SELECT[@]}" "${TESTS[@]}"
