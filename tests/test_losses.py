@@ -197,3 +197,14 @@ def test_losses_are_differentiable() -> None:
     )
     total.backward()
     assert torch.isfinite(z1.grad).all() and z1.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_info_nce_equals_lightly_ntxent(temperature: float) -> None:
+    """Independent computation: lightly's NTXentLoss (boolean-mask version) on the same pairs."""
+    from lightly.loss import NTXentLoss
+
+    torch.manual_seed(3)
+    z1, z2 = torch.randn(9, 5, dtype=torch.float64), torch.randn(9, 5, dtype=torch.float64)
+    expected = NTXentLoss(temperature=temperature)(z1, z2)
+    torch.testing.assert_close(info_nce(z1, z2, temperature), expected)

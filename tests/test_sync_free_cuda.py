@@ -65,6 +65,10 @@ class _SyncErrors(L.Callback):
             torch.cuda.set_sync_debug_mode(0)
             self.checked += 1
 
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        # Lightning's teardown after the failure copies to the host: let the real error surface.
+        torch.cuda.set_sync_debug_mode(0)
+
 
 def _methods() -> dict[str, tuple[SSLMethod, int, bool]]:
     """name -> (model, views per sample, include the original)."""

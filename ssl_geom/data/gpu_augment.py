@@ -178,7 +178,9 @@ class DeviceSimCLRAugment:
         jitter = coins[:, 2] < p.jitter_p
         identity = torch.ones(len(self._jitter_ranges), device=g.device)
         if len(self._jitter_ranges) == 4:
-            identity[3] = 0.0  # hue shift; a fill on the device, not a host copy
+            # Hue's identity is a shift of 0. Built by kernels alone: an indexed write of a
+            # Python scalar (identity[3] = 0.0) is a host-to-device copy that synchronises.
+            identity = torch.cat([identity[:3], torch.zeros(1, device=g.device)])
         drawn = torch.stack(
             [self._uniform((n,), lo, hi, g) for lo, hi in self._jitter_ranges], dim=1
         )

@@ -7,26 +7,30 @@ positive ``v`` is scored against its positive and the ``2B - 2`` other embedding
 
 with cosine similarity ``sim``, and the loss is the mean of ``l`` over all ``2B`` anchors.
 
-We wrap lightly's ``NTXentLoss`` rather than re-implementing it: its
-``gather_distributed=True`` gathers the other processes' embeddings with a gather whose
-backward all-reduces gradients, so under DDP every rank sees the global batch of
-negatives and gradients are those of the global loss.
+Under DDP (``gather_distributed=True``) the candidates ``w`` are the embeddings of *all*
+processes, gathered with lightly's ``lightly.utils.dist.gather``, whose backward
+all-reduces the gradients, so every rank computes the gradient of the global loss.
+
+Why not lightly's ``NTXentLoss`` itself (which this module wrapped before): it removes each
+anchor's self-similarity by boolean-mask indexing (``logits[~diag_mask]``), and a boolean
+index needs the number of selected elements on the host — a device-to-host copy that stalls
+the GPU every step (found with ``torch.cuda.set_sync_debug_mode("error")`` on an H200).
+Here the self-similarity is set to ``-inf`` in place (same value: ``exp(-inf) = 0``), by
+kernels alone. ``tests/test_losses.py`` checks the result against ``NTXentLoss``.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
-from lightly.loss import NTXentLoss
+import torch.distributed as dist
+import torch.nn.functional as F
+from lightly.utils.dist import gather
 
 from ssl_geom.losses._checks import check_pair
 
 
-@lru_cache(maxsize=16)
-def _criterion(temperature: float, gather_distributed: bool) -> NTXentLoss:
-    # NTXentLoss holds no parameters; caching avoids rebuilding it every step.
-    return NTXentLoss(temperature=temperature, gather_distributed=gather_distributed)
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def info_nce(
@@ -46,4 +50,19 @@ def info_nce(
     check_pair("info_nce", z1, z2)
     if not temperature > 0:
         raise ValueError(f"info_nce temperature must be > 0, got {temperature}")
-    return _criterion(float(temperature), bool(gather_distributed))(z1, z2)
+    z1 = F.normalize(z1, dim=1)
+    z2 = F.normalize(z2, dim=1)
+    n = z1.shape[0]
+    if gather_distributed and _distributed():
+        all1, all2 = torch.cat(gather(z1)), torch.cat(gather(z2))
+        offset = dist.get_rank() * n
+    else:
+        all1, all2, offset = z1, z2, 0
+    m = all1.shape[0]
+    # Rows: the 2n local anchors; columns: the 2m candidates [all z1; all z2].
+    logits = torch.cat([z1, z2]) @ torch.cat([all1, all2]).T / temperature
+    local = torch.arange(n, device=z1.device) + offset
+    itself = torch.cat([local, local + m])
+    positive = torch.cat([local + m, local])
+    logits = logits.scatter(1, itself[:, None], float("-inf"))
+    return F.cross_entropy(logits, positive)

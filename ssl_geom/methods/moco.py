@@ -45,6 +45,7 @@ from lightly.models.utils import (
     batch_shuffle_distributed,
     batch_unshuffle,
     batch_unshuffle_distributed,
+    concat_all_gather,
     deactivate_requires_grad,
     update_momentum,
 )
@@ -56,6 +57,46 @@ from ssl_geom.methods.split_batchnorm import convert_split_batchnorm
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class KeyQueue(MemoryBankModule):
+    """lightly's memory bank (rows are keys), checkpointed and without a per-step sync.
+
+    Two changes to ``MemoryBankModule``, nothing else: its ``bank`` and ``bank_ptr`` are
+    registered non-persistent, so they would not be saved in checkpoints — here they are;
+    and its ``_dequeue_and_enqueue`` reads ``int(self.bank_ptr)`` every step, a
+    device-to-host copy that stalls the GPU (``torch.cuda.set_sync_debug_mode("error")``
+    flagged it on an H200). The write position depends only on how many keys were written,
+    so a Python int mirrors it; the buffer is written every step but read only when a
+    checkpoint is loaded. Keys that do not fit before the end of the queue are dropped, as
+    lightly does (nothing is lost when the queue size is a multiple of the keys per step).
+    """
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__(size=size, gather_distributed=True, feature_dim_first=False)
+        for name in ("bank", "bank_ptr"):
+            self.register_buffer(name, getattr(self, name), persistent=True)
+        self.position = 0
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, batch: torch.Tensor) -> None:
+        if self.gather_distributed and _distributed():
+            batch = concat_all_gather(batch)
+        n, size, ptr = batch.shape[0], self.size[0], self.position
+        if ptr + n >= size:
+            self.bank[ptr:] = batch[: size - ptr].detach()
+            ptr = 0
+        else:
+            self.bank[ptr : ptr + n] = batch.detach()
+            ptr += n
+        self.position = ptr
+        self.bank_ptr.fill_(ptr)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        key = prefix + "bank_ptr"
+        if key in state_dict:
+            self.position = int(state_dict[key])
 
 
 class MomentumQueue(nn.Module):
@@ -109,11 +150,7 @@ class MomentumQueue(nn.Module):
         self.symmetric = symmetric
         self.shuffle_bn = shuffle_bn
         self.bn_splits = bn_splits
-        self.memory_bank = MemoryBankModule(
-            size=(queue_size, dim), gather_distributed=True, feature_dim_first=False
-        )
-        for name in ("bank", "bank_ptr"):  # lightly's are non-persistent: keep them in checkpoints
-            self.memory_bank.register_buffer(name, getattr(self.memory_bank, name), persistent=True)
+        self.memory_bank = KeyQueue(size=(queue_size, dim))
         self._shuffle_seed = int(torch.randint(2**31, ()))
         self._shuffle_calls = 0
 
@@ -125,7 +162,7 @@ class MomentumQueue(nn.Module):
     @property
     def queue_ptr(self) -> int:
         """Row where the next keys are written."""
-        return int(self.memory_bank.bank_ptr)
+        return self.memory_bank.position
 
     def check_batch_size(self, batch_size: int | None) -> None:
         """Refuse a per-process batch size the key encoder's sub-batches cannot split."""
@@ -157,7 +194,8 @@ class MomentumQueue(nn.Module):
         generator = torch.Generator(device=device)
         generator.manual_seed(self._shuffle_seed + self._shuffle_calls)
         self._shuffle_calls += 1
-        return torch.randperm(n, generator=generator, device=device)
+        # argsort of uniforms is a uniform permutation drawn by kernels alone
+        return torch.rand(n, generator=generator, device=device).argsort()
 
     @torch.no_grad()
     def keys(self, x: torch.Tensor) -> torch.Tensor:
