@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from ssl_geom.checkpoint_file import read_checkpoint
 from ssl_geom.methods import SSLMethod
 
 SPECTRA = {"projector": "projector_spectra", "embedding": "embedding_spectra"}
@@ -84,13 +84,12 @@ def read_scalars(log_dir: str | Path) -> dict[str, Scalars]:
 
 def _load_checkpoint(checkpoint: str | Path) -> dict[str, Any]:
     path = Path(checkpoint)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; Lightning writes it under "
             "<log_dir>/checkpoints/ (last.ckpt with ModelCheckpoint(save_last=True))"
         )
-    # Lightning checkpoints hold arbitrary pickled state: load only files you trust.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return read_checkpoint(path)
 
 
 def read_spectra(checkpoint: str | Path, kind: str = "projector") -> list[tuple[int, np.ndarray]]:
@@ -134,7 +133,7 @@ def load_method(checkpoint: str | Path, method: type[SSLMethod] | None = None) -
         method = getattr(importlib.import_module(module_name), name)
     if not (isinstance(method, type) and issubclass(method, SSLMethod)):
         raise ValueError(f"method must be an SSLMethod subclass, got {method!r}")
-    model = method.load_from_checkpoint(checkpoint, map_location="cpu")
+    model = method.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     return model.eval()
 
 

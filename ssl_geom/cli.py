@@ -7,26 +7,44 @@ new method or dataset needs no change here. Subcommands: ``fit``, ``validate``, 
 
 What it adds to plain ``LightningCLI``:
 
-- links ``data.num_classes``, ``data.in_channels`` and ``data.batch_size`` (per-process)
-  into the model (``apply_on="instantiate"``: they are DataModule attributes);
+- links ``data.num_classes``, ``data.in_channels`` and ``data.batch_size`` into the model
+  (``apply_on="instantiate"``: they are DataModule attributes). ``data.batch_size`` is the
+  *global* batch (the papers' number); each process loads ``batch_size / world_size``, and a
+  batch that does not split over ``trainer.world_size`` is refused right after the trainer
+  is built;
 - a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``);
 - Lightning's ``RichProgressBar`` unless the config brings its own progress bar or sets
   ``trainer.enable_progress_bar: false``;
+- :class:`~ssl_geom.exception_checkpoint.ExceptionCheckpoint` (unless the config brings an
+  ``OnExceptionCheckpoint``): a run that stops on an exception (a corrupt file reached
+  mid-epoch, ``DivergedError``, Ctrl-C) leaves ``checkpoints/on_exception.ckpt`` beside
+  ``last.ckpt``, which it never overwrites;
 - TensorBoard is the logger (Lightning's default when ``tensorboard`` is installed), and
   the resolved config is saved next to the logs by ``SaveConfigCallback``, which refuses
-  to overwrite an existing one.
+  to overwrite an existing one;
+- ``--ckpt_path`` is checked, not obeyed blindly. Plain ``LightningCLI`` silently replaces
+  the model config with the checkpoint's ``hyper_parameters`` (class included), so
+  ``--config care.yaml --ckpt_path simclr/last.ckpt`` trains SimCLR and a changed lr is
+  ignored. Here the checkpoint is read with ``weights_only=True``, its class and every
+  hyper-parameter are compared with the resolved config, and a mismatch is refused with the
+  differing keys listed. ``--allow_changed_config true`` resumes anyway *with the config's
+  values* (e.g. a new lr on purpose), warning about each difference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_warn
 
-import ssl_geom.data  # noqa: F401  (registers the DataModules for class_path short names)
+from ssl_geom.checkpoint_file import read_checkpoint
+from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
 from ssl_geom.methods import SSLMethod
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
@@ -40,21 +58,111 @@ class SSLGeomCLI(LightningCLI):
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
+        parser.add_argument(
+            "--allow_changed_config",
+            type=bool,
+            default=False,
+            help="with --ckpt_path: resume even though the model config differs from the "
+            "checkpoint's hyper-parameters, using the config's values",
+        )
+
+    def _parse_ckpt_path(self) -> None:
+        """Read the checkpoint's hyper-parameters; refuse another class before building anything.
+
+        Replaces Lightning's version, which overwrites the model config with them. The
+        per-key comparison waits for the model (:meth:`after_instantiate_classes`): the
+        values linked from the DataModule exist only then.
+        """
+        self._ckpt_hparams: dict[str, Any] | None = None
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        ckpt_path = config.get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():  # "last"/"best" or a missing file:
+            return  # Lightning resolves or reports those itself
+        self._ckpt_hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        recorded = {"_class_path": self._ckpt_hparams.get("_class_path", _NOT_SET)}
+        requested = {"_class_path": config.model.class_path}
+        if recorded["_class_path"] != _NOT_SET and not config.get("allow_changed_config"):
+            differences = hparam_differences(recorded, requested)
+            if differences:
+                self._refuse_or_warn(config, ckpt_path, differences)
+
+    def after_instantiate_classes(self) -> None:
+        if isinstance(self.datamodule, SSLDataModule):
+            self.datamodule.split_batch(self.trainer.world_size)
+        if self._ckpt_hparams is None:
+            return
+        config = self.config[self.subcommand]
+        current = dict(self.model.hparams)
+        current.setdefault("_class_path", config.model.class_path)
+        differences = hparam_differences(self._ckpt_hparams, current)
+        if differences:
+            self._refuse_or_warn(config, config.ckpt_path, differences)
+
+    def _refuse_or_warn(self, config: Namespace, ckpt_path: str, differences: list[str]) -> None:
+        listing = "\n".join(f"  - {d}" for d in differences)
+        if config.get("allow_changed_config"):
+            rank_zero_warn(
+                f"--allow_changed_config: resuming from {ckpt_path} with the config's values "
+                f"where they differ from the checkpoint:\n{listing}"
+            )
+            return
+        raise ValueError(
+            f"the model config differs from the hyper-parameters stored in {ckpt_path}:\n"
+            f"{listing}\nResume with the config the checkpoint was trained with (saved as "
+            "config.yaml in its log folder), or pass --allow_changed_config true to train on "
+            "with the config's values on purpose"
+        )
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
-        if trainer.get("enable_progress_bar") is False:
-            return
         callbacks = trainer.get("callbacks") or []
         if not isinstance(callbacks, list):
             callbacks = [callbacks]
-        if any(_class_name(c).endswith(_PROGRESS_BARS) for c in callbacks):
-            return
-        bar = Namespace(
-            class_path="lightning.pytorch.callbacks.RichProgressBar", init_args=Namespace()
-        )
-        trainer.callbacks = [*callbacks, bar]
+        added = []
+        show_bar = trainer.get("enable_progress_bar") is not False
+        if show_bar and not any(_class_name(c).endswith(_PROGRESS_BARS) for c in callbacks):
+            added.append("lightning.pytorch.callbacks.RichProgressBar")
+        if not any(_class_name(c).endswith("ExceptionCheckpoint") for c in callbacks):
+            added.append("ssl_geom.exception_checkpoint.ExceptionCheckpoint")
+        if added:
+            new = [Namespace(class_path=path, init_args=Namespace()) for path in added]
+            trainer.callbacks = [*callbacks, *new]
+
+
+_NOT_SET = "<not set>"
+_CLI_BOOKKEEPING = ("_instantiator",)
+
+
+def hparam_differences(checkpoint: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``"key: checkpoint A, config B"`` for every hyper-parameter that differs (class first).
+
+    Values are compared as plain data (tuples as lists), since a YAML list and the tuple a
+    default holds mean the same thing.
+    """
+    keys = sorted(set(checkpoint) | set(current), key=lambda k: (k != "_class_path", k))
+    differences = []
+    for key in keys:
+        if key in _CLI_BOOKKEEPING:
+            continue
+        before, after = _plain(checkpoint.get(key, _NOT_SET)), _plain(current.get(key, _NOT_SET))
+        if before != after:
+            name = "class_path" if key == "_class_path" else key
+            differences.append(f"{name}: checkpoint {before!r}, config {after!r}")
+    return differences
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Namespace):
+        value = value.as_dict()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _class_name(callback: object) -> str:
@@ -89,6 +197,9 @@ class _ParseOnlyCLI(SSLGeomCLI):
 
     def after_instantiate_classes(self) -> None:
         pass
+
+    def _parse_ckpt_path(self) -> None:
+        self._ckpt_hparams = None
 
 
 def parse_config(args: list[str]) -> Namespace:

@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from ssl_geom.analysis import load_method, read_scalars, read_spectra, run_checkpoint
 from ssl_geom.callbacks import ProjectorRank
+from ssl_geom.checkpoint_file import CheckpointFileError
 from ssl_geom.methods import SimCLR
 
 
@@ -122,3 +123,41 @@ def test_run_checkpoint_prefers_last_and_explains_a_missing_one(tmp_path: Path) 
     assert run_checkpoint(tmp_path).name == "last.ckpt"
     with pytest.raises(FileNotFoundError, match="no checkpoint in"):
         run_checkpoint(tmp_path / "elsewhere")
+
+
+class _CreatesFile:
+    """Pickles as ``open(path, "w")``: unpickling it without weights_only creates ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path: Path) -> None:
+    marker = tmp_path / "created_by_unpickling"
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"callbacks": {}, "hyper_parameters": {"x": _CreatesFile(marker)}}, crafted)
+    control = tmp_path / "control.ckpt"
+    torch.save({"payload": _CreatesFile(tmp_path / "control_marker")}, control)
+    # Control: the payload works when unpickled unsafely, so its absence below means something.
+    torch.load(control, weights_only=False)
+    assert (tmp_path / "control_marker").exists()
+
+    for read in (read_spectra, load_method):
+        with pytest.raises(CheckpointFileError, match=r"refusing to load .*crafted\.ckpt.*open"):
+            read(crafted)
+    assert not marker.exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path: Path) -> None:
+    text = tmp_path / "notes.ckpt"
+    text.write_text("epoch 3: loss 1.2\n")
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    listing = tmp_path / "list.ckpt"
+    torch.save([1, 2], listing)
+    for path in (text, empty, listing, tmp_path):
+        with pytest.raises(CheckpointFileError, match=f"not a checkpoint file: {path}"):
+            load_method(path)

@@ -1,7 +1,7 @@
 """Geometry callbacks on a user's LightningModule (no ssl_geom.methods import).
 
-Expected values are recomputed here independently of the callbacks' code path: the probe set
-is the whole validation set (probe_size >= its size), the K shared augmentations are re-drawn
+Expected values are recomputed here independently of the callbacks' code path: the reference
+set is the whole validation set (reference_size >= its size), the K shared augmentations are re-drawn
 with ``torch.manual_seed(seed + k)`` (the documented protocol), the model is embedded
 directly in eval mode, and ``ssl_geom.metrics`` (tested on their own) give the numbers; the
 weighted kNN vote is written out by hand.
@@ -58,7 +58,7 @@ def all_callbacks() -> list[L.Callback]:
         RelativeEquivariance(n_augmentations=K),
         FractionUnexplainedVariance(),
         LabelMatch(),
-        KNNAccuracy(k=KNN_K, probe_size=KNN_QUERIES, bank_size=None),
+        KNNAccuracy(k=KNN_K, reference_size=KNN_QUERIES, bank_size=None),
     ]
 
 
@@ -92,7 +92,7 @@ def knn_by_hand(q: Tensor, q_y: Tensor, bank: Tensor, bank_y: Tensor, k: int, t:
 
 
 def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
-    """Every logged metric, computed directly on the validation set (the probe set)."""
+    """Every logged metric, computed directly on the validation set (the reference set)."""
     model.eval()
     x, y, y_coarse = dm.val.tensors
     augment = BatchAugmentation()  # what a DataModule without same_params_transform gets
@@ -114,8 +114,8 @@ def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
     bank_idx = sorted(set(range(len(x))) - set(int(i) for i in queries))
     knn = knn_by_hand(h[queries], y[queries], h[bank_idx], y[bank_idx], KNN_K, 0.1)
     return {
-        "geometry/projector_rank": projector_rank(weight, 1e-2),
-        "geometry/embedding_rank": covariance_rank(h, 1e-3),
+        "geometry/projector_rank": projector_rank(weight, 1e-2, relative=True),
+        "geometry/embedding_rank": covariance_rank(h, 1e-4, relative=True),
         "geometry/wahba_mean": wahba.mean().item(),
         "geometry/wahba_max": wahba.max().item(),
         "geometry/gamma_f": gamma.item(),
@@ -341,7 +341,7 @@ def test_every_n_epochs_and_interval_defaults() -> None:
     assert [epoch for epoch, _ in rank.projector_spectra] == [1, 3]
     assert sum("geometry/projector_rank" in row for row in logger.rows) == 2
     wahba, knn = WahbaError(), KNNAccuracy()
-    assert (wahba.n_augmentations, wahba.every_n_epochs, wahba.probe_size) == (20, 1, 512)
+    assert (wahba.n_augmentations, wahba.every_n_epochs, wahba.reference.size) == (20, 1, 512)
     assert (knn.k, knn.temperature) == (200, 0.1)
 
 
@@ -350,8 +350,12 @@ def test_bad_arguments_fail_at_construction() -> None:
         WahbaError(n_augmentations=0)
     with pytest.raises(ValueError, match="space must be one of"):
         RelativeEquivariance(space="latent")
-    with pytest.raises(ValueError, match="probe_size must be at least 2"):
-        LabelMatch(probe_size=1)
+    with pytest.raises(ValueError, match="reference_size must be an integer of at least 2"):
+        LabelMatch(reference_size=1)
+    with pytest.raises(
+        ValueError, match=r"reference_source must be one of \['validation', 'train'\]"
+    ):
+        LabelMatch(reference_source="test")
     with pytest.raises(ValueError, match="temperature must be > 0"):
         KNNAccuracy(temperature=0)
     with pytest.raises(ValueError, match="figure_transforms\\['x'\\] must be a callable"):
@@ -371,5 +375,5 @@ def test_missing_parts_fail_at_setup_with_a_hint() -> None:
 
 def test_labels_are_required_by_label_match() -> None:
     data = DataLoader(TensorDataset(torch.randn(32, 1, 6, 6)), batch_size=16)
-    with pytest.raises(ValueError, match="LabelMatch needs labelled probe batches"):
+    with pytest.raises(ValueError, match="LabelMatch needs labelled reference batches"):
         trainer([LabelMatch()]).fit(TinySSL(), data, data)

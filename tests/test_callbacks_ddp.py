@@ -2,7 +2,7 @@
 
 Training with lr = 0 and BatchNorm momentum 0 leaves the weights and running statistics at
 their (seeded, identical) initial values on both ranks, so the only difference between the
-runs is that each process embeds half of the probe set and the rows are gathered; the
+runs is that each process embeds half of the reference set and the rows are gathered; the
 values must agree to float rounding (chunks of different sizes through the same layers).
 """
 

@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from ssl_geom.checkpoint_file import read_checkpoint
 from ssl_geom.cli import build_cli, main, parse_config
+from ssl_geom.exception_checkpoint import ExceptionCheckpoint
 from ssl_geom.methods import MoCoV2
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +40,8 @@ TINY_MOCO = {
             "projector_out_dim": 8,
             "queue_size": 48,
             "ema_momentum": 0.9,
+            "symmetric": True,  # 16 keys per step, so the queue wraps within the run
+            "bn_splits": 4,  # key BatchNorm sub-batches of 2 samples at batch 8
             "optimizer": "adam",
             "lr": 0.01,
             "warmup_steps": 1,
@@ -104,8 +109,9 @@ def test_resume_with_ckpt_path_matches_an_uninterrupted_run(config: Path, tmp_pa
         ]
     )
     ckpt = next(Path(a.trainer.log_dir, "checkpoints").glob("epoch=0-step=2.ckpt"))
-    saved = torch.load(ckpt, weights_only=False)
-    assert int(saved["state_dict"]["momentum_encoder.queue_ptr"]) == 2 * 16  # 2 steps of 16 keys
+    saved = read_checkpoint(ckpt)  # our own checkpoints load with weights_only=True
+    # 2 steps of 16 keys
+    assert int(saved["state_dict"]["momentum_encoder.memory_bank.bank_ptr"]) == 2 * 16
     b = build_cli(
         [
             "fit",
@@ -120,7 +126,7 @@ def test_resume_with_ckpt_path_matches_an_uninterrupted_run(config: Path, tmp_pa
     state_a, state_b = a.model.state_dict(), b.model.state_dict()
     for name, value in state_a.items():
         assert torch.allclose(value.float(), state_b[name].float(), atol=1e-6), name
-    assert int(state_b["momentum_encoder.queue_ptr"]) == 4 * 16 % 48  # wrapped
+    assert int(state_b["momentum_encoder.memory_bank.bank_ptr"]) == 4 * 16 % 48  # wrapped
     opt_a, opt_b = (t.trainer.optimizers[0].state_dict()["state"] for t in (a, b))
     for key, moments in opt_a.items():
         for name, value in moments.items():
@@ -175,8 +181,148 @@ def test_unknown_backbone_fails_at_construction_naming_the_choices(config: Path)
 
 def test_n_split_not_dividing_the_data_batch_fails_at_construction() -> None:
     care = REPO / "experiments" / "care_simclr_fashion.yaml"
-    with pytest.raises(ValueError, match="n_split=16 must divide the per-process batch size 100"):
+    with pytest.raises(ValueError, match="n_split=16 must divide the batch size 100"):
         build_cli(
             ["--config", str(care), "--data.init_args.batch_size=100", "--data.init_args.root=."],
             run=False,
         )
+
+
+@pytest.fixture(scope="module")
+def moco_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One epoch of the tiny MoCo run: ``(its config file, its last.ckpt)``."""
+    folder = tmp_path_factory.mktemp("moco")
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_MOCO))
+    cli = build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.max_epochs=1",
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={folder}",
+        ]
+    )
+    return config, Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
+
+
+def _resume(config: Path, ckpt: Path, root: Path, *extra: str):
+    return build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={root}",
+            f"--ckpt_path={ckpt}",
+            *extra,
+        ]
+    )
+
+
+def test_resume_refuses_a_checkpoint_of_another_method_class(
+    moco_checkpoint: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, ckpt = moco_checkpoint
+    care = {
+        **TINY_MOCO,
+        "model": {
+            "class_path": "ssl_geom.methods.CARE",
+            "init_args": {"backbone": "tiny_cnn", "projector_out_dim": 8, "n_split": 2},
+        },
+    }
+    config = tmp_path / "care.yaml"
+    config.write_text(yaml.safe_dump(care))
+    # Plain LightningCLI would build MoCoV2 from the checkpoint and train it silently.
+    with pytest.raises(
+        ValueError,
+        match=r"class_path: checkpoint 'ssl_geom.methods.MoCoV2', config 'ssl_geom.methods.CARE'",
+    ):
+        _resume(config, ckpt, tmp_path)
+    assert not list(tmp_path.rglob("*.ckpt"))  # refused before anything ran
+
+
+def test_resume_refuses_a_changed_projector_naming_the_key(
+    moco_checkpoint: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config, ckpt = moco_checkpoint
+    with pytest.raises(ValueError, match=r"- projector_out_dim: checkpoint 8, config 16\n") as info:
+        _resume(config, ckpt, tmp_path, "--model.init_args.projector_out_dim=16")
+    assert "lr:" not in str(info.value)  # only the differing keys are listed
+    assert "--allow_changed_config true" in str(info.value)
+
+
+def test_allow_changed_config_resumes_with_the_configs_values(
+    moco_checkpoint: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config, ckpt = moco_checkpoint
+    with pytest.raises(ValueError, match=r"- lr: checkpoint 0.01, config 0.05"):
+        _resume(config, ckpt, tmp_path / "refused", "--model.init_args.lr=0.05")
+    with pytest.warns(UserWarning, match=r"- lr: checkpoint 0.01, config 0.05"):
+        cli = _resume(
+            config,
+            ckpt,
+            tmp_path / "allowed",
+            "--model.init_args.lr=0.05",
+            "--allow_changed_config=true",
+        )
+    assert cli.model.hparams.lr == 0.05  # the config's value, not the checkpoint's
+    assert cli.trainer.global_step == 4  # resumed at step 2, trained epoch 1
+
+
+def test_ckpt_path_that_is_not_a_checkpoint_is_named(config: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.ckpt"
+    bogus.write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match=f"not a checkpoint file: {bogus}"):
+        build_cli(["fit", "--config", str(config), f"--ckpt_path={bogus}"])
+
+
+class StopWithError(Callback):
+    """Raises before optimiser step ``at_step`` (a corrupt file or a NaN loss mid-epoch)."""
+
+    def __init__(self, at_step: int = 3) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            raise RuntimeError("simulated failure mid-epoch")
+
+
+def test_an_exception_mid_epoch_leaves_on_exception_ckpt_and_spares_last_ckpt(
+    tmp_path: Path,
+) -> None:
+    failing = {
+        **TINY_MOCO,
+        "trainer": {
+            **TINY_MOCO["trainer"],
+            "callbacks": [{"class_path": "tests.test_cli.StopWithError"}],
+        },
+    }
+    config = tmp_path / "failing.yaml"
+    config.write_text(yaml.safe_dump(failing))
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "on_exception.ckpt").write_bytes(b"an earlier run's file")
+    args = ["fit", "--config", str(config), "--trainer.enable_progress_bar=false"]
+    args += [f"--trainer.default_root_dir={tmp_path}", f"--checkpoint.dirpath={folder}"]
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        build_cli(args)
+    # Epoch 0 (steps 1-2) ended normally: last.ckpt is that state, not the failing one.
+    assert read_checkpoint(folder / "last.ckpt")["global_step"] == 2
+    assert read_checkpoint(folder / "on_exception-v1.ckpt")["global_step"] == 3
+    assert (folder / "on_exception.ckpt").read_bytes() == b"an earlier run's file"
+
+
+def test_the_exception_checkpoint_is_a_default_callback(config: Path) -> None:
+    cli = build_cli(["--config", str(config)], run=False)
+    assert sum(isinstance(c, ExceptionCheckpoint) for c in cli.trainer.callbacks) == 1
+
+
+def test_a_global_batch_not_splitting_over_the_devices_fails_at_construction() -> None:
+    care = REPO / "experiments" / "care_simclr_fashion.yaml"
+    devices = ["--trainer.accelerator=cpu", "--trainer.devices=3", "--trainer.strategy=ddp"]
+    # 128 is divisible by CARE's n_split=16 but not by 3 processes; nothing is read or run.
+    with pytest.raises(ValueError, match=r"batch_size=128 is the global batch .* over the 3 "):
+        args = ["--config", str(care), "--data.init_args.batch_size=128"]
+        build_cli([*args, "--data.init_args.root=.", *devices], run=False)

@@ -26,6 +26,7 @@ from ssl_geom.data import (
     MNISTDataModule,
     STL10DataModule,
     TinyImageNetDataModule,
+    UnreadableFilesError,
     imagenet100_classes,
 )
 from ssl_geom.data import mnist as mnist_module
@@ -198,7 +199,12 @@ def test_fashion_is_found_in_debian_folder_without_configuration(
 ) -> None:
     debian = write_fake_dataset("fashion", tmp_path / "deb", n_train=9, n_test=5)
     monkeypatch.setattr(mnist_module, "DEBIAN_FASHION_DIR", debian / "FashionMNIST" / "raw")
-    dm = MNISTDataModule(root=str(tmp_path / "empty"), variant="fashion", num_workers=0)
+    # Without configuration = no root and no $SSL_GEOM_DATA (an explicit root is the only
+    # place looked at: tests/test_data_mnist_files.py).
+    monkeypatch.delenv("SSL_GEOM_DATA", raising=False)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    dm = MNISTDataModule(variant="fashion", num_workers=0)
     assert len(dm.source("train")) == 9 and len(dm.source("test")) == 5
 
 
@@ -410,3 +416,40 @@ def test_imagenet100_from_a_full_imagenet_root_ignores_other_classes(
     assert len(source) == N_TRAIN
     assert not any("n99999999" in p for p in source.paths)
     assert sorted(set(source.labels.tolist())) == list(range(min(N_TRAIN, 100)))
+
+
+@pytest.mark.parametrize("name", ["tiny_imagenet", "imagenet100"])
+def test_verify_lists_every_unreadable_image_at_setup(
+    fake_root: Path, tmp_path: Path, name: str
+) -> None:
+    root = tmp_path / name
+    shutil.copytree(fake_root / name, root)
+    plain = _dm(root.parent, name)
+    bad = sorted([plain.source("train").paths[3], *plain.source("test").paths[:2]])
+    for path in bad:
+        _truncate(Path(path))
+    _dm(root.parent, name).setup()  # without verify: found only when an epoch reaches them
+    with pytest.raises(UnreadableFilesError) as info:
+        _dm(root.parent, name, verify=True, num_workers=2).setup()
+    assert [path for path, _ in info.value.failures] == bad  # all three, each once, sorted
+    message = str(info.value)
+    assert "3 unreadable file(s)" in message and all(p in message for p in bad)
+    assert "replace them with intact copies" in message
+
+
+def test_verify_passes_intact_files_and_keeps_the_sources(fake_root: Path) -> None:
+    dm = _dm(fake_root, "tiny_imagenet", verify=True)
+    dm.setup()
+    assert (len(dm.source("train")), len(dm.source("test"))) == (N_TRAIN, N_TEST)
+
+
+def test_allowed_values_come_from_the_literal_types_and_match_the_transforms() -> None:
+    # The argument types (what --help and YAML validation show) are the single source; the
+    # transforms must offer exactly those choices.
+    from ssl_geom.data.base import STRENGTH_NAMES, TRAIN_VIEWS
+    from ssl_geom.data.transforms import GROUP_VIEWS, STRENGTHS
+
+    assert set(STRENGTH_NAMES) == set(STRENGTHS)
+    assert set(TRAIN_VIEWS) == {"simclr", "none", *GROUP_VIEWS}
+    with pytest.raises(ValueError, match=r"unknown strength 'huge'; expected one of \['large'"):
+        MNISTDataModule(strength="huge")

@@ -3,7 +3,8 @@
 The data root points at tiny datasets written in the real on-disk formats
 (``ssl_geom.data.fake``); the configs are otherwise used as written except for what a CPU
 test needs: ``num_workers=0``, one CPU device, fp32, and a small batch (CARE's ``n_split``
-so the chunks still divide it). Costs decide the suite:
+so the chunks still divide it, and two samples per MoCo key-BatchNorm sub-batch). Costs
+decide the suite:
 
 - default: every config parses (class paths, argument names and types); every config
   whose backbone builds in well under a second is constructed (model, data, trainer) so
@@ -88,6 +89,8 @@ def test_the_required_and_the_table_configs_exist() -> None:
 def cpu_overrides(config: dict, root: Path, out: Path) -> list[str]:
     init = config["model"].get("init_args", {})
     batch = init.get("n_split", 4) if config["model"]["class_path"].endswith("CARE") else 4
+    if "bn_splits" in init:  # MoCo's key BatchNorm sub-batches need >= 2 samples each
+        batch = math.lcm(batch, 2 * init["bn_splits"])
     return [
         f"--data.init_args.root={root}",
         "--data.init_args.num_workers=0",

@@ -211,3 +211,24 @@ def test_probe_ignores_unlabelled_samples_without_boolean_indexing() -> None:
     assert model.probe_train_acc.compute().item() == pytest.approx(2 / 3)
     # A batch with no labelled sample gives 0, not NaN.
     assert model.probe_loss(z, torch.full((5,), -1), model.probe_train_acc).item() == 0.0
+
+
+class _FakeTrainer:
+    """Just what the batch-size arithmetic reads from a trainer: world size and accumulation."""
+
+    def __init__(self, world_size: int) -> None:
+        self.world_size = world_size
+        self.accumulate_grad_batches = 1
+
+
+def test_batch_size_is_global_and_split_over_processes() -> None:
+    """batch_size is the paper's global batch: 2 processes take 8 / 2 = 4 samples each, and the
+    linear lr rule scales by 8 (0.4 * 8 / 256 = 0.0125), not by 8 x world_size."""
+    model = SimCLR(lr=0.4, lr_scaling="linear", batch_size=8, **TINY)
+    model._trainer = _FakeTrainer(world_size=2)
+    assert model.global_batch_size() == 8
+    assert model.per_process_batch_size() == 4
+    assert model.effective_lr() == pytest.approx(0.0125)
+    model._trainer = _FakeTrainer(world_size=3)
+    with pytest.raises(ValueError, match=r"batch_size=8 is the global batch .* 3 processes"):
+        model.per_process_batch_size()

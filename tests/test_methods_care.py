@@ -120,9 +120,9 @@ def test_invariance_term_alone_logs_only_invariance() -> None:
 
 
 def test_moco_base_contrasts_against_its_queue_and_adds_the_equivariance_term() -> None:
-    model = CARE(base="moco", queue_size=64, n_split=2, temperature=0.1, **TINY)
+    model = CARE(base="moco", queue_size=64, n_split=2, temperature=0.1, bn_splits=4, **TINY)
     m = fit(model, steps=2).callback_metrics
-    assert int(model.momentum_encoder.queue_ptr) == 2 * 16  # symmetric: 2 x 8 keys per step
+    assert model.momentum_encoder.queue_ptr == 2 * 8  # official direction: view-2 keys only
     assert {"train/info_nce", "train/equivariance"} <= set(m)
 
 
@@ -131,10 +131,14 @@ def test_moco_base_contrasts_against_its_queue_and_adds_the_equivariance_term() 
     [
         (
             {"n_split": 3, "batch_size": 8},
-            "CARE n_split=3 must divide the per-process batch size 8",
+            "CARE n_split=3 must divide the batch size 8",
         ),
         ({"base": "byol"}, "unknown CARE base 'byol'; valid choices: simclr, moco"),
         ({"equivariance_weight": -1.0}, "equivariance_weight must be >= 0"),
+        (
+            {"base": "moco", "batch_size": 8, "n_split": 2},
+            "MoCo bn_splits=8 must divide the batch size 8",
+        ),
         ({"info_nce_weight": 0.0, "equivariance_weight": 0.0}, "all CARE loss weights are 0"),
     ],
 )
@@ -144,7 +148,7 @@ def test_bad_configs_fail_at_construction(kwargs, message) -> None:
 
 
 def test_batch_size_from_the_datamodule_is_checked_before_the_first_step() -> None:
-    with pytest.raises(ValueError, match="n_split=3 must divide the per-process batch size 8"):
+    with pytest.raises(ValueError, match="n_split=3 must divide the batch size 8"):
         fit(CARE(n_split=3, **TINY))
 
 

@@ -24,21 +24,53 @@ def test_singular_values_of_a_diagonal_matrix_are_sorted_absolute_entries():
         (0.0, 5),  # every σ ≥ 0, the zero one included
     ],
 )
-def test_projector_rank_of_a_diagonal_matrix(tau, expected):
-    assert projector_rank(DIAGONAL, tau) == expected
+def test_absolute_projector_rank_of_a_diagonal_matrix(tau, expected):
+    assert projector_rank(DIAGONAL, tau, relative=False) == expected
 
 
-def test_rank_uses_an_absolute_threshold_not_a_normalised_one():
+def test_absolute_threshold_follows_the_scale_of_w():
     # Scaling W by 10 scales every σ by 10: with an absolute τ = 2 the count goes 2 -> 4.
-    assert projector_rank(DIAGONAL, 2.0) == 2
-    assert projector_rank(10 * DIAGONAL, 2.0) == 4
+    assert projector_rank(DIAGONAL, 2.0, relative=False) == 2
+    assert projector_rank(10 * DIAGONAL, 2.0, relative=False) == 4
+
+
+@pytest.mark.parametrize(
+    ("tau", "expected"),
+    [
+        (0.2, 3),  # cut 0.2·5 = 1: {5, 3, 1}, the value equal to the cut included
+        (0.1, 4),  # cut 0.5: {5, 3, 1, 0.5}
+        (0.7, 1),  # cut 3.5: {5}
+        (0.0, 5),  # every σ ≥ 0
+    ],
+)
+def test_relative_projector_rank_of_a_diagonal_matrix(tau, expected):
+    assert projector_rank(DIAGONAL, tau) == expected  # relative is the default
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_default_rank_is_unchanged_when_w_is_rescaled(scale):
+    # σ_j(cW) = c·σ_j(W), and the default cut is τ·σ_1: the count cannot depend on c.
+    # W: 64x32 with singular values 10^(-4 j / 31), spanning 1 to 1e-4 (so the absolute 1e-2
+    # would count 16 of them at c = 1 and all 32 at c = 1000).
+    g = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(64, 32, generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(32, 32, generator=g, dtype=torch.float64))
+    sigma = 10.0 ** (-4 * torch.arange(32, dtype=torch.float64) / 31)
+    w = scale * (u * sigma) @ v.T
+    # cut 1e-2·σ_1 keeps σ_j ≥ 1e-2, i.e. j ≤ 15.5: j = 0..15, 16 values
+    assert projector_rank(w) == 16
+    assert covariance_rank(torch.randn(300, 6, generator=g) * scale) == 6
+
+
+def test_relative_rank_of_a_zero_matrix_is_zero():
+    assert projector_rank(torch.zeros(3, 4)) == 0
 
 
 def test_linear_weight_and_its_transpose_have_the_same_rank():
     # nn.Linear stores Wᵀ; the paper's W is its transpose; both have the same spectrum.
     layer = torch.nn.Linear(16, 4)
     torch.testing.assert_close(singular_values(layer.weight), singular_values(layer.weight.T))
-    assert projector_rank(layer.weight, 1e-6) == 4
+    assert projector_rank(layer.weight, 1e-6, relative=False) == 4
 
 
 def test_covariance_spectrum_matches_numpy_cov_eigenvalues():
@@ -54,7 +86,7 @@ def test_covariance_spectrum_is_zero_padded_to_d_when_n_is_small():
     spectrum = covariance_spectrum(h)
     assert spectrum.shape == (10,)
     assert torch.all(spectrum[3:] < 1e-12)
-    assert covariance_rank(h, 1e-8) == 3
+    assert covariance_rank(h, 1e-8, relative=False) == 3
 
 
 def test_covariance_rank_counts_the_dimension_of_the_data_subspace():
@@ -62,7 +94,8 @@ def test_covariance_rank_counts_the_dimension_of_the_data_subspace():
     g = torch.Generator().manual_seed(1)
     basis = torch.randn(3, 8, generator=g, dtype=torch.float64)
     h = torch.randn(200, 3, generator=g, dtype=torch.float64) @ basis + 7.0
-    assert covariance_rank(h, 1e-8) == 3
+    assert covariance_rank(h, 1e-8, relative=False) == 3
+    assert covariance_rank(h, 1e-8) == 3  # relative: the zero eigenvalues are ~1e-30 of λ_1
 
 
 @pytest.mark.parametrize(

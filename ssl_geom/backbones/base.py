@@ -7,8 +7,9 @@ channels, a group axis of size ``G`` and two spatial axes, and declares which
 group acts on that axis:
 
 - ``"trivial"``: no group structure on ``G`` (a plain CNN has ``G == 1``);
-- ``"rotation"``: C4 regular representation — rotating the input by 90°
-  rotates ``H, W`` and rolls the group axis cyclically by one;
+- ``"rotation"``: C_N regular representation (``G = N``; C4 for the SESN-basis
+  backbones, C8 for ``hssl_mnist_c8``) — rotating the input by 360°/N rotates
+  ``H, W`` and rolls the group axis cyclically by one;
 - ``"scale"``: SESN scales — downscaling the input shifts the scale axis
   (non-cyclically).
 

@@ -1,3 +1,3 @@
 """Importing this module registers every built-in backbone."""
 
-from . import hssl, resnet  # noqa: F401
+from . import e2cnn_rotation, hssl, resnet  # noqa: F401

@@ -26,35 +26,38 @@ PROJECTOR_NAMES = ("projector", "projection_head")
 
 
 @dataclass
-class ProbeBatch:
-    """Inputs and labels of a batch: ``labels`` holds ``y`` and, when present, ``y_coarse``."""
+class Samples:
+    """Inputs and labels of some samples: ``labels`` holds ``y`` and, when present, ``y_coarse``.
+
+    What ``batch_fn`` returns for one batch, and what a callback's reference set holds.
+    """
 
     x: Tensor
     labels: list[Tensor]
 
 
-BatchFn = Callable[[Any], ProbeBatch]
+BatchFn = Callable[[Any], Samples]
 
 
-def default_batch_fn(batch: Any) -> ProbeBatch:
+def default_batch_fn(batch: Any) -> Samples:
     """Read ``x`` and labels from ``(x, y)``, ``(x, y, y_coarse)``, ``(views, y)`` or ``x``.
 
     For ``(views, y)`` (an SSL training batch whose first element is a list of views) the
     first view is taken as the input.
     """
     if isinstance(batch, Tensor):
-        return ProbeBatch(batch, [])
+        return Samples(batch, [])
     if isinstance(batch, Sequence) and len(batch) >= 1:
         x = batch[0]
         if isinstance(x, Sequence) and not isinstance(x, Tensor) and len(x) > 0:
             x = x[0]
         labels = [y for y in batch[1:] if isinstance(y, Tensor)]
         if isinstance(x, Tensor):
-            return ProbeBatch(x, labels)
+            return Samples(x, labels)
     raise ValueError(
         f"cannot read inputs from a batch of type {type(batch).__name__}; the default reader "
         "expects (x, y), (x, y, y_coarse), (views, y) or a tensor. Pass batch_fn=... "
-        "returning ssl_geom.callbacks.ProbeBatch(x, [labels...])"
+        "returning ssl_geom.callbacks.Samples(x, [labels...])"
     )
 
 
@@ -97,7 +100,11 @@ def to_vector(out: Tensor) -> Tensor:
     ``H, W`` (global average pooling); anything else is flattened to ``(B, -1)``.
     """
     if not isinstance(out, Tensor):
-        raise ValueError(f"the encoder must return a tensor, got {type(out).__name__}")
+        raise ValueError(
+            f"the encoder must return one tensor of features, got {type(out).__name__}; pass "
+            "encoder=callable returning the features, e.g. encoder=lambda x: "
+            "model.backbone(x)[0] for a backbone that returns a tuple"
+        )
     if out.ndim == 2:
         return out
     if out.ndim == 5:

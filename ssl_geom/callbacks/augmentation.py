@@ -1,12 +1,14 @@
 """The callbacks' default augmentation: one torchvision ``transforms.v2`` draw per batch.
 
 CARE's Wahba error and gamma_f (Sec. 4, App. F.2.1) need an augmentation ``a`` applied with
-the *same* random parameters to every probe sample. ``transforms.v2`` ops sample one set of
+the *same* random parameters to every reference sample. ``transforms.v2`` ops sample one set of
 parameters per call on a batched ``(B, C, H, W)`` tensor, so calling them once on the whole
-probe set is exactly that.
+reference set is exactly that.
 
 Written here rather than reusing :class:`ssl_geom.data.SameParamsTransform` because the
-callbacks must work on a user's DataModule whose normalisation they do not know: the batch
+callbacks must work on a user's DataModule whose normalisation they do not know (the colour
+jitter itself comes from :func:`ssl_geom.color_jitter.simclr_color_jitter`, shared with
+``ssl_geom.data``): the batch
 is mapped to ``[0, 1]`` by its own global minimum and maximum (one affine map for the whole
 batch, so no per-sample parameter sneaks in), augmented, and mapped back. The colour ops
 depend on the channel count at call time: full colour jitter and random grayscale for
@@ -19,18 +21,11 @@ from __future__ import annotations
 from torch import Tensor
 from torchvision.transforms import v2
 
+from ssl_geom.color_jitter import simclr_color_jitter
+
 #: The SimCLR composite (the default) and its single ops, as CARE's per-augmentation plots.
 AUGMENTATION_KINDS = ("simclr", "crop", "flip", "color_jitter", "grayscale")
 SINGLE_KINDS = AUGMENTATION_KINDS[1:]
-
-
-def _jitter(channels: int, strength: float) -> v2.Transform | None:
-    s = strength
-    if channels == 3:
-        return v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
-    if channels == 1:
-        return v2.ColorJitter(brightness=0.8 * s, contrast=0.8 * s)
-    return None
 
 
 class BatchAugmentation:
@@ -69,7 +64,7 @@ class BatchAugmentation:
     def ops(self, channels: int, height: int, width: int) -> list[v2.Transform]:
         """The v2 ops for images of this shape (colour ops depend on ``channels``)."""
         crop = v2.RandomResizedCrop((height, width), scale=self.crop_scale, antialias=True)
-        jitter = _jitter(channels, self.jitter_strength)
+        jitter = simclr_color_jitter(channels, self.jitter_strength)
         grayscale = v2.Grayscale(num_output_channels=3) if channels == 3 else v2.Identity()
         if self.kind == "crop":
             return [crop]

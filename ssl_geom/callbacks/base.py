@@ -1,16 +1,22 @@
-"""Shared protocol of the geometry callbacks: when to measure, on what, and how to log.
+"""What every geometry callback shares: when to measure, on what, and how to log.
 
-Every callback here measures on a *fixed probe set* — ``probe_size`` samples picked once
-from the validation dataset (see :mod:`ssl_geom.callbacks._probe`) — every
-``every_n_epochs`` epochs: at the end of validation if validation runs that epoch, else at
-the end of the training epoch. The measurement runs in eval mode under ``torch.no_grad``
-with its own seeded random streams, and restores every submodule's ``.training`` flag,
-the grad mode and the global RNG states afterwards.
+A measurement reads top-down in each subclass's :meth:`GeometryCallback.measure`: the
+reference samples (:meth:`reference_samples`) → their features (:meth:`features`) → a
+function of :mod:`ssl_geom.metrics` → the returned ``{name: value}``, which this class logs.
 
-DDP: every process holds the same probe inputs, embeds a contiguous shard of them and
-all-gathers the embeddings, so every metric is computed on the *global* probe set exactly
-as in a single process and every rank logs the same number (``sync_dist=True`` then
-averages identical values, which keeps Lightning's multi-device checks quiet).
+When: every ``every_n_epochs`` epochs, at the end of validation if validation runs that
+epoch, else at the end of the training epoch; in eval mode under ``torch.no_grad`` with
+isolated random streams, restoring every submodule's ``.training`` flag afterwards
+(:mod:`ssl_geom.callbacks._runtime`).
+
+Early failure: at ``setup`` the callback checks what needs no data (attributes, layers);
+at ``on_train_start`` it runs its whole pipeline on two reference samples, so a backbone
+that returns a tuple, an unlabelled dataset or a transform that changes the batch size
+fails before the first training step, not after epoch 0's work is lost.
+
+DDP: every process holds the same reference inputs, embeds a contiguous shard and the rows
+are all-gathered, so every metric is computed on the *global* reference set exactly as in
+a single process and every rank logs the same number.
 """
 
 from __future__ import annotations
@@ -23,17 +29,18 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from ssl_geom.callbacks._probe import concatenate, evaluation_loader, iterate, select_indices
 from ssl_geom.callbacks._protocol import (
     PROJECTOR_NAMES,
     BatchFn,
     ModuleSpec,
-    ProbeBatch,
+    Samples,
     default_batch_fn,
     encoder_fn,
     resolve,
 )
-from ssl_geom.callbacks._runtime import cached, gather_rows, measurement_mode, shard_bounds
+from ssl_geom.callbacks._reference import ReferenceSet, Source
+from ssl_geom.callbacks._runtime import embed_sharded, measurement_mode
+from ssl_geom.callbacks._shared import SharedStore
 
 Transform = Callable[[Tensor], Tensor]
 
@@ -44,28 +51,41 @@ def positive_int(name: str, value: int) -> int:
     return value
 
 
+def as_features(h: object, role: str = "encoder") -> Tensor:
+    """``h`` if it is a ``(B, D)`` tensor, else a ValueError saying how to pass the ``role``."""
+    if not isinstance(h, Tensor) or h.ndim != 2:
+        got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
+        raise ValueError(
+            f"the {role}'s output must be one (B, D) tensor, got {got}; pass {role}=callable "
+            "returning it (e.g. encoder=lambda x: model.backbone(x)[0] for a tuple output)"
+        )
+    return h.float()
+
+
 class GeometryCallback(Callback, ABC):
     """Base class: subclasses implement :meth:`measure` returning ``{name: value}``.
 
     Args:
         every_n_epochs: measure at the end of epochs ``N-1, 2N-1, ...`` (0-based).
-        probe_size: number of validation samples in the fixed probe set.
-        probe_seed: seed of the probe subset; ``None`` takes the first ``probe_size``.
+        reference_size: number of samples in the fixed reference set.
+        reference_seed: seed of the reference subset; ``None`` takes the first ones.
+        reference_source: ``"validation"`` (default) or ``"train"`` (the training split).
         seed: seed of the measurement's own random draws (augmentations, views).
         encoder: attribute path or callable ``x -> features``; default ``backbone``.
         projector: attribute path or callable ``h -> z``; default ``projector`` or
             ``projection_head``.
-        batch_fn: ``batch -> ProbeBatch(x, [y, (y_coarse)])``; default reads ``(x, y)``,
+        batch_fn: ``batch -> Samples(x, [y, (y_coarse)])``; default reads ``(x, y)``,
             ``(x, y, y_coarse)``, ``(views, y)``.
-        chunk_size: rows per forward pass when embedding the probe set.
+        chunk_size: rows per forward pass when embedding the reference set.
     """
 
     def __init__(
         self,
         *,
         every_n_epochs: int = 1,
-        probe_size: int = 512,
-        probe_seed: int | None = 0,
+        reference_size: int = 512,
+        reference_seed: int | None = 0,
+        reference_source: Source = "validation",
         seed: int = 0,
         encoder: ModuleSpec = None,
         projector: ModuleSpec = None,
@@ -73,15 +93,15 @@ class GeometryCallback(Callback, ABC):
         chunk_size: int = 256,
     ) -> None:
         self.every_n_epochs = positive_int("every_n_epochs", every_n_epochs)
-        self.probe_size = positive_int("probe_size", probe_size)
-        if probe_size < 2:
-            raise ValueError(f"probe_size must be at least 2 (pairs are needed), got {probe_size}")
-        self.probe_seed = probe_seed
+        self.reference = ReferenceSet(
+            reference_size, reference_seed, reference_source, batch_fn or default_batch_fn
+        )
         self.seed = seed
         self.encoder = encoder
         self.projector = projector
-        self.batch_fn = batch_fn or default_batch_fn
         self.chunk_size = positive_int("chunk_size", chunk_size)
+        self.shared = SharedStore()
+        self._store = self.shared
         self._last_epoch: int | None = None
 
     # ------------------------------------------------------------------ to implement
@@ -89,15 +109,27 @@ class GeometryCallback(Callback, ABC):
     def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
         """Compute this callback's metrics (already in eval mode, under no_grad)."""
 
-    def check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Fail at setup, before training, on anything that would fail at measurement."""
+    def check_setup(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Fail at setup on what needs no data: the encoder (and projector) can be found."""
         encoder_fn(pl_module, self.encoder)
+
+    def check_samples(self, trainer: Trainer, pl_module: LightningModule, samples: Samples) -> None:
+        """Fail at fit start: run what :meth:`measure` runs on two reference samples."""
+        self.features(trainer, pl_module, samples.x, project=False)
 
     # ------------------------------------------------------------------ lightning hooks
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        first = next(c for c in trainer.callbacks if isinstance(c, GeometryCallback))
+        if first is self:
+            self.shared.clear()
+        self._store = first.shared
         self._last_epoch = None
         if stage == "fit":
-            self.check(trainer, pl_module)
+            self.check_setup(trainer, pl_module)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        with measurement_mode(pl_module):
+            self.check_samples(trainer, pl_module, self.reference.load(trainer, limit=2))
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -113,26 +145,24 @@ class GeometryCallback(Callback, ABC):
         self._last_epoch = epoch
         with measurement_mode(pl_module):
             values = self.measure(trainer, pl_module)
+        self.log_values(pl_module, values)
+
+    @staticmethod
+    def log_values(pl_module: LightningModule, values: dict[str, float]) -> None:
         for name, value in values.items():
             pl_module.log(name, float(value), on_step=False, on_epoch=True, sync_dist=True)
 
     # ------------------------------------------------------------------ helpers
-    def probe(self, trainer: Trainer) -> ProbeBatch:
-        """The fixed probe set (CPU), loaded once per trainer and shared by callbacks."""
-        loader = evaluation_loader(trainer)
-        key = ("probe", id(loader.dataset), self.probe_size, self.probe_seed, self.batch_fn)
+    def stamp(self, trainer: Trainer) -> tuple[int, int]:
+        """Identifies 'the current weights' for values shared within one evaluation."""
+        return trainer.current_epoch, trainer.global_step
 
-        def load() -> ProbeBatch:
-            indices = select_indices(loader, self.probe_size, self.probe_seed)
-            probe = concatenate(iterate(loader, indices, self.probe_size, self.batch_fn))
-            if probe.x.shape[0] < 2:
-                raise ValueError(f"the probe set has {probe.x.shape[0]} sample(s); need >= 2")
-            return probe
-
-        return cached(trainer, key, load, per_evaluation=False)
+    def reference_samples(self, trainer: Trainer) -> Samples:
+        """The fixed reference set (CPU), loaded once per run and shared by equal specs."""
+        return self._store.get(("reference", self.reference), lambda: self.reference.load(trainer))
 
     def module_key(self) -> tuple[Any, ...]:
-        """What identifies 'the same embedding' for the shared cache."""
+        """What identifies 'the same embedding' in the shared store."""
         return (self.encoder, self.projector, self.chunk_size)
 
     def features(
@@ -140,30 +170,22 @@ class GeometryCallback(Callback, ABC):
     ) -> tuple[Tensor, Tensor | None]:
         """Encoder vectors ``h`` (and projector outputs ``z``) of all rows of ``x``.
 
-        Each process embeds its shard of rows; the result is gathered, so it is the same
-        full ``(n, ·)`` matrix on every process.
+        Each process embeds its shard of rows; the result is the same full ``(n, ·)``
+        matrix on every process.
         """
         encode = encoder_fn(pl_module, self.encoder)
         head = resolve(pl_module, self.projector, PROJECTOR_NAMES, "projector") if project else None
-        n = x.shape[0]
-        lo, hi = shard_bounds(n, trainer.world_size, trainer.global_rank)
-        hs, zs = [], []
-        for start in range(lo, hi, self.chunk_size):
-            chunk = x[start : min(start + self.chunk_size, hi)].to(pl_module.device)
-            h = encode(chunk)
-            if h.ndim != 2:
-                raise ValueError(f"encoder embedding must be (B, D); got {tuple(h.shape)}")
-            hs.append(h.float())
-            if head is not None:
-                zs.append(head(h).float())
-        h_local = torch.cat(hs) if hs else self._empty(pl_module, x, encode)
-        h_all = gather_rows(trainer, h_local, n)
-        if head is None:
-            return h_all, None
-        z_local = torch.cat(zs) if zs else head(h_local).float()
-        return h_all, gather_rows(trainer, z_local, n)
 
-    @staticmethod
-    def _empty(pl_module: LightningModule, x: Tensor, encode: Callable[[Tensor], Tensor]) -> Tensor:
-        # A rank with no rows (more processes than probe samples) still needs the width.
-        return encode(x[:1].to(pl_module.device)).float()[:0]
+        def embed_rows(lo: int, hi: int) -> tuple[Tensor, ...]:
+            hs, zs = [], []
+            for start in range(lo, hi, self.chunk_size):
+                h = as_features(
+                    encode(x[start : min(start + self.chunk_size, hi)].to(pl_module.device))
+                )
+                hs.append(h)
+                if head is not None:
+                    zs.append(as_features(head(h), "projector"))
+            return (torch.cat(hs), torch.cat(zs)) if head is not None else (torch.cat(hs),)
+
+        out = embed_sharded(trainer, x.shape[0], embed_rows)
+        return out[0], (out[1] if head is not None else None)

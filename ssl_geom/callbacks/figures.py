@@ -32,13 +32,13 @@ def log_spectra(
     writer = tensorboard(trainer)
     if writer is None or not history:
         return
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 3.5))
-    colours = plt.get_cmap("viridis")
+    # A bare Figure (no pyplot): no global backend switch and no figure registry to leak into.
+    figure = Figure(figsize=(5, 3.5))
+    axis = figure.subplots()
+    colours = colormaps["viridis"]
     for i, (epoch, spectrum) in enumerate(history):
         shade = colours(i / max(len(history) - 1, 1))
         values = spectrum.clamp_min(1e-12).cpu().numpy()
@@ -49,7 +49,7 @@ def log_spectra(
     if len(history) <= 8:
         axis.legend(fontsize="small")
     figure.tight_layout()
-    writer.add_figure(tag, figure, global_step=trainer.global_step, close=True)
+    writer.add_figure(tag, figure, global_step=trainer.global_step, close=False)
 
 
 def log_histogram(trainer: Trainer, tag: str, values: Tensor) -> None:

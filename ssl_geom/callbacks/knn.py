@@ -5,32 +5,49 @@ vote for their label with weight ``exp(sim / τ)``; the class with the largest t
 Defaults k = 200, τ = 0.1 are the usual SSL-benchmark values. The voting itself is
 lightly's ``knn_predict``; this module only chooses the samples and embeds them.
 
-Bank: a seeded subset of ``trainer.datamodule.train_eval_dataloader()`` (train split,
-eval transform) when the datamodule has one; otherwise a seeded subset of the validation
-dataset disjoint from the queries. Queries: ``probe_size`` samples of the validation
-dataset. The default sizes (bank 5,000, queries 1,000) keep all six callbacks together at about
-2 % of a Fashion-MNIST epoch (``benchmarks/callbacks.py``); published kNN tables use
-the whole training set as bank and the whole test set as queries — ``bank_size=None`` and a
-``probe_size`` of at least the test-set size reproduce that. Samples are streamed in batches (never all images in memory); under DDP each
-process embeds a shard and the features are gathered, so the result is the single-process
-one.
+Queries: ``reference_size`` samples of the validation dataset (a seeded subset). Bank: a
+seeded subset of ``trainer.datamodule.train_eval_dataloader()`` (train split, eval
+transform) when the datamodule has one; otherwise the validation samples that are not
+queries. When that would leave the bank smaller than the queries (a small validation set,
+e.g. 128 images and the default 1,000 queries), the validation set is split in half —
+queries and bank — and the log says so once. The default sizes (bank 5,000, queries 1,000)
+keep all six callbacks together at a few percent of a Fashion-MNIST epoch
+(``benchmarks/callbacks.py``); published kNN tables use the whole training set as bank
+and the whole test set as queries — ``bank_size=None`` and a ``reference_size`` of at least
+the test-set size reproduce that. Samples are streamed in batches (never all images in
+memory); under DDP each process embeds a shard and the features are gathered, so the
+result is the single-process one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from lightly.utils.benchmarking import knn_predict
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ssl_geom.callbacks._probe import evaluation_loader, iterate, select_indices
-from ssl_geom.callbacks._protocol import encoder_fn
-from ssl_geom.callbacks._runtime import gather_rows, shard_bounds
-from ssl_geom.callbacks.base import GeometryCallback, positive_int
+from ssl_geom.callbacks._protocol import Samples, encoder_fn
+from ssl_geom.callbacks._reference import iterate, select_indices, source_loader
+from ssl_geom.callbacks._runtime import embed_sharded
+from ssl_geom.callbacks.base import GeometryCallback, as_features, positive_int
+
+
+@dataclass
+class _Split:
+    """Where the queries and the bank come from: loaders and dataset indices (None: iterable)."""
+
+    query_loader: DataLoader
+    queries: list[int] | None
+    n_queries: int
+    bank_loader: DataLoader
+    bank: list[int] | None
+    n_bank: int
 
 
 class KNNAccuracy(GeometryCallback):
@@ -42,8 +59,8 @@ class KNNAccuracy(GeometryCallback):
         bank_size: number of bank samples (seeded subset); None takes the whole dataset.
         bank_seed: seed of the bank subset.
         num_classes: default ``trainer.datamodule.num_classes``, else 1 + the largest label.
-        probe_size: number of query samples from the validation dataset.
-        **kwargs: see :class:`~ssl_geom.callbacks.base.GeometryCallback`.
+        reference_size: number of query samples from the validation dataset.
+        **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 
     def __init__(
@@ -53,10 +70,10 @@ class KNNAccuracy(GeometryCallback):
         bank_size: int | None = 5_000,
         bank_seed: int = 0,
         num_classes: int | None = None,
-        probe_size: int = 1_000,
+        reference_size: int = 1_000,
         **kwargs: Any,
     ) -> None:
-        super().__init__(probe_size=probe_size, **kwargs)
+        super().__init__(reference_size=reference_size, **kwargs)
         self.k = positive_int("k", k)
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
@@ -64,32 +81,56 @@ class KNNAccuracy(GeometryCallback):
         self.bank_size = None if bank_size is None else positive_int("bank_size", bank_size)
         self.bank_seed = bank_seed
         self.num_classes = None if num_classes is None else positive_int("num_classes", num_classes)
+        self._split: _Split | None = None
 
-    def _bank_source(
-        self, trainer: Trainer, queries: list[int] | None
-    ) -> tuple[DataLoader, list[int] | None]:
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._split = None
+
+    def split(self, trainer: Trainer) -> _Split:
+        """Queries and bank, chosen once per run (and announced once when the split is forced)."""
+        if self._split is None:
+            self._split = self._choose(trainer)
+        return self._split
+
+    def _choose(self, trainer: Trainer) -> _Split:
+        val = source_loader(trainer, "validation")
         factory = getattr(trainer.datamodule, "train_eval_dataloader", None)
         if callable(factory):
-            loader = factory()
-            size = self.bank_size or _length(loader)
-            return loader, select_indices(loader, size, self.bank_seed)
-        loader = evaluation_loader(trainer)
-        if queries is None:
+            queries = select_indices(val, self.reference.size, self.reference.seed)
+            bank_loader = factory()
+            bank = select_indices(
+                bank_loader, self.bank_size or _length(bank_loader), self.bank_seed
+            )
+            n_bank = len(bank) if bank is not None else self.bank_size or _length(bank_loader)
+            n_queries = len(queries) if queries is not None else self.reference.size
+            return _Split(val, queries, n_queries, bank_loader, bank, n_bank)
+        if select_indices(val, 1, None) is None:
             raise ValueError(
                 "KNNAccuracy needs a bank: the datamodule has no train_eval_dataloader() and the "
                 "validation dataset is iterable, so no disjoint split can be drawn from it"
             )
-        taken = set(queries)
-        rest = torch.tensor([i for i in range(len(loader.dataset)) if i not in taken])
-        if len(rest) == 0:
+        total = _length(val)
+        if total < 2:
             raise ValueError(
-                f"KNNAccuracy: all {len(taken)} validation samples are queries (probe_size="
-                f"{self.probe_size}), none are left for the bank; lower probe_size or give the "
-                "datamodule a train_eval_dataloader() to draw the bank from the training split"
+                f"KNNAccuracy: the validation set has {total} sample(s); it needs at least 2 "
+                "(one query, one bank sample) or a datamodule with train_eval_dataloader()"
             )
+        n_queries = self.reference.size
+        if total - n_queries < n_queries:
+            n_queries = total // 2
+            rank_zero_info(
+                f"KNNAccuracy: no train_eval_dataloader() and only {total} validation samples "
+                f"(reference_size={self.reference.size}): using {n_queries} as queries and the "
+                f"other {total - n_queries} as the bank"
+            )
+        queries = select_indices(val, n_queries, self.reference.seed) or []
+        taken = set(queries)
+        rest = torch.tensor([i for i in range(total) if i not in taken])
         generator = torch.Generator().manual_seed(self.bank_seed)
         chosen = rest[torch.randperm(len(rest), generator=generator)[: self.bank_size or len(rest)]]
-        return loader, sorted(chosen.tolist())
+        bank = sorted(chosen.tolist())
+        return _Split(val, queries, len(queries), val, bank, len(bank))
 
     def _embed(
         self,
@@ -101,35 +142,39 @@ class KNNAccuracy(GeometryCallback):
     ) -> tuple[Tensor, Tensor]:
         """Normalised encoder features and first labels of the chosen samples (all ranks)."""
         encode = encoder_fn(pl_module, self.encoder)
-        if indices is not None:
-            lo, hi = shard_bounds(len(indices), trainer.world_size, trainer.global_rank)
-            local = indices[lo:hi]
-        features, labels = [], []
-        for batch in iterate(
-            loader, local if indices is not None else None, n, self.batch_fn, loader.num_workers
-        ):
-            if not batch.labels:
-                raise ValueError("KNNAccuracy needs labelled batches (x, y); pass batch_fn=...")
-            features.append(F.normalize(encode(batch.x.to(pl_module.device)).float(), dim=1))
-            labels.append(batch.labels[0].to(pl_module.device).long())
-        if indices is None:
-            return torch.cat(features), torch.cat(labels)
-        h = torch.cat(features) if features else self._empty_like(pl_module, encode, loader)
-        y = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long, device=h.device)
-        return gather_rows(trainer, h, len(indices)), gather_rows(trainer, y, len(indices))
 
-    def _empty_like(self, pl_module: LightningModule, encode: Any, loader: DataLoader) -> Tensor:
-        # A process with no rows (more processes than samples) still needs the feature width.
-        first = self.batch_fn(next(iter(loader))).x[:1].to(pl_module.device)
-        return encode(first).float()[:0]
+        def embed(batches: Any) -> tuple[Tensor, Tensor]:
+            features, labels = [], []
+            for batch in batches:
+                features.append(
+                    F.normalize(as_features(encode(batch.x.to(pl_module.device))), dim=1)
+                )
+                labels.append(_first_labels(batch).to(pl_module.device).long())
+            return torch.cat(features), torch.cat(labels)
+
+        if indices is None:  # iterable dataset: every process reads the same first n samples
+            return embed(iterate(loader, None, n, self.reference.batch_fn, loader.num_workers))
+
+        def embed_rows(lo: int, hi: int) -> tuple[Tensor, ...]:
+            batch_fn = self.reference.batch_fn
+            return embed(iterate(loader, indices[lo:hi], hi - lo, batch_fn, loader.num_workers))
+
+        h, y = embed_sharded(trainer, len(indices), embed_rows)
+        return h, y
+
+    def check_samples(self, trainer: Trainer, pl_module: LightningModule, samples: Samples) -> None:
+        super().check_samples(trainer, pl_module, samples)
+        _first_labels(samples)
+        split = self.split(trainer)
+        bank_two = split.bank[:2] if split.bank is not None else None
+        self._embed(trainer, pl_module, split.bank_loader, bank_two, 2)
 
     def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-        val_loader = evaluation_loader(trainer)
-        queries = select_indices(val_loader, self.probe_size, self.probe_seed)
-        bank_loader, bank = self._bank_source(trainer, queries)
-        q_h, q_y = self._embed(trainer, pl_module, val_loader, queries, self.probe_size)
-        bank_n = len(bank) if bank is not None else self.bank_size or _length(bank_loader)
-        b_h, b_y = self._embed(trainer, pl_module, bank_loader, bank, bank_n)
+        split = self.split(trainer)
+        q_h, q_y = self._embed(
+            trainer, pl_module, split.query_loader, split.queries, split.n_queries
+        )
+        b_h, b_y = self._embed(trainer, pl_module, split.bank_loader, split.bank, split.n_bank)
         num_classes = self.num_classes or getattr(trainer.datamodule, "num_classes", None)
         if not isinstance(num_classes, int):
             num_classes = int(torch.cat([q_y, b_y]).max().item()) + 1
@@ -137,6 +182,12 @@ class KNNAccuracy(GeometryCallback):
             q_h, b_h.T.contiguous(), b_y, num_classes, min(self.k, b_h.shape[0]), self.temperature
         )[:, 0]
         return {"knn/acc": (predicted == q_y).double().mean().item()}
+
+
+def _first_labels(samples: Samples) -> Tensor:
+    if not samples.labels:
+        raise ValueError("KNNAccuracy needs labelled batches (x, y); pass batch_fn=...")
+    return samples.labels[0]
 
 
 def _length(loader: DataLoader) -> int:

@@ -1,9 +1,11 @@
 """Projector rank, its singular-value spectrum and the embedding-covariance rank.
 
-Geometry paper Eq. 2 (``Rank_τ(W) = #{σ_j ≥ τ}``) on the projector's linear layer (Fig. 1)
-and on the covariance of the encoder embeddings of the probe set (Figs. 4, 10). Both
-thresholds are *absolute*, as in Eq. 2; the paper gives no value of τ, so the defaults
-here are a starting point — look at the logged spectrum to choose one for your model.
+Geometry paper (Cosentino et al., arXiv:2205.06926) Eq. 2, ``Rank_τ(W) = #{σ_j ≥ τ}``, on the
+projector's linear layer (Fig. 1) and on the covariance of the encoder embeddings of the
+reference set (Figs. 4, 10). The paper gives no value of τ; the thresholds here are
+*relative* by default (``σ_j ≥ tau·σ_1``; ``λ_j ≥ embedding_tau·λ_1``), so the rank does not
+follow the weights' scale, and the figures of ``make reproduce-rank`` use them.
+``relative=False`` applies both as absolute thresholds, as Eq. 2 is written.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ class ProjectorRank(GeometryCallback):
     """Log ``geometry/projector_rank`` and ``geometry/embedding_rank``.
 
     Args:
-        tau: threshold on the singular values of the projector layer's weight.
-        embedding_tau: threshold on the eigenvalues of the probe embeddings' covariance.
+        tau: threshold on the singular values of the projector layer's weight (relative
+            to the largest one unless ``relative=False``).
+        embedding_tau: threshold on the eigenvalues of the reference embeddings' covariance;
+            the eigenvalues are squared singular values, so the default 1e-4 is the same
+            relative cut as ``tau = 1e-2``.
+        relative: thresholds relative to the largest value (default) or absolute (Eq. 2).
         layer: attribute path of the ``nn.Linear`` to analyse; default the first
             ``nn.Linear`` of the projector.
         log_figures: also draw the spectra over training to TensorBoard.
-        **kwargs: see :class:`~ssl_geom.callbacks.base.GeometryCallback`.
+        **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
 
     The spectra of every evaluation are kept in ``projector_spectra`` and
     ``embedding_spectra`` as ``(epoch, tensor)`` pairs (also in the callback's checkpoint
@@ -39,7 +45,8 @@ class ProjectorRank(GeometryCallback):
     def __init__(
         self,
         tau: float = 1e-2,
-        embedding_tau: float = 1e-3,
+        embedding_tau: float = 1e-4,
+        relative: bool = True,
         layer: str | None = None,
         log_figures: bool = False,
         **kwargs: Any,
@@ -47,18 +54,20 @@ class ProjectorRank(GeometryCallback):
         super().__init__(**kwargs)
         self.tau = check_threshold("tau", tau)
         self.embedding_tau = check_threshold("embedding_tau", embedding_tau)
+        self.relative = relative
         self.layer = layer
         self.log_figures = log_figures
         self.projector_spectra: list[tuple[int, Tensor]] = []
         self.embedding_spectra: list[tuple[int, Tensor]] = []
 
-    def check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().check(trainer, pl_module)
+    def check_setup(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().check_setup(trainer, pl_module)
         linear_layer(pl_module, self.layer, self.projector)
 
     def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
+        samples = self.reference_samples(trainer)
+        h, _ = self.features(trainer, pl_module, samples.x, project=False)
         weight = linear_layer(pl_module, self.layer, self.projector).weight
-        h, _ = self.features(trainer, pl_module, self.probe(trainer).x, project=False)
         epoch = trainer.current_epoch
         self.projector_spectra.append((epoch, singular_values(weight).cpu()))
         self.embedding_spectra.append((epoch, covariance_spectrum(h).cpu()))
@@ -66,8 +75,10 @@ class ProjectorRank(GeometryCallback):
             log_spectra(trainer, "geometry/projector_spectrum", self.projector_spectra, "σ(W)")
             log_spectra(trainer, "geometry/embedding_spectrum", self.embedding_spectra, "λ(Cov h)")
         return {
-            "geometry/projector_rank": projector_rank(weight, self.tau),
-            "geometry/embedding_rank": covariance_rank(h, self.embedding_tau),
+            "geometry/projector_rank": projector_rank(weight, self.tau, relative=self.relative),
+            "geometry/embedding_rank": covariance_rank(
+                h, self.embedding_tau, relative=self.relative
+            ),
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,16 +1,17 @@
 """Fraction of unexplained variance of S by a linear projector (geometry paper Eq. 10, Fig. 7).
 
-Which vectors (Eqs. 8-10, Prop. 3.1): two views ``x_i^(1), x_i^(2)`` of each probe sample
-are drawn *per sample*, as in training (the paper's ``t_1, t_2 ~ T`` per datum); the
+Which vectors (Eqs. 8-10, Prop. 3.1): two views ``x_i^(1), x_i^(2)`` of each reference
+sample are drawn *per sample*, as in training (the paper's ``t_1, t_2 ~ T`` per datum); the
 encoder gives ``h_i^(1), h_i^(2)``; ``h̃_i*`` is the negative (either view of another
 sample, 2n − 2 candidates) most cosine-similar to ``h_i^(1)`` in *projector* space;
 ``δh_i = h_i^(2) − h̃_i*`` in *encoder* space; FVU is the share of ``Σ||δh_i||²`` outside
 the column space of W (``nn.Linear.weight`` = Wᵀ, so its row space).
 
 Eq. 10 is defined for a linear projector ``g(h) = Wᵀh``; a projector with several linear
-layers is refused at setup unless ``layer=`` names the one to use. The probe set plays
-the paper's batch: ``h̃_i*`` is searched among ``2·probe_size − 2`` negatives, so set
-``probe_size`` to the training batch size to match the paper's setting exactly.
+layers is refused at setup unless ``layer=`` names the one to use. The paper computes S
+from a training batch ("For each batch, one obtains in the encoder space an estimate of
+the data manifold directions", Sec. 5) of 128 images: ``reference_source="train",
+reference_size=128`` reproduces that (as the ``experiments/geometry_*.yaml`` configs do).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 
-from ssl_geom.callbacks._augment import resolve_transform, view_features
 from ssl_geom.callbacks._protocol import PROJECTOR_NAMES, count_linear, linear_layer, resolve
-from ssl_geom.callbacks.base import GeometryCallback, Transform
+from ssl_geom.callbacks.augmented import AugmentedGeometryCallback
+from ssl_geom.callbacks.base import Transform
 from ssl_geom.metrics import (
     fraction_unexplained_variance,
     nearest_negatives,
@@ -29,7 +30,7 @@ from ssl_geom.metrics import (
 )
 
 
-class FractionUnexplainedVariance(GeometryCallback):
+class FractionUnexplainedVariance(AugmentedGeometryCallback):
     """Log ``geometry/fvu`` (Eq. 10) for a linear projector.
 
     Args:
@@ -37,19 +38,17 @@ class FractionUnexplainedVariance(GeometryCallback):
             views. Default ``trainer.datamodule.same_params_transform()``.
         layer: attribute path of the projector's ``nn.Linear``; required when the projector
             has more than one linear layer (Eq. 10 then measures that layer only).
-        **kwargs: see :class:`~ssl_geom.callbacks.base.GeometryCallback`.
+        **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 
     def __init__(
         self, transform: Transform | None = None, layer: str | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.transform = transform
+        super().__init__(transform, **kwargs)
         self.layer = layer
 
-    def check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().check(trainer, pl_module)
-        resolve_transform(trainer, self.transform, type(self).__name__)
+    def check_setup(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().check_setup(trainer, pl_module)
         if self.layer is None:
             projector = resolve(pl_module, self.projector, PROJECTOR_NAMES, "projector")
             n_linear = count_linear(projector)
@@ -62,8 +61,7 @@ class FractionUnexplainedVariance(GeometryCallback):
         linear_layer(pl_module, self.layer, self.projector)
 
     def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-        transform = resolve_transform(trainer, self.transform, type(self).__name__)
-        h1, z1, h2, z2 = view_features(self, trainer, pl_module, transform)
-        weight = linear_layer(pl_module, self.layer, self.projector).weight
+        h1, z1, h2, z2 = self.view_features(trainer, pl_module)
         delta_h = negative_displacements(h1, h2, nearest_negatives(z1, z2))
+        weight = linear_layer(pl_module, self.layer, self.projector).weight
         return {"geometry/fvu": fraction_unexplained_variance(delta_h, weight)}

@@ -1,13 +1,31 @@
 """Wahba error of the embeddings under K shared augmentations (CARE Sec. 4, Fig. 2c).
 
-For each of K augmentations ``a_k`` (each applied with the same parameters to the whole
-probe set) ``W_f = min_{R ∈ SO(d)} ||R F − F_a||_Fro`` on L2-normalised embeddings (CARE's
-``f`` maps to the unit sphere). CARE reports the average and the worst case over 20
-draws; so does this callback. Optionally (CARE Fig. 6) histograms of
-``cos(f(x), f(a(x)))`` over all samples and draws go to TensorBoard: one for the measured
-augmentation and one per augmentation type (crop, flip, colour jitter, grayscale by
-default), each over its own K draws — so figures cost one more set of K forward passes of
-the probe set per type; keep them for occasional epochs (``every_n_epochs``).
+Gupta et al., "Structuring Representation Geometry with Rotationally Equivariant
+Contrastive Learning" (CARE, arXiv:2306.13924), Sec. 4: for an augmentation ``a`` applied
+with the same parameters to n samples, ``W_f = min_{R ∈ SO(d)} ||R F − F_a||_Fro`` on the
+L2-normalised embeddings (CARE's ``f`` maps to the unit sphere). Sec. 5 (Fig. 2c) samples
+one augmentation per trial, computes ``W_f`` "over the test data", repeats 20 times and
+compares the average and the worst case; so this callback logs the mean and the max over
+K draws. There is no per-sample normalisation and no averaging over samples in the paper.
+
+Two measurements:
+
+- during training, every ``every_n_epochs``, on the fixed reference set (512 validation
+  samples by default): ``geometry/wahba_mean``, ``geometry/wahba_max`` — the curve;
+- with ``test_set=True``, at the end of ``trainer.test(...)`` over the *whole* test
+  dataset, as Fig. 2c: ``geometry/wahba_test_mean``, ``geometry/wahba_test_max``.
+  :func:`loader_wahba_errors` computes the same on any trained module and DataLoader.
+
+Comparing values: ``W_f`` is a Frobenius norm over n unit vectors, so it grows like
+``√n`` (each sample adds its squared residual ``||R f(x_i) − f(a(x_i))||² ∈ [0, 4]``).
+Compare numbers only at equal n — the reference curve with itself, the test value with
+other test values on the same test set — or divide by ``√n`` to get the root-mean-square
+per-sample residual, which lies in [0, 2] whatever n.
+
+Optionally (CARE Fig. 6) histograms of ``cos(f(x), f(a(x)))`` over all samples and draws go
+to TensorBoard: one for the measured augmentation and one per augmentation type (crop, flip,
+colour jitter, grayscale by default), each over its own K draws — so figures cost one more
+set of K forward passes of the reference set per type; keep them for occasional epochs.
 """
 
 from __future__ import annotations
@@ -18,15 +36,26 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
+from torch.utils.data import DataLoader
 
-from ssl_geom.callbacks._augment import Space, augmented_pairs, check_space, resolve_transform
+from ssl_geom.callbacks._protocol import (
+    PROJECTOR_NAMES,
+    BatchFn,
+    ModuleSpec,
+    default_batch_fn,
+    encoder_fn,
+    resolve,
+)
+from ssl_geom.callbacks._reference import first_loader
+from ssl_geom.callbacks._runtime import measurement_mode, seeded
 from ssl_geom.callbacks.augmentation import SINGLE_KINDS, BatchAugmentation
-from ssl_geom.callbacks.base import GeometryCallback, Transform, positive_int
+from ssl_geom.callbacks.augmented import SharedAugmentationCallback, Space, apply, select
+from ssl_geom.callbacks.base import Transform, as_features
 from ssl_geom.callbacks.figures import log_histogram
 from ssl_geom.metrics import wahba_error
 
 
-class WahbaError(GeometryCallback):
+class WahbaError(SharedAugmentationCallback):
     """Log ``geometry/wahba_mean`` and ``geometry/wahba_max`` over K shared augmentations.
 
     Args:
@@ -34,13 +63,16 @@ class WahbaError(GeometryCallback):
             to every sample; default ``trainer.datamodule.same_params_transform()``.
         n_augmentations: K (CARE uses 20).
         space: ``"projector"`` (CARE's f, default) or ``"encoder"``.
+        test_set: also measure over the whole test dataset at the end of
+            ``trainer.test(...)`` (CARE Fig. 2c), logged as ``geometry/wahba_test_mean`` and
+            ``geometry/wahba_test_max``.
         log_figures: also log histograms of ``cos(f(x), f(a(x)))`` (CARE Fig. 6) as
             ``geometry/cos_fx_fax`` (the measured augmentation) and
             ``geometry/cos_fx_fax/<name>`` for each of ``figure_transforms``.
         figure_transforms: ``{name: transform}`` for the per-type histograms; default one
             :class:`~ssl_geom.callbacks.BatchAugmentation` per single op (crop, flip,
             color_jitter, grayscale).
-        **kwargs: see :class:`~ssl_geom.callbacks.base.GeometryCallback`.
+        **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 
     def __init__(
@@ -48,14 +80,13 @@ class WahbaError(GeometryCallback):
         transform: Transform | None = None,
         n_augmentations: int = 20,
         space: Space = "projector",
+        test_set: bool = False,
         log_figures: bool = False,
         figure_transforms: Mapping[str, Transform] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.transform = transform
-        self.n_augmentations = positive_int("n_augmentations", n_augmentations)
-        self.space = check_space(space)
+        super().__init__(transform, n_augmentations, space, **kwargs)
+        self.test_set = test_set
         self.log_figures = log_figures
         if figure_transforms is None:
             figure_transforms = {kind: BatchAugmentation(kind) for kind in SINGLE_KINDS}
@@ -67,27 +98,96 @@ class WahbaError(GeometryCallback):
                 )
         self.figure_transforms = dict(figure_transforms)
 
-    def check(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().check(trainer, pl_module)
-        resolve_transform(trainer, self.transform, type(self).__name__)
-
     def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-        transform = resolve_transform(trainer, self.transform, type(self).__name__)
-        pairs = augmented_pairs(
-            self, trainer, pl_module, transform, self.n_augmentations, self.space
-        )
+        pairs = self.augmented_pairs(trainer, pl_module, self.resolved_transform(trainer))
         errors = torch.stack([wahba_error(f, f_a) for f, f_a in pairs])
         if self.log_figures:
             log_histogram(trainer, "geometry/cos_fx_fax", _cosines(pairs))
             for name, figure_transform in self.figure_transforms.items():
-                typed = augmented_pairs(
-                    self, trainer, pl_module, figure_transform, self.n_augmentations, self.space
-                )
+                typed = self.augmented_pairs(trainer, pl_module, figure_transform)
                 log_histogram(trainer, f"geometry/cos_fx_fax/{name}", _cosines(typed))
         return {
             "geometry/wahba_mean": errors.mean().item(),
             "geometry/wahba_max": errors.max().item(),
         }
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        loader = first_loader(trainer.test_dataloaders)
+        if not self.test_set or loader is None:
+            return
+        # Every process reads the whole dataset in order (no DistributedSampler), so each
+        # computes the full-test-set value itself; duplicated work, but no gather to pad.
+        sequential = DataLoader(
+            loader.dataset, batch_size=loader.batch_size or 256, collate_fn=loader.collate_fn
+        )
+        errors = loader_wahba_errors(
+            pl_module,
+            sequential,
+            self.resolved_transform(trainer),
+            n_augmentations=self.n_augmentations,
+            seed=self.seed,
+            space=self.space,
+            encoder=self.encoder,
+            projector=self.projector,
+            batch_fn=self.reference.batch_fn,
+        )
+        self.log_values(
+            pl_module,
+            {
+                "geometry/wahba_test_mean": errors.mean().item(),
+                "geometry/wahba_test_max": errors.max().item(),
+            },
+        )
+
+
+def loader_wahba_errors(
+    pl_module: LightningModule,
+    loader: DataLoader,
+    transform: Transform,
+    *,
+    n_augmentations: int = 20,
+    seed: int = 0,
+    space: Space = "projector",
+    encoder: ModuleSpec = None,
+    projector: ModuleSpec = None,
+    batch_fn: BatchFn = default_batch_fn,
+) -> Tensor:
+    """``W_f`` of each of K shared augmentations over every sample of ``loader`` (shape ``(K,)``).
+
+    CARE Fig. 2c on a trained module (no Trainer needed): augmentation k is drawn with the
+    RNG seeded to ``seed + k`` *for every batch*, so all batches get the same parameters
+    (``transforms.v2`` draws them per call, independently of the batch size) and only the
+    embeddings are kept in memory, never all augmented images. Iterate ``loader`` in a
+    fixed order (no shuffling). :class:`~ssl_geom.callbacks.BatchAugmentation` maps each
+    batch to [0, 1] by that batch's own range, so its colour ops differ slightly between
+    batches; a datamodule's ``same_params_transform()`` has no such dependence.
+    """
+    encode = encoder_fn(pl_module, encoder)
+    head = (
+        resolve(pl_module, projector, PROJECTOR_NAMES, "projector")
+        if space == "projector"
+        else None
+    )
+
+    def embed(x: Tensor) -> Tensor:
+        h = as_features(encode(x))
+        return select(
+            h, as_features(head(h), "projector") if head is not None else None, space
+        ).cpu()
+
+    originals: list[Tensor] = []
+    augmented: list[list[Tensor]] = [[] for _ in range(n_augmentations)]
+    with measurement_mode(pl_module):
+        for batch in loader:
+            x = batch_fn(batch).x.to(pl_module.device)
+            originals.append(embed(x))
+            for k in range(n_augmentations):
+                with seeded(seed + k):
+                    augmented[k].append(embed(apply(transform, x)))
+    if not originals:
+        raise ValueError("loader_wahba_errors: the loader yielded no batches")
+    f = torch.cat(originals)
+    return torch.stack([wahba_error(f, torch.cat(parts)) for parts in augmented])
 
 
 def _cosines(pairs: list[tuple[Tensor, Tensor]]) -> Tensor:

@@ -7,7 +7,7 @@ the real formats in :mod:`ssl_geom.data.fake`.
 
 from ssl_geom.data.base import SSLDataModule
 from ssl_geom.data.cifar import CIFAR10DataModule, CIFAR100DataModule
-from ssl_geom.data.errors import CorruptDatasetError, DatasetNotFoundError
+from ssl_geom.data.errors import CorruptDatasetError, DatasetNotFoundError, UnreadableFilesError
 from ssl_geom.data.imagenet100 import ImageNet100DataModule, imagenet100_classes
 from ssl_geom.data.mnist import MNISTDataModule
 from ssl_geom.data.stl10 import STL10DataModule
@@ -25,5 +25,6 @@ __all__ = [
     "STL10DataModule",
     "SameParamsTransform",
     "TinyImageNetDataModule",
+    "UnreadableFilesError",
     "imagenet100_classes",
 ]

@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
-from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset
+from ssl_geom.data.errors import UnreadableFilesError
+from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
+from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
     GROUP_VIEWS,
-    STRENGTHS,
     SameParamsTransform,
     group_ops,
     simclr_ops,
@@ -42,12 +44,18 @@ TrainViews = Literal["simclr", "none", "rotation", "translation", "scale"]
 StrengthName = Literal["large", "moderate", "small"]
 Split = Literal["train", "test"]
 
-TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
+TRAIN_VIEWS: tuple[str, ...] = get_args(TrainViews)
+STRENGTH_NAMES: tuple[str, ...] = get_args(StrengthName)
+AugmentOn = Literal["loader", "device"]
+AUGMENT_ON: tuple[str, ...] = get_args(AugmentOn)
+
+
+ROOT_ENV = "SSL_GEOM_DATA"
 
 
 def default_root() -> str:
     """``$SSL_GEOM_DATA`` if set, else ``./data``."""
-    return os.environ.get("SSL_GEOM_DATA", "./data")
+    return os.environ.get(ROOT_ENV, "./data")
 
 
 def default_num_workers() -> int:
@@ -58,8 +66,14 @@ class SSLDataModule(L.LightningDataModule):
     """Base class; see the module docstring for the batch layout.
 
     Args:
-        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``).
-        batch_size: samples per batch (SSL train drops the last incomplete batch).
+        root: data folder (default ``$SSL_GEOM_DATA`` or ``./data``). A root given here or
+            in ``$SSL_GEOM_DATA`` is the only place looked at; system-wide copies (the Debian
+            Fashion-MNIST) are a fallback only when neither is set. The folder read is logged.
+        batch_size: the *global* batch: samples per optimiser step summed over all processes,
+            as the papers state it. Each process loads ``batch_size / world_size``
+            (:attr:`per_process_batch_size`, set in :meth:`setup` once the trainer's world size
+            is known; a clear error when it does not divide), so a run on 1, 8 or 64 GPUs
+            optimises the same objective. SSL train drops the last incomplete batch.
         num_workers: loader processes (default ``min(4, cpu_count)``).
         download: fetch the dataset with torchvision (checksums verified) when it is absent.
             Never touches files that are already there.
@@ -73,6 +87,19 @@ class SSLDataModule(L.LightningDataModule):
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
+        verify: read every sample once in :meth:`setup` (``num_workers`` threads) and raise
+            one error listing *all* unreadable files, instead of failing at the first one
+            when an epoch reaches it. Worth it for the JPEG folders (Tiny ImageNet,
+            ImageNet-100: a full decode pass, minutes for ImageNet-100); the array formats
+            are parsed completely at setup anyway.
+        rotation_order: ``N`` of the ``"rotation"`` views, multiples of 360°/N (default 4:
+            quarter turns as in H-SSL App. A; 8 gives the 45° views of a C8 backbone).
+        augment_on: where the SimCLR train views are made: ``"loader"`` (per-sample v2
+            transforms in the loader workers) or ``"device"`` (the loader yields uint8 images
+            and :meth:`on_after_batch_transfer` makes the views on the training device with
+            per-sample parameters, ``ssl_geom.data.gpu_augment``; ``same_params_transform()``
+            then returns the batched one-draw-per-group version too). ``"device"`` needs
+            ``train_views="simclr"`` and images stored at ``image_size``.
     """
 
     name: str = ""
@@ -100,20 +127,30 @@ class SSLDataModule(L.LightningDataModule):
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        verify: bool = False,
+        rotation_order: int = 4,
+        augment_on: AugmentOn = "loader",
     ) -> None:
         super().__init__()
+        self._check_augment_on(augment_on, train_views)
+        self.augment_on = augment_on
         if train_views not in TRAIN_VIEWS:
             raise ValueError(
                 f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
             )
-        if strength is not None and strength not in STRENGTHS:
+        if strength is not None and strength not in STRENGTH_NAMES:
             raise ValueError(
-                f"unknown strength {strength!r}; expected one of {list(STRENGTHS)} or None"
+                f"unknown strength {strength!r}; expected one of {list(STRENGTH_NAMES)} or None"
             )
         if strength is not None and train_views != "simclr":
             raise ValueError(
                 f"strength={strength!r} sets SimCLR augmentations, but train_views={train_views!r};"
                 " use train_views='simclr' or strength=None"
+            )
+        if not isinstance(rotation_order, int) or rotation_order < 1:
+            raise ValueError(
+                f"rotation_order must be an int >= 1 (rotations by multiples of 360°/N), "
+                f"got {rotation_order!r}; use 4 for quarter turns, 8 for 45° steps"
             )
         if n_views is None:
             n_views = 1 if train_views == "none" else 2
@@ -131,6 +168,7 @@ class SSLDataModule(L.LightningDataModule):
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{arg} must be >= 1 (or None for all), got {value}")
+        self.root_given = root is not None or ROOT_ENV in os.environ
         self.root = Path(root if root is not None else default_root()).expanduser()
         if download and not self.supports_download:
             raise ValueError(
@@ -138,12 +176,14 @@ class SSLDataModule(L.LightningDataModule):
                 f"{self._placement_hint()}"
             )
         self.batch_size = batch_size
+        self.per_process_batch_size = batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
         self.download = download
         self.seed = seed
         self.train_views = train_views
+        self.rotation_order = rotation_order
         self.n_views = n_views
         self.include_original = include_original
         self.strength = strength
@@ -155,7 +195,60 @@ class SSLDataModule(L.LightningDataModule):
         )
         if self.persistent_workers and self.num_workers == 0:
             raise ValueError("persistent_workers=True needs num_workers > 0")
+        self.verify = verify
         self._sources: dict[str, ImageSource] = {}
+        self._device_augment: DeviceSimCLRAugment | None = None
+
+    # ----------------------------------------------------------------- device augmentation
+    def _check_augment_on(self, augment_on: str, train_views: str) -> None:
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(
+                f"unknown augment_on {augment_on!r}; expected one of {list(AUGMENT_ON)}"
+            )
+        if augment_on == "loader":
+            return
+        if train_views != "simclr":
+            raise ValueError(
+                f"augment_on='device' makes SimCLR views, but train_views={train_views!r}; "
+                "use train_views='simclr' or augment_on='loader'"
+            )
+        if type(self)._base_ops is not SSLDataModule._base_ops:
+            raise ValueError(
+                f"augment_on='device' needs images stored at one size, but {self.name} resizes "
+                "its images in the loader; use augment_on='loader'"
+            )
+
+    def device_augment(self) -> DeviceSimCLRAugment:
+        """The batched SimCLR augmentation of this DataModule (its strength, seed, statistics)."""
+        params = simclr_params(self.image_size, self.strength, self.flip_allowed)
+        return DeviceSimCLRAugment(
+            self.image_size, self.in_channels, params, self.mean, self.std, seed=self.seed
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on="device"``: turn a uint8 SSL train batch into ``(views, y)`` here."""
+        if (
+            self.augment_on == "device"
+            and self.trainer is not None
+            and self.trainer.training
+            and isinstance(batch, (list, tuple))
+            and isinstance(batch[0], torch.Tensor)
+            and batch[0].dtype == torch.uint8
+        ):
+            return self.device_views(batch[0]), batch[1]
+        return batch
+
+    def device_views(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """``n_views`` SimCLR views of a uint8 batch (+ the normalised original), in one draw."""
+        if self._device_augment is None:
+            self._device_augment = self.device_augment()
+        aug = self._device_augment
+        n = images.shape[0]
+        stacked = aug(images.repeat(self.n_views, 1, 1, 1))
+        views = list(stacked.split(n))
+        if self.include_original:
+            views.append(aug.normalise(aug.to_unit(images)))
+        return views
 
     # ----------------------------------------------------------------- subclass hooks
     def _locate(self) -> Path:
@@ -190,20 +283,50 @@ class SSLDataModule(L.LightningDataModule):
         except FileNotFoundError:
             self._download()
 
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per optimiser step over all processes (``batch_size``, the paper's batch)."""
+        return self.batch_size
+
+    def split_batch(self, world_size: int) -> int:
+        """Set and return :attr:`per_process_batch_size` for ``world_size`` processes.
+
+        Called by :meth:`setup` with the attached trainer's ``world_size``, and by the CLI
+        right after building the trainer, so a batch that does not divide fails before any
+        data is read.
+        """
+        if world_size < 1 or self.batch_size % world_size:
+            raise ValueError(
+                f"data.batch_size={self.batch_size} is the global batch and must split evenly "
+                f"over the {world_size} processes (trainer.world_size = devices x num_nodes); "
+                f"use a multiple of {world_size}, e.g. "
+                f"{max(world_size, self.batch_size // world_size * world_size)}"
+            )
+        self.per_process_batch_size = self.batch_size // world_size
+        return self.per_process_batch_size
+
     def setup(self, stage: str | None = None) -> None:
+        trainer = self.trainer
+        self.split_batch(trainer.world_size if trainer is not None else 1)
         if self._sources:
             return
         folder = self._locate()
+        rank_zero_info(f"{self.name}: reading {folder.resolve()}")
         train = self._read_split(folder, "train")
         unlabeled = self._read_unlabeled(folder)
         ssl_train = train if unlabeled is None else ConcatSource([train, unlabeled])
-        self._sources = {
+        sources = {
             "ssl_train": random_subset(ssl_train, self.max_train_samples, self.seed),
             "train": random_subset(train, self.max_train_samples, self.seed),
             "test": random_subset(
                 self._read_split(folder, "test"), self.max_eval_samples, self.seed + 1
             ),
         }
+        if self.verify:
+            failures = unreadable_samples(sources.values(), max(1, self.num_workers))
+            if failures:
+                raise UnreadableFilesError(self.name, failures)
+        self._sources = sources
 
     def source(self, split: Literal["ssl_train", "train", "test"]) -> ImageSource:
         """The (possibly subsetted) image source of a split; runs :meth:`setup` if needed."""
@@ -219,7 +342,7 @@ class SSLDataModule(L.LightningDataModule):
         if kind == "simclr":
             params = simclr_params(self.image_size, self.strength, self.flip_allowed)
             return simclr_ops(self.image_size, self.in_channels, params)
-        return group_ops(kind)
+        return group_ops(kind, self.rotation_order)
 
     def view_transform(self) -> v2.Compose:
         """Per-sample random view of the SSL train loader."""
@@ -230,21 +353,25 @@ class SSLDataModule(L.LightningDataModule):
             ops = [*self._base_ops(), *ops]
         return view_pipeline(ops, self.mean, self.std)
 
-    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform:
+    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform | DeviceSameParams:
         """``t(batch)``: one fresh random draw applied identically to a normalised batch.
 
         ``kind="simclr"`` (the contract) uses this DataModule's SimCLR ops and strength at
-        ``image_size``; an H-SSL group name uses that group's augmentation instead.
+        ``image_size``; an H-SSL group name uses that group's augmentation instead. With
+        ``augment_on="device"`` the SimCLR one is batched: ``t(batch, n_groups=k)`` draws
+        one set per group of rows in one call (CARE's chunks).
         """
         if kind not in ("simclr", *GROUP_VIEWS):
             raise ValueError(f"unknown kind {kind!r}; expected one of {['simclr', *GROUP_VIEWS]}")
+        if kind == "simclr" and self.augment_on == "device":
+            return DeviceSameParams(self.device_augment())
         return SameParamsTransform(self._random_ops(kind), self.mean, self.std)
 
     # ----------------------------------------------------------------- loaders
     def _loader(self, dataset, **kw) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=self.per_process_batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
@@ -259,6 +386,9 @@ class SSLDataModule(L.LightningDataModule):
                 f"batch_size={self.batch_size}, and the SSL loader drops incomplete batches; "
                 "lower batch_size or raise max_train_samples"
             )
+        if self.augment_on == "device":
+            sampler = SeededViewSampler(len(source), self.seed)
+            return self._loader(RawImageDataset(source), sampler=sampler, drop_last=True)
         dataset = SSLViewDataset(
             source,
             self.view_transform(),

@@ -1,4 +1,4 @@
-"""The two errors a dataset folder can produce: nothing there, or something broken there.
+"""The errors a dataset folder can produce: nothing there, or something broken there.
 
 Both name the file or folder concerned and say how to fix it, so a user on a cluster without
 internet knows exactly what to copy where.
@@ -32,5 +32,21 @@ class CorruptDatasetError(ValueError):
 
     def __init__(self, path: Path | str, problem: str, remedy: str | None = None) -> None:
         self.path = str(path)
+        self.problem = problem
         hint = remedy or "replace it with an intact copy of the original file"
         super().__init__(f"cannot read dataset file {self.path}: {problem}; {hint}")
+
+
+class UnreadableFilesError(CorruptDatasetError):
+    """``verify=True`` found files that cannot be read; lists every one of them at once."""
+
+    def __init__(self, dataset: str, failures: Iterable[tuple[str, str]]) -> None:
+        self.failures = sorted(failures)
+        self.path = self.failures[0][0] if self.failures else ""
+        listing = "\n".join(f"  - {path}: {problem}" for path, problem in self.failures)
+        ValueError.__init__(
+            self,
+            f"{dataset}: {len(self.failures)} unreadable file(s) found by verify=True:\n"
+            f"{listing}\nreplace them with intact copies (e.g. re-extract them from the "
+            "original archive)",
+        )

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from torchvision.transforms import v2
 
-from ssl_geom.data.base import Split, SSLDataModule, StrengthName, TrainViews
+from ssl_geom.data.base import Split, SSLDataModule
 from ssl_geom.data.errors import DatasetNotFoundError
 from ssl_geom.data.sources import FileSource, ImageSource
 
@@ -40,41 +41,12 @@ class ImageNet100DataModule(SSLDataModule):
     std = (0.229, 0.224, 0.225)
     supports_download = False
 
-    def __init__(
-        self,
-        root: str | None = None,
-        image_size: int = 224,
-        batch_size: int = 256,
-        num_workers: int | None = None,
-        download: bool = False,
-        seed: int = 0,
-        train_views: TrainViews = "simclr",
-        n_views: int | None = None,
-        include_original: bool = False,
-        strength: StrengthName | None = None,
-        max_train_samples: int | None = None,
-        max_eval_samples: int | None = None,
-        pin_memory: bool | None = None,
-        persistent_workers: bool | None = None,
-    ) -> None:
+    def __init__(self, image_size: int = 224, **kwargs: Any) -> None:
+        """``image_size``: side of the square crops; other arguments are :class:`SSLDataModule`'s."""
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
         self.image_size = image_size
-        super().__init__(
-            root=root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            download=download,
-            seed=seed,
-            train_views=train_views,
-            n_views=n_views,
-            include_original=include_original,
-            strength=strength,
-            max_train_samples=max_train_samples,
-            max_eval_samples=max_eval_samples,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-        )
+        super().__init__(**kwargs)
 
     def _candidates(self) -> list[Path]:
         return [self.root / "imagenet100", self.root / "imagenet", self.root]

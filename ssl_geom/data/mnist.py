@@ -4,18 +4,29 @@ The IDX reader is ours (a header and ``numpy.frombuffer``): torchvision's MNIST 
 its own folder layout and, with ``download=True``, on checksums, while users and the Debian
 package ``dataset-fashion-mnist`` keep the files elsewhere. Looked up, in order: the torchvision
 layout ``root/MNIST/raw/`` (``root/FashionMNIST/raw/``), ``root/fashion-mnist/`` (Fashion),
-``root`` itself, and for Fashion-MNIST ``/usr/share/datasets/fashion-mnist/`` (Debian).
+``root`` itself, and for Fashion-MNIST ``/usr/share/datasets/fashion-mnist/`` (Debian) -- the
+last only when no root was given (neither ``root=`` nor ``$SSL_GEOM_DATA``): an explicit root
+that holds nothing is an error, never a silent switch to the system copy.
+
+MNIST and Fashion-MNIST files have the same names and format, so a folder of one is easily
+passed as the other. Each split's label file is checked against the first ten labels of the
+official files (:data:`LABEL_SIGNATURES`): labels that start like the *other* dataset's are
+refused. Checksums would not do: the Debian package re-compresses the files, so its ``.gz``
+MD5s differ from the originals, and unpacked copies have none. Files that match neither
+signature (subsets, reshuffled copies, the generated fixtures of :mod:`ssl_geom.data.fake`) are
+used as given; to make a fixture fail the check, start its labels with the other signature.
 """
 
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from ssl_geom.data.base import Split, SSLDataModule, StrengthName, TrainViews
+from ssl_geom.data.base import Split, SSLDataModule
 from ssl_geom.data.errors import CorruptDatasetError, DatasetNotFoundError
 from ssl_geom.data.sources import ArraySource, ImageSource
 
@@ -24,6 +35,15 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# The first ten labels of each official label file, read from the original files (Fashion-MNIST:
+# the Debian package's copies; MNIST: LeCun's train/t10k label files, whose first training image
+# is the well-known '5').
+LABEL_SIGNATURES: dict[str, dict[Split, tuple[int, ...]]] = {
+    "mnist": {"train": (5, 0, 4, 1, 9, 2, 1, 3, 1, 4), "test": (7, 2, 1, 0, 4, 1, 4, 9, 5, 9)},
+    "fashion": {"train": (9, 0, 0, 3, 0, 2, 7, 2, 5, 5), "test": (9, 2, 1, 1, 6, 1, 4, 6, 5, 7)},
+}
+_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 
 _STATS = {  # per-channel mean/std of the training images
     "mnist": ((0.1307,), (0.3081,)),
@@ -43,8 +63,12 @@ def read_idx(path: Path) -> np.ndarray:
                 data = fh.read()
         else:
             data = path.read_bytes()
-    except (OSError, EOFError) as err:
-        raise CorruptDatasetError(path, f"cannot read it ({err})") from err
+    except (OSError, EOFError, zlib.error) as err:  # a flipped bit in a .gz is a zlib.error
+        raise CorruptDatasetError(
+            path,
+            f"cannot read it ({type(err).__name__}: {err}); the file is damaged",
+            "replace it with a fresh copy of the original file",
+        ) from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise CorruptDatasetError(path, "not an IDX file (bad magic number)")
     if data[2] != 0x08:
@@ -60,6 +84,15 @@ def read_idx(path: Path) -> np.ndarray:
             path, f"holds {len(data)} bytes, but its header {shape} needs {expected} (truncated?)"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def identify_labels(labels: np.ndarray, split: Split) -> str | None:
+    """``"mnist"`` or ``"fashion"`` when ``labels`` start like that official label file."""
+    head = tuple(int(y) for y in labels[:10])
+    for variant, signatures in LABEL_SIGNATURES.items():
+        if head == signatures[split]:
+            return variant
+    return None
 
 
 def _find_file(folder: Path, stem: str) -> Path | None:
@@ -81,44 +114,15 @@ class MNISTDataModule(SSLDataModule):
     image_size = 28
     supports_download = True
 
-    def __init__(
-        self,
-        root: str | None = None,
-        variant: Literal["mnist", "fashion"] = "mnist",
-        batch_size: int = 256,
-        num_workers: int | None = None,
-        download: bool = False,
-        seed: int = 0,
-        train_views: TrainViews = "simclr",
-        n_views: int | None = None,
-        include_original: bool = False,
-        strength: StrengthName | None = None,
-        max_train_samples: int | None = None,
-        max_eval_samples: int | None = None,
-        pin_memory: bool | None = None,
-        persistent_workers: bool | None = None,
-    ) -> None:
+    def __init__(self, variant: Literal["mnist", "fashion"] = "mnist", **kwargs: Any) -> None:
+        """``variant`` picks the dataset; every other argument is :class:`SSLDataModule`'s."""
         if variant not in _STATS:
             raise ValueError(f"unknown MNIST variant {variant!r}; expected one of {list(_STATS)}")
         self.variant = variant
-        self.name = "Fashion-MNIST" if variant == "fashion" else "MNIST"
+        self.name = _NAMES[variant]
         self.mean, self.std = _STATS[variant]
         self.flip_allowed = variant == "fashion"
-        super().__init__(
-            root=root,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            download=download,
-            seed=seed,
-            train_views=train_views,
-            n_views=n_views,
-            include_original=include_original,
-            strength=strength,
-            max_train_samples=max_train_samples,
-            max_eval_samples=max_eval_samples,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-        )
+        super().__init__(**kwargs)
 
     def _candidates(self) -> list[Path]:
         if self.variant == "fashion":
@@ -126,7 +130,7 @@ class MNISTDataModule(SSLDataModule):
                 self.root / "FashionMNIST" / "raw",
                 self.root / "fashion-mnist",
                 self.root,
-                DEBIAN_FASHION_DIR,
+                *([] if self.root_given else [DEBIAN_FASHION_DIR]),
             ]
         return [self.root / "MNIST" / "raw", self.root]
 
@@ -137,6 +141,8 @@ class MNISTDataModule(SSLDataModule):
         )
         if self.variant == "fashion":
             hint += " or install the Debian/Ubuntu package dataset-fashion-mnist"
+            if self.root_given:
+                hint += f" and leave root unset (it is read from {DEBIAN_FASHION_DIR} then)"
         return hint
 
     def _locate(self) -> Path:
@@ -171,4 +177,13 @@ class MNISTDataModule(SSLDataModule):
             )
         if labels.size and labels.max() >= self.num_classes:
             raise CorruptDatasetError(label_path, f"label {labels.max()} outside 0..9")
+        found = identify_labels(labels, split)
+        if found is not None and found != self.variant:
+            raise CorruptDatasetError(
+                label_path,
+                f"these are the official {_NAMES[found]} labels, but variant={self.variant!r} "
+                f"({self.name}) was asked for",
+                f"point root at a {self.name} copy, or set variant={found!r} to train on "
+                f"{_NAMES[found]}",
+            )
         return ArraySource(images[:, None], [labels])

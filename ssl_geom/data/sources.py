@@ -9,7 +9,8 @@ loader workers stay cheap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -155,3 +156,26 @@ def random_subset(source: ImageSource, max_samples: int | None, seed: int) -> Im
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(source), generator=generator)[:max_samples]
     return SubsetSource(source, chosen.sort().values.tolist())
+
+
+def unreadable_samples(sources: Iterable[ImageSource], threads: int) -> list[tuple[str, str]]:
+    """``(path, problem)`` for every sample of ``sources`` that fails to load.
+
+    Reads each distinct sample once (sources may share one, e.g. the SSL and eval train
+    splits) through the source itself, so the check is exactly what training would hit.
+    Threads, not processes: JPEG decoding and file reads release the GIL.
+    """
+    unique = list({id(s): s for s in sources}.values())
+
+    def check(item: tuple[ImageSource, int]) -> tuple[str, str] | None:
+        source, index = item
+        try:
+            source[index]
+        except CorruptDatasetError as err:
+            return err.path, err.problem
+        return None
+
+    items = [(s, i) for s in unique for i in range(len(s))]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        found = {r for r in pool.map(check, items, chunksize=64) if r is not None}
+    return sorted(found)

@@ -34,6 +34,8 @@ from typing import Any, Literal
 import torch
 from torchvision.transforms import v2
 
+from ssl_geom.color_jitter import simclr_color_jitter
+
 Strength = Literal["large", "moderate", "small"]
 GroupView = Literal["rotation", "translation", "scale"]
 
@@ -87,17 +89,36 @@ def simclr_params(
     )
 
 
-class RandomRot90(v2.Transform):
-    """Rotate by k·90° counter-clockwise, k uniform in {0, 1, 2, 3} (exact, no interpolation).
+class RandomCyclicRotation(v2.Transform):
+    """Rotate by k·360°/N counter-clockwise, k uniform in {0, ..., N-1} (the group C_N).
 
+    Quarter turns use ``torch.rot90`` (exact); other angles (45° for C8) torchvision's
+    bilinear ``rotate`` about the centre, the uncovered corners filled with zeros.
     One k per call, so a batched tensor is rotated as a whole.
     """
 
+    def __init__(self, order: int = 4) -> None:
+        super().__init__()
+        if not isinstance(order, int) or order < 1:
+            raise ValueError(f"rotation order must be an int >= 1 (the N of C_N), got {order!r}")
+        self.order = order
+
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        return {"k": int(torch.randint(4, (1,)).item())}
+        return {"k": int(torch.randint(self.order, (1,)).item())}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        return torch.rot90(inpt, params["k"], dims=(-2, -1))
+        quarter_turns, remainder = divmod(4 * params["k"], self.order)
+        if remainder == 0:
+            return torch.rot90(inpt, quarter_turns, dims=(-2, -1))
+        angle = 360.0 * params["k"] / self.order
+        return v2.functional.rotate(inpt, angle, interpolation=v2.InterpolationMode.BILINEAR)
+
+
+class RandomRot90(RandomCyclicRotation):
+    """Rotate by k·90° counter-clockwise, k uniform in {0, 1, 2, 3} (exact, no interpolation)."""
+
+    def __init__(self) -> None:
+        super().__init__(4)
 
 
 def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[v2.Transform]:
@@ -108,11 +129,9 @@ def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[
     ]
     if params.flip:
         ops.append(v2.RandomHorizontalFlip())
-    if in_channels == 3:
-        jitter = v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
-    else:
-        jitter = v2.ColorJitter(brightness=0.8 * s, contrast=0.8 * s)
-    ops.append(v2.RandomApply([jitter], p=params.jitter_p))
+    jitter = simclr_color_jitter(in_channels, s)
+    if jitter is not None:
+        ops.append(v2.RandomApply([jitter], p=params.jitter_p))
     if in_channels == 3:
         ops.append(v2.RandomGrayscale(p=params.grayscale_p))
     if params.blur:
@@ -121,10 +140,10 @@ def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[
     return ops
 
 
-def group_ops(kind: str) -> list[v2.Transform]:
-    """H-SSL's A-SSL input augmentation for one group (App. A)."""
+def group_ops(kind: str, rotation_order: int = 4) -> list[v2.Transform]:
+    """H-SSL's A-SSL input augmentation for one group (App. A); rotations from C_rotation_order."""
     if kind == "rotation":
-        return [RandomRot90()]
+        return [RandomCyclicRotation(rotation_order)]
     if kind == "translation":
         t = HSSL_MAX_TRANSLATION
         # Nearest keeps integer shifts exact (a pure pixel shift, as a CNN's translation group).

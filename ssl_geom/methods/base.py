@@ -61,9 +61,11 @@ How a subclass plugs in
    (frozen ones, ``requires_grad=False``, are skipped); override :meth:`ssl_modules`
    to change that set.
 
-``batch_size`` is the per-process batch size (the CLI links it from
-``data.batch_size``); methods use it to validate shape-dependent options early and the
-optional ``lr_scaling`` uses it to compute the global batch.
+``batch_size`` is the *global* batch, the paper's (the CLI links it from ``data.batch_size``);
+each of the ``world_size`` processes trains on ``batch_size / world_size`` samples
+(:meth:`SSLMethod.per_process_batch_size`), so a run on 1, 8 or 64 GPUs optimises the same
+objective with the same learning rate. Methods check shape-dependent options against it at
+construction and against the per-process share in ``setup``; ``lr_scaling`` scales by it.
 """
 
 from __future__ import annotations
@@ -125,8 +127,8 @@ class SSLMethod(L.LightningModule):
             ``None`` keeps the backbone's default.
         num_classes: classes of the online probe (linked from ``data.num_classes``);
             ``None`` trains no probe.
-        batch_size: per-process batch size (linked from ``data.batch_size``), used for
-            early validation and ``lr_scaling``; ``None`` = read it from the DataModule.
+        batch_size: global batch size over all processes (linked from ``data.batch_size``),
+            used for early validation and ``lr_scaling``; ``None`` = read it from the DataModule.
         projector_hidden_dims: hidden widths of the projection MLP that
             :meth:`make_projector` builds (methods without a projector ignore the
             ``projector_*`` arguments); ``[]`` = one linear layer.
@@ -150,6 +152,11 @@ class SSLMethod(L.LightningModule):
             lr_reference_batch_size``; the scaled value is printed and logged as ``lr``.
         lr_reference_batch_size: the batch size ``lr`` refers to when scaling.
         probe_lr: learning rate of the online probe (same optimizer and schedule).
+        channels_last: store the model's conv weights channels_last (NHWC),
+            the layout the GPU's tensor-core convolutions use, so no step transposes
+            them. ``None`` (default): on CUDA, when every 4-D parameter of the backbone is an
+            ``nn.Conv2d`` weight (the ResNets; not the e2cnn/SESN backbones, whose filters are
+            expanded from a basis each step). ``False`` opts out.
         divergence_check_every_n_steps: how often (in training steps) the device-side
             record of a non-finite loss is read (one host-device synchronisation); it is
             also read at every epoch end, before validation and before every checkpoint.
@@ -184,6 +191,7 @@ class SSLMethod(L.LightningModule):
         lr_scaling: LRScaling = "none",
         lr_reference_batch_size: int = 256,
         probe_lr: float = 0.1,
+        channels_last: bool | None = None,
         divergence_check_every_n_steps: int = 50,
     ) -> None:
         super().__init__()
@@ -231,6 +239,25 @@ class SSLMethod(L.LightningModule):
             self.probe_val_acc = ProbeAccuracy()
             self.probe_test_acc = ProbeAccuracy()
         self._divergence = DivergenceMonitor()
+
+    # ------------------------------------------------------------------ memory format
+    def configure_model(self) -> None:
+        """Switch to channels_last before the strategy moves the model and wraps it (DDP)."""
+        if self._wants_channels_last():
+            # Every 4-D parameter and buffer: the backbone, and the copies some methods keep
+            # (MoCo's key encoder). A method without a projector (Supervised, Frozen) is fine.
+            self.to(memory_format=torch.channels_last)
+
+    def _wants_channels_last(self) -> bool:
+        choice = self.hparams.get("channels_last")
+        if choice is not None:
+            return bool(choice)
+        trainer = self._trainer
+        if trainer is None or trainer.strategy.root_device.type != "cuda":
+            return False
+        conv_weights = {id(m.weight) for m in self.backbone.modules() if isinstance(m, nn.Conv2d)}
+        four_d = [p for p in self.backbone.parameters() if p.ndim == 4]
+        return bool(four_d) and all(id(p) in conv_weights for p in four_d)
 
     # ------------------------------------------------------------------ subclass hooks
     def make_projector(self, input_dim: int) -> nn.Module:
@@ -375,8 +402,8 @@ class SSLMethod(L.LightningModule):
         self._check_divergence()
 
     # ------------------------------------------------------------------ optimisation
-    def per_process_batch_size(self) -> int | None:
-        """``batch_size`` if set, else the attached DataModule's, else ``None``."""
+    def global_batch_size(self) -> int | None:
+        """``batch_size`` if set, else the attached DataModule's (global) one, else ``None``."""
         if self.hparams.batch_size is not None:
             return int(self.hparams.batch_size)
         trainer = self._trainer
@@ -384,18 +411,32 @@ class SSLMethod(L.LightningModule):
         size = getattr(dm, "batch_size", None)
         return int(size) if size is not None else None
 
+    def per_process_batch_size(self) -> int | None:
+        """This process's share of :meth:`global_batch_size` (``None`` when unknown)."""
+        size = self.global_batch_size()
+        trainer = self._trainer
+        world_size = trainer.world_size if trainer is not None else 1
+        if size is None:
+            return None
+        if size % world_size:
+            raise ValueError(
+                f"batch_size={size} is the global batch and must split evenly over the "
+                f"{world_size} processes; use a multiple of {world_size}"
+            )
+        return size // world_size
+
     def effective_lr(self) -> float:
         """The base lr after the (explicit, optional) batch-size scaling rule."""
         hp = self.hparams
         if hp.lr_scaling == "none":
             return float(hp.lr)
-        per_process = self.per_process_batch_size()
-        if per_process is None:
+        batch = self.global_batch_size()
+        if batch is None:
             raise ValueError(
                 f"lr_scaling={hp.lr_scaling!r} needs the batch size: set model.batch_size "
                 "or train with a DataModule that has batch_size"
             )
-        global_batch = per_process * self.trainer.world_size * self.trainer.accumulate_grad_batches
+        global_batch = batch * self.trainer.accumulate_grad_batches
         lr = scaled_lr(hp.lr, hp.lr_scaling, global_batch, hp.lr_reference_batch_size)
         rank_zero_info(
             f"lr_scaling={hp.lr_scaling!r}: lr {hp.lr} x ({global_batch}/"

@@ -50,7 +50,8 @@ class CARE(SSLMethod):
     Args:
         base: contrastive term: ``"simclr"`` (InfoNCE over the batch) or ``"moco"``
             (momentum encoder + queue; ``queue_size``, ``ema_momentum``, ``symmetric``,
-            ``shuffle_bn`` as in :class:`~ssl_geom.methods.moco.MoCoV2`).
+            ``shuffle_bn``, ``bn_splits`` as in :class:`~ssl_geom.methods.moco.MoCoV2`,
+            the same :class:`~ssl_geom.methods.moco.MomentumQueue`).
         temperature: contrastive temperature (0.5 SimCLR, 0.1 MoCo-v2 on CIFAR, 0.2 on
             ImageNet-100).
         gather_distributed: SimCLR base: negatives from all processes under DDP.
@@ -63,6 +64,8 @@ class CARE(SSLMethod):
         info_nce_weight / invariance_weight / uniformity_weight: ablation weights (Fig. 7).
         same_params_transform: batched transform ``t(batch) -> batch`` drawing one set of
             parameters per call; default ``trainer.datamodule.same_params_transform()``.
+            One with ``draws_per_group = True`` (``augment_on="device"``) is called once per
+            view with ``n_groups=n_split`` instead of once per chunk.
     """
 
     hparams_ignore: ClassVar[tuple[str, ...]] = ("same_params_transform",)
@@ -80,8 +83,9 @@ class CARE(SSLMethod):
         uniformity_weight: float = 0.0,
         queue_size: int = 65536,
         ema_momentum: float = 0.999,
-        symmetric: bool = True,
+        symmetric: bool = False,
         shuffle_bn: bool = True,
+        bn_splits: int = 8,
         same_params_transform: Transform | None = None,
         **kwargs: Any,
     ) -> None:
@@ -117,7 +121,9 @@ class CARE(SSLMethod):
                 ema_momentum=ema_momentum,
                 symmetric=symmetric,
                 shuffle_bn=shuffle_bn,
+                bn_splits=bn_splits,
             )
+            self.momentum_encoder.check_batch_size(self.hparams.batch_size)
 
     @property
     def uses_equivariance(self) -> bool:
@@ -127,11 +133,14 @@ class CARE(SSLMethod):
         n_split = self.hparams.n_split
         if batch_size is not None and batch_size % n_split != 0:
             raise ValueError(
-                f"CARE n_split={n_split} must divide the per-process batch size {batch_size} "
-                "(each chunk shares one augmentation pair); pick a divisor of the batch size"
+                f"CARE n_split={n_split} must divide the batch size {batch_size} (global at "
+                "construction, each process's share in setup; each chunk shares one "
+                "augmentation pair); pick a divisor of the batch size"
             )
 
     def setup(self, stage: str) -> None:
+        if stage == "fit" and self.momentum_encoder is not None and self.trainer.world_size == 1:
+            self.momentum_encoder.check_batch_size(self.per_process_batch_size())
         if stage != "fit" or not self.uses_equivariance:
             return
         self._check_n_split(self.per_process_batch_size())
@@ -164,6 +173,9 @@ class CARE(SSLMethod):
             )
         t = self._same_params
         with torch.no_grad():
+            if getattr(t, "draws_per_group", False):  # one batched call for all chunks
+                groups = 1 if self.hparams.shared_pair_across_chunks else n_split
+                return t(originals, n_groups=groups), t(originals, n_groups=groups)
             if self.hparams.shared_pair_across_chunks:
                 return t(originals), t(originals)
             first, second = [], []

@@ -1,19 +1,35 @@
-"""MoCo-v2 (Chen et al., 2020): momentum key encoder and a queue of negative keys.
+"""MoCo-v2 (Chen et al., "Improved Baselines with Momentum Contrastive Learning",
+arXiv:2003.04297): momentum key encoder and a queue of negative keys.
 
-The query of view 1 (online backbone + projector) is contrasted with the key of view 2
-(momentum copies, updated by EMA with lightly's ``update_momentum``) against the keys of
-earlier batches held in a queue. ``symmetric=True`` (default) adds the swapped term
-(query of view 2 vs key of view 1) and averages the two, as the common MoCo-v2
-re-implementations do (lightly / solo-learn benchmarks); both views' keys are then
-enqueued. ``symmetric=False`` is the official facebookresearch/moco loss (one term, the
-view-2 keys enqueued).
+The loss follows the official code (facebookresearch/moco, ``moco/builder.py``), which
+the CARE paper defers to (Gupta et al., "Structuring Representation Geometry with
+Rotationally Equivariant Contrastive Learning", arXiv:2306.13924, App. E.3): the query of view 1
+(online backbone + projector) is contrasted with the key of view 2 (momentum copies,
+updated by EMA with lightly's ``update_momentum``) against the keys of earlier batches
+held in a queue, and only the view-2 keys are enqueued (``symmetric=False``, default).
+``symmetric=True`` adds the swapped term (query of view 2 vs key of view 1), averages the
+two and enqueues both views' keys, as the lightly / solo-learn re-implementations do.
 
-The queue and its write pointer are persistent buffers, so they are saved in checkpoints
-and a resumed run continues with the negatives it had. Under DDP the keys of all
-processes are gathered before enqueueing (every process holds the same queue) and the
-key encoder uses MoCo's shuffled BatchNorm (the batch is permuted across processes so
-BN statistics cannot leak which sample is the positive; lightly's
-``batch_shuffle_distributed``). The contrastive logits are computed in float32.
+The queue is lightly's ``MemoryBankModule`` (``feature_dim_first=False``: rows are keys).
+lightly registers its bank and pointer as non-persistent buffers; here they are
+re-registered as persistent, so checkpoints hold the queue and a resumed run continues
+with the negatives it had. When a batch of keys overruns the end of the queue, lightly
+fills the queue to its end and restarts at row 0, dropping the overflow; with a
+``queue_size`` that is a multiple of the keys per step (the official code asserts this)
+nothing is dropped. Under DDP the keys of all processes are gathered before enqueueing,
+so every process holds the same queue.
+
+Shuffled BatchNorm (He et al., arXiv:1911.05722 Sec. 3.3) keeps a key's BatchNorm
+statistics from coming from the same samples as its query's. Under DDP the key batch is
+permuted across processes (lightly's ``batch_shuffle_distributed``). On one device a
+permutation alone would change nothing, so the key encoder's BatchNorms become
+:class:`~ssl_geom.methods.split_batchnorm.SplitBatchNorm` over ``bn_splits`` sub-batches
+and the key batch is permuted before the split, as in the MoCo authors' CIFAR-10 demo.
+The online (query) encoder keeps whole-batch BatchNorm: its statistics are shared by all
+queries, so they cannot single out the positive, and the encoder users evaluate stays
+a plain network. The single-device permutation comes from a generator seeded by a
+per-module seed and a call counter, both saved in checkpoints, so a resumed run draws
+the same permutations as an uninterrupted one. The contrastive logits are in float32.
 """
 
 from __future__ import annotations
@@ -24,16 +40,18 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from lightly.models.modules.memory_bank import MemoryBankModule
 from lightly.models.utils import (
     batch_shuffle_distributed,
+    batch_unshuffle,
     batch_unshuffle_distributed,
-    concat_all_gather,
     deactivate_requires_grad,
     update_momentum,
 )
 from torch import nn
 
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
+from ssl_geom.methods.split_batchnorm import convert_split_batchnorm
 
 
 def _distributed() -> bool:
@@ -50,7 +68,12 @@ class MomentumQueue(nn.Module):
         temperature: softmax temperature of the contrastive logits.
         ema_momentum: ``m`` in ``θ_k <- m θ_k + (1 - m) θ_q``.
         symmetric: average the two query/key directions (see module docstring).
-        shuffle_bn: shuffle the key batch across processes under DDP.
+        shuffle_bn: shuffled BatchNorm for the key encoder: across processes under DDP,
+            across ``bn_splits`` sub-batches on one device; ``False`` = plain BatchNorm
+            over the whole key batch.
+        bn_splits: sub-batches of the key encoder's BatchNorm on one device (8 in the
+            MoCo CIFAR-10 demo); must divide the per-process batch size, leaving at
+            least 2 samples per sub-batch.
     """
 
     def __init__(
@@ -61,8 +84,9 @@ class MomentumQueue(nn.Module):
         queue_size: int,
         temperature: float,
         ema_momentum: float,
-        symmetric: bool = True,
+        symmetric: bool = False,
         shuffle_bn: bool = True,
+        bn_splits: int = 8,
     ) -> None:
         super().__init__()
         if queue_size < 1:
@@ -71,16 +95,56 @@ class MomentumQueue(nn.Module):
             raise ValueError(f"ema_momentum must be in [0, 1], got {ema_momentum}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if bn_splits < 1:
+            raise ValueError(f"bn_splits must be >= 1 (1 = whole-batch BatchNorm), got {bn_splits}")
         self.backbone = copy.deepcopy(backbone)
         self.projector = copy.deepcopy(projector)
+        if shuffle_bn and bn_splits > 1:
+            self.backbone = convert_split_batchnorm(self.backbone, bn_splits)
+            self.projector = convert_split_batchnorm(self.projector, bn_splits)
         deactivate_requires_grad(self.backbone)
         deactivate_requires_grad(self.projector)
         self.temperature = temperature
         self.ema_momentum = ema_momentum
         self.symmetric = symmetric
         self.shuffle_bn = shuffle_bn
-        self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
-        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self.bn_splits = bn_splits
+        self.memory_bank = MemoryBankModule(
+            size=(queue_size, dim), gather_distributed=True, feature_dim_first=False
+        )
+        for name in ("bank", "bank_ptr"):  # lightly's are non-persistent: keep them in checkpoints
+            self.memory_bank.register_buffer(name, getattr(self.memory_bank, name), persistent=True)
+        self._shuffle_seed = int(torch.randint(2**31, ()))
+        self._shuffle_calls = 0
+
+    @property
+    def queue(self) -> torch.Tensor:
+        """The negative keys, ``(queue_size, dim)``."""
+        return self.memory_bank.bank
+
+    @property
+    def queue_ptr(self) -> int:
+        """Row where the next keys are written."""
+        return int(self.memory_bank.bank_ptr)
+
+    def check_batch_size(self, batch_size: int | None) -> None:
+        """Refuse a per-process batch size the key encoder's sub-batches cannot split."""
+        k = self.bn_splits
+        if batch_size is None or not self.shuffle_bn or k == 1:
+            return
+        if batch_size % k != 0 or batch_size // k < 2:
+            raise ValueError(
+                f"MoCo bn_splits={k} must divide the batch size {batch_size} into "
+                f"sub-batches of at least 2 samples (the key encoder's BatchNorm statistics); "
+                "pick a divisor of the batch size, or bn_splits=1 for whole-batch BatchNorm"
+            )
+
+    def get_extra_state(self) -> torch.Tensor:
+        """Seed and call count of the single-device key permutation (saved in checkpoints)."""
+        return torch.tensor([self._shuffle_seed, self._shuffle_calls], dtype=torch.long)
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        self._shuffle_seed, self._shuffle_calls = (int(v) for v in state.tolist())
 
     @torch.no_grad()
     def update(self, backbone: nn.Module, projector: nn.Module) -> None:
@@ -88,39 +152,35 @@ class MomentumQueue(nn.Module):
         update_momentum(backbone, self.backbone, self.ema_momentum)
         update_momentum(projector, self.projector, self.ema_momentum)
 
+    def key_permutation(self, n: int, device: torch.device) -> torch.Tensor:
+        """The next single-device key permutation of ``n`` rows (reproducible across resumes)."""
+        generator = torch.Generator(device=device)
+        generator.manual_seed(self._shuffle_seed + self._shuffle_calls)
+        self._shuffle_calls += 1
+        return torch.randperm(n, generator=generator, device=device)
+
     @torch.no_grad()
     def keys(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised float32 keys ``(B, dim)`` of images ``x`` from the momentum encoder."""
-        shuffle = None
-        if self.shuffle_bn and _distributed():
+        if not self.shuffle_bn:
+            k = self.projector(self.backbone.embed(x))
+        elif _distributed():
             x, shuffle = batch_shuffle_distributed(x)
-        k = self.projector(self.backbone.embed(x))
-        if shuffle is not None:
-            k = batch_unshuffle_distributed(k, shuffle)
+            k = batch_unshuffle_distributed(self.projector(self.backbone.embed(x)), shuffle)
+        else:
+            perm = self.key_permutation(x.shape[0], x.device)
+            k = batch_unshuffle(self.projector(self.backbone.embed(x[perm])), perm)
         return F.normalize(k.float(), dim=1)
 
-    def contrast(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """InfoNCE of queries ``q`` with positives ``k`` and the queue as negatives (float32)."""
+    def contrast(self, q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """InfoNCE of queries ``q`` with positives ``k`` and rows of ``negatives`` (float32)."""
         with torch.autocast(device_type=q.device.type, enabled=False):
             q = F.normalize(q.float(), dim=1)
             pos = (q * k).sum(dim=1, keepdim=True)
-            # A copy: the queue is overwritten in place before backward() runs.
-            neg = q @ self.queue.clone().T
+            neg = q @ negatives.float().T
             logits = torch.cat([pos, neg], dim=1) / self.temperature
             target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
             return F.cross_entropy(logits, target)
-
-    @torch.no_grad()
-    def enqueue(self, keys: torch.Tensor) -> None:
-        """Write ``keys`` (gathered from all processes under DDP) at the pointer, wrapping."""
-        if _distributed():
-            keys = concat_all_gather(keys.contiguous())
-        size = self.queue.shape[0]
-        if keys.shape[0] > size:
-            keys = keys[-size:]
-        idx = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
-        self.queue[idx] = keys.to(self.queue.dtype)
-        self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % size)
 
     def loss(
         self, q1: torch.Tensor, q2: torch.Tensor | None, x1: torch.Tensor, x2: torch.Tensor
@@ -130,27 +190,31 @@ class MomentumQueue(nn.Module):
         ``q2`` may be ``None`` when ``symmetric`` is False.
         """
         k2 = self.keys(x2)
-        loss = self.contrast(q1, k2)
         if not self.symmetric:
-            self.enqueue(k2)
-            return loss
+            _, queue = self.memory_bank(k2, update=True)  # the queue before k2 is written
+            return self.contrast(q1, k2, queue)
         if q2 is None:
             raise ValueError("symmetric MoCo needs the projection of view 2 (q2)")
         k1 = self.keys(x1)
-        loss = 0.5 * (loss + self.contrast(q2, k1))
-        self.enqueue(torch.cat([k1, k2]))
-        return loss
+        _, queue = self.memory_bank(torch.cat([k1, k2]), update=True)
+        return 0.5 * (self.contrast(q1, k2, queue) + self.contrast(q2, k1, queue))
 
 
 class MoCoV2(SSLMethod):
     """MoCo-v2; base arguments pass through ``kwargs`` (see module docstring).
 
+    Defaults are the official MoCo-v2 code's (facebookresearch/moco ``main_moco.py`` with
+    ``--mlp --moco-t 0.2 --aug-plus --cos``): queue 65536, momentum 0.999, temperature 0.2,
+    the one-directional loss.
+
     Args:
         temperature: 0.2 in MoCo-v2 (and CARE's ImageNet-100); 0.1 in CARE's CIFAR runs.
-        queue_size: negatives kept (65536 in MoCo-v2; 4096 is common on CIFAR).
+        queue_size: negatives kept (65536 in MoCo-v2; the MoCo CIFAR-10 demo uses 4096).
         ema_momentum: key-encoder momentum (0.999 MoCo-v2; 0.99 CARE ImageNet-100).
-        symmetric: average both query/key directions (default) or the official single term.
-        shuffle_bn: MoCo's shuffled BN for the key encoder under DDP.
+        symmetric: average both query/key directions, or the official single term (default).
+        shuffle_bn: MoCo's shuffled BN for the key encoder (across processes under DDP,
+            across ``bn_splits`` sub-batches on one device).
+        bn_splits: BatchNorm sub-batches of the key encoder on one device (MoCo demo: 8).
         projector_batch_norm: MoCo-v2's head is ``fc-ReLU-fc`` without BatchNorm.
     """
 
@@ -159,8 +223,9 @@ class MoCoV2(SSLMethod):
         temperature: float = 0.2,
         queue_size: int = 65536,
         ema_momentum: float = 0.999,
-        symmetric: bool = True,
+        symmetric: bool = False,
         shuffle_bn: bool = True,
+        bn_splits: int = 8,
         projector_batch_norm: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -175,7 +240,13 @@ class MoCoV2(SSLMethod):
             ema_momentum=ema_momentum,
             symmetric=symmetric,
             shuffle_bn=shuffle_bn,
+            bn_splits=bn_splits,
         )
+        self.momentum_encoder.check_batch_size(self.hparams.batch_size)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.trainer.world_size == 1:
+            self.momentum_encoder.check_batch_size(self.per_process_batch_size())
 
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
         if len(views) < 2:

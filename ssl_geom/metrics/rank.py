@@ -1,11 +1,17 @@
 """Spectra and estimated ranks (projector-geometry paper, Eq. 2, Figs. 1, 4, 9, 10).
 
-The paper defines, for a matrix W with singular values σ_1, …, σ_d,
+Cosentino et al., "Toward a Geometrical Understanding of Self-supervised Contrastive
+Learning" (arXiv:2205.06926), Sec. 2: for a matrix W with singular values σ_1 ≥ … ≥ σ_d,
 
     Rank_τ(W) = Σ_j 1{|σ_j| ≥ τ}                                         (Eq. 2)
 
-with an *absolute* threshold τ: the singular values are not normalised (e.g. by σ_max)
-before thresholding, so τ carries the scale of W. We follow the formula as written.
+The paper gives no value of τ and says the estimate "is based on the total variance
+explained", yet writes τ as an absolute number. An absolute τ on an unnormalised W makes the
+rank follow the weights' *scale* (weight decay, learning rate, LARS trust ratio) as much as
+their shape: multiply W by 10 and more singular values pass. So the thresholds here are
+*relative* by default — ``σ_j ≥ τ·σ_1`` — which is scale-free; ``relative=False`` gives
+Eq. 2 exactly as written. The geometry callbacks and the figures of ``make reproduce-rank``
+use the relative threshold.
 
 It is used on the linear projector's weight (Fig. 1), on the matrix of encoder embeddings
 ``[h(x_1), …, h(x_N)]`` (Figs. 4, 9: pass ``h`` to :func:`singular_values` /
@@ -33,14 +39,28 @@ def singular_values(weight: Tensor) -> Tensor:
     return torch.linalg.svdvals(weight.detach())
 
 
-def projector_rank(weight: Tensor, tau: float) -> int:
-    """Estimated rank ``Rank_τ(W)``: number of singular values ``≥ tau`` (geometry paper Eq. 2).
+def count_above(spectrum: Tensor, tau: float, relative: bool) -> int:
+    """``#{s_j ≥ τ}`` (absolute) or ``#{s_j ≥ τ·max_j s_j}`` (relative) of a non-negative spectrum.
 
-    ``tau`` is absolute (the paper does not normalise the spectrum); it must be a finite
-    non-negative number.
+    A relative threshold on an all-zero spectrum counts nothing: a zero matrix has rank 0.
     """
     tau = check_threshold("tau", tau)
-    return int((singular_values(weight) >= tau).sum().item())
+    if not relative:
+        return int((spectrum >= tau).sum().item())
+    largest = spectrum.max()
+    if largest <= 0:
+        return 0
+    return int((spectrum >= tau * largest).sum().item())
+
+
+def projector_rank(weight: Tensor, tau: float = 1e-2, *, relative: bool = True) -> int:
+    """Estimated rank ``Rank_τ(W)`` (geometry paper Eq. 2).
+
+    ``relative=True`` (default) counts ``σ_j ≥ tau·σ_1``, unchanged when W is rescaled;
+    ``relative=False`` counts ``σ_j ≥ tau`` as Eq. 2 is written. ``tau`` must be a finite
+    non-negative number.
+    """
+    return count_above(singular_values(weight), tau, relative)
 
 
 def covariance_spectrum(h: Tensor) -> Tensor:
@@ -61,11 +81,12 @@ def covariance_spectrum(h: Tensor) -> Tensor:
     return torch.cat([eigenvalues, eigenvalues.new_zeros(d - eigenvalues.shape[0])])
 
 
-def covariance_rank(h: Tensor, tau: float) -> int:
+def covariance_rank(h: Tensor, tau: float = 1e-4, *, relative: bool = True) -> int:
     """Number of covariance eigenvalues ``≥ tau`` (Eq. 2 applied to Cov(h); paper Fig. 10).
 
     The covariance is symmetric PSD, so its singular values are its eigenvalues and Eq. 2
-    applies unchanged with the absolute threshold ``tau``.
+    applies unchanged. ``relative=True`` (default) compares with ``tau·λ_1``. The eigenvalues
+    are squared singular values of the centred embeddings, so the default ``tau = 1e-4`` is
+    the same cut as :func:`projector_rank`'s ``1e-2`` on those singular values.
     """
-    tau = check_threshold("tau", tau)
-    return int((covariance_spectrum(h) >= tau).sum().item())
+    return count_above(covariance_spectrum(h), tau, relative)

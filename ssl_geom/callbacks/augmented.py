@@ -1,0 +1,170 @@
+"""Base classes of the callbacks that measure augmented embeddings of the reference set.
+
+Two protocols, following the papers:
+
+- **Per-sample views** (:class:`AugmentedGeometryCallback`; geometry paper Sec. 2-5:
+  ``x_i^(k) = t_k(x_i)`` with ``t_k`` drawn per datum, as in training): each reference sample
+  gets its own two draws, made by calling the batch transform on one sample at a time. The
+  views depend only on the fixed reference inputs and the seed, so they are drawn once per
+  run; only their embeddings are recomputed at each evaluation.
+- **Shared-parameter augmentations** (:class:`SharedAugmentationCallback`; CARE Sec. 4,
+  Fig. 2c, App. F.2.1): draw ONE augmentation ``a_k`` and apply it to the whole reference
+  set, embed, repeat K times. Draw ``k`` is seeded with ``seed + k``, so the same K
+  augmentations are used at every evaluation and on every process.
+
+The transform is the user's ``transform=``, else the datamodule's
+``same_params_transform()`` (it knows its own normalisation and training augmentation),
+else :class:`~ssl_geom.callbacks.BatchAugmentation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor
+
+from ssl_geom.callbacks._protocol import Samples
+from ssl_geom.callbacks._runtime import seeded
+from ssl_geom.callbacks.augmentation import BatchAugmentation
+from ssl_geom.callbacks.base import GeometryCallback, Transform, positive_int
+
+Space = Literal["projector", "encoder"]
+SPACES = ("projector", "encoder")
+
+
+def apply(transform: Transform, x: Tensor) -> Tensor:
+    """``transform(x)``, checked to be a tensor with ``x``'s batch size."""
+    out = transform(x)
+    if not isinstance(out, Tensor) or out.shape[0] != x.shape[0]:
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(
+            f"the transform must return a tensor with the input's batch size {x.shape[0]}; "
+            f"got {shape}"
+        )
+    return out
+
+
+def select(h: Tensor, z: Tensor | None, space: Space) -> Tensor:
+    """L2-normalised embedding in ``space`` (CARE's ``f`` maps to the unit sphere)."""
+    return F.normalize(z if space == "projector" and z is not None else h, dim=1)
+
+
+class AugmentedGeometryCallback(GeometryCallback):
+    """A geometry callback that augments its reference set.
+
+    Args:
+        transform: batch callable drawing one fresh augmentation per call; default
+            ``trainer.datamodule.same_params_transform()``, else ``BatchAugmentation()``.
+        **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
+    """
+
+    def __init__(self, transform: Transform | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if transform is not None and not callable(transform):
+            raise ValueError(
+                f"{type(self).__name__}: transform must be a callable batch transform, got "
+                f"{type(transform).__name__}"
+            )
+        self.transform = transform
+
+    def resolved_transform(self, trainer: Trainer) -> Transform:
+        """The user's transform, else the datamodule's ``same_params_transform()``, else default."""
+        if self.transform is not None:
+            return self.transform
+        factory = getattr(trainer.datamodule, "same_params_transform", None)
+        return self._store.get(
+            ("default_transform",), factory if callable(factory) else BatchAugmentation
+        )
+
+    def check_samples(self, trainer: Trainer, pl_module: LightningModule, samples: Samples) -> None:
+        super().check_samples(trainer, pl_module, samples)
+        x = apply(self.resolved_transform(trainer), samples.x.to(pl_module.device))
+        self.features(trainer, pl_module, x, project=self.needs_projector())
+
+    def needs_projector(self) -> bool:
+        """Whether the measurement embeds through the projector (checked at fit start)."""
+        return True
+
+    def view_features(
+        self, trainer: Trainer, pl_module: LightningModule
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``h1, z1, h2, z2``: encoder and projector outputs of two per-sample views."""
+        transform = self.resolved_transform(trainer)
+
+        def draw() -> tuple[Tensor, Tensor]:
+            x = self.reference_samples(trainer).x.to(pl_module.device)
+            with seeded(self.seed):
+                views = [
+                    torch.cat([apply(transform, x[i : i + 1]) for i in range(x.shape[0])])
+                    for _ in range(2)
+                ]
+            return views[0].cpu(), views[1].cpu()
+
+        views = self._store.get(("views", self.reference, transform, self.seed), draw)
+
+        def embed() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            h1, z1 = self.features(trainer, pl_module, views[0], project=True)
+            h2, z2 = self.features(trainer, pl_module, views[1], project=True)
+            return h1, z1, h2, z2  # type: ignore[return-value]  # project=True gives z
+
+        key = ("view_features", self.reference, transform, self.seed, self.module_key())
+        return self._store.get(key, embed, self.stamp(trainer))
+
+
+class SharedAugmentationCallback(AugmentedGeometryCallback):
+    """Base of the CARE measurements: K augmentations, each shared by the whole reference set.
+
+    Args:
+        transform: batch callable drawing ONE fresh augmentation per call and applying it
+            to every sample; default ``trainer.datamodule.same_params_transform()``.
+        n_augmentations: K (CARE uses 20).
+        space: ``"projector"`` (CARE's f, default) or ``"encoder"``.
+        **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
+    """
+
+    def __init__(
+        self,
+        transform: Transform | None = None,
+        n_augmentations: int = 20,
+        space: Space = "projector",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(transform, **kwargs)
+        self.n_augmentations = positive_int("n_augmentations", n_augmentations)
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {list(SPACES)}, got {space!r}")
+        self.space: Space = space
+
+    def needs_projector(self) -> bool:
+        return self.space == "projector"
+
+    def augmented_pairs(
+        self, trainer: Trainer, pl_module: LightningModule, transform: Transform
+    ) -> list[tuple[Tensor, Tensor]]:
+        """``[(f(X), f(a_k(X)))]_k``: L2-normalised embeddings, one shared draw ``a_k`` per k."""
+        project = self.space == "projector"
+
+        def compute() -> list[tuple[Tensor, Tensor]]:
+            x = self.reference_samples(trainer).x.to(pl_module.device)
+            f_x = select(*self.features(trainer, pl_module, x, project), self.space)
+            pairs = []
+            for k in range(self.n_augmentations):
+                with seeded(self.seed + k):
+                    x_a = apply(transform, x)
+                f_a = select(*self.features(trainer, pl_module, x_a, project), self.space)
+                pairs.append((f_x, f_a))
+            return pairs
+
+        key = (
+            "augmented",
+            self.reference,
+            transform,
+            self.n_augmentations,
+            self.seed,
+            self.space,
+            self.module_key(),
+        )
+        return self._store.get(key, compute, self.stamp(trainer))
