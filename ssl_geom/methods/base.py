@@ -129,7 +129,9 @@ class SSLMethod(L.LightningModule):
             ``None`` trains no probe.
         batch_size: global batch size over all processes (linked from ``data.batch_size``),
             used for early validation and ``lr_scaling``; ``None`` = read it from the DataModule.
-        projector_hidden_dims: hidden widths of the projection MLP; ``[]`` = one linear layer.
+        projector_hidden_dims: hidden widths of the projection MLP that
+            :meth:`make_projector` builds (methods without a projector ignore the
+            ``projector_*`` arguments); ``[]`` = one linear layer.
         projector_out_dim: projection (loss-space) dimension.
         projector_batch_norm: BatchNorm after each hidden layer.
         projector_final_batch_norm: BatchNorm after the last layer.
@@ -311,7 +313,8 @@ class SSLMethod(L.LightningModule):
         self.log("lr", torch.tensor(lr), prog_bar=True, batch_size=n)
         loss = out.loss
         terms = {"train/loss": out.loss, **{f"train/{k}": v for k, v in out.logs.items()}}
-        if self.probe is not None and out.probe_features is not None:
+        # The probe's BatchNorm needs two samples; the batch length is known without a sync.
+        if self.probe is not None and out.probe_features is not None and n >= 2:
             probe_loss = self.probe_loss(out.probe_features.detach(), y, self.probe_train_acc)
             loss = loss + probe_loss
             terms["probe/train_loss"] = probe_loss
