@@ -303,7 +303,10 @@ class SSLMethod(L.LightningModule):
         views, y = self.unpack_train_batch(batch)
         out = self.ssl_step(views, batch_idx)
         n = y.shape[0]
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
+        # Not on the progress bar: Lightning reads every step-level progress-bar value with
+        # .item() after each batch, a host-device synchronisation per step (issue 11). The
+        # logger still gets it every log_every_n_steps, and the bar shows lr and probe/acc.
+        self.log("train/loss", out.loss, batch_size=n)
         for name, value in out.logs.items():
             self.log(f"train/{name}", value, batch_size=n)
         lr = self._current_lr()

@@ -43,7 +43,7 @@ class Supervised(SSLMethod):
         views, y = self.unpack_train_batch(batch)
         loss = self.probe_loss(self.backbone(views[0]), y, self.probe_train_acc)
         n = y.shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log("train/loss", loss, batch_size=n)  # no progress bar: see SSLMethod.training_step
         lr = self._current_lr()
         self.log("lr", torch.tensor(lr), prog_bar=True, batch_size=n)
         self._divergence.record({"train/loss": loss}, self.global_step, lr)
