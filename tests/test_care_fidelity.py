@@ -1,0 +1,217 @@
+"""CARE's STL10 and ImageNet-100 settings as the paper and the authors' code have them.
+
+Expected values come from Gupta et al., "Structuring Representation Geometry with
+Rotationally Equivariant Contrastive Learning" (CARE), arXiv:2306.13924, App. E.3, and where
+it is silent from the authors' code (github.com/Sharut/CARE, commit 28718be): the numbers in
+each test are copied from the line of code quoted next to it, never from our own modules.
+Transforms are read off what the configs build, so a config and its comment cannot drift.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from torchvision.transforms import v2
+
+from ssl_geom.data import ImageNet100DataModule, STL10DataModule
+from ssl_geom.data.fake import write_fake_dataset
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+IMAGENET100_CONFIGS = (
+    "simclr_imagenet100.yaml",
+    "care_simclr_imagenet100.yaml",
+    "mocov2_imagenet100.yaml",
+    "care_mocov2_imagenet100.yaml",
+)
+STL10_CONFIGS = ("simclr_stl10.yaml", "care_simclr_stl10.yaml")
+
+
+def _config(name: str) -> dict:
+    return yaml.safe_load((EXPERIMENTS / name).read_text())
+
+
+def _datamodule(config: dict, **overrides):
+    """The DataModule a config builds (no files are read before ``setup``)."""
+    module, _, cls = config["data"]["class_path"].rpartition(".")
+    kwargs = {**config["data"]["init_args"], "num_workers": 0, **overrides}
+    return getattr(importlib.import_module(module), cls)(**kwargs)
+
+
+def _flat(ops) -> list:
+    """Ops of a Compose, with each ``RandomApply`` kept and its content listed after it."""
+    out = []
+    for op in getattr(ops, "transforms", ops):
+        out.append(op)
+        if isinstance(op, v2.RandomApply):
+            out += list(op.transforms)
+    return out
+
+
+def _one(ops: list, kind: type):
+    found = [op for op in ops if type(op) is kind]
+    assert len(found) == 1, f"expected one {kind.__name__} in {ops}"
+    return found[0]
+
+
+def _applied_with(ops: list, inner: type) -> float:
+    """``p`` of the RandomApply wrapping the op of type ``inner``."""
+    (apply,) = [o for o in ops if isinstance(o, v2.RandomApply) and type(o.transforms[0]) is inner]
+    return apply.p
+
+
+# ----------------------------------------------------------------------------- STL10 at 32 px
+@pytest.fixture(scope="module")
+def stl10_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_dataset("stl10", tmp_path_factory.mktemp("stl10"), n_train=8, n_test=8)
+
+
+def test_stl10_at_image_size_32_gives_32px_views_originals_and_eval_images(
+    stl10_root: Path,
+) -> None:
+    dm = STL10DataModule(
+        root=str(stl10_root), image_size=32, batch_size=4, num_workers=0, include_original=True
+    )
+    views, _ = next(iter(dm.train_dataloader()))
+    assert [tuple(v.shape) for v in views] == [(4, 3, 32, 32)] * 3  # two views + original
+    x, _ = next(iter(dm.val_dataloader()))
+    assert tuple(x.shape) == (4, 3, 32, 32)
+    # Independent check that evaluation resizes the whole image (CARE code: Resize(32)), not a
+    # crop: the test binary is column-major 3 x 96 x 96 uint8 (the STL10 format), so read it
+    # by hand, shrink it with torch's antialiased bilinear interpolation and normalise.
+    raw = np.fromfile(stl10_root / "stl10_binary" / "test_X.bin", dtype=np.uint8)
+    stored = torch.from_numpy(raw.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy())[:4]
+    small = F.interpolate(
+        stored.float(), size=(32, 32), mode="bilinear", antialias=True, align_corners=False
+    )
+    mean = torch.tensor(STL10DataModule.mean).view(1, 3, 1, 1)
+    std = torch.tensor(STL10DataModule.std).view(1, 3, 1, 1)
+    expected = (small.round().clamp(0, 255) / 255 - mean) / std
+    # torchvision resizes uint8 with fixed-point weights and rounds: within one grey level
+    # (a crop or a different filter is off by tens of levels).
+    torch.testing.assert_close(x, expected, atol=1.01 / 255 / min(STL10DataModule.std), rtol=0)
+
+
+def test_stl10_default_keeps_the_stored_96px_images(stl10_root: Path) -> None:
+    dm = STL10DataModule(root=str(stl10_root), batch_size=4, num_workers=0)
+    x, _ = next(iter(dm.val_dataloader()))
+    assert tuple(x.shape) == (4, 3, 96, 96)
+    assert not [op for op in dm.eval_transform().transforms if isinstance(op, v2.Resize)]
+
+
+@pytest.mark.parametrize("bad", [4, 32.0])
+def test_stl10_refuses_a_bad_image_size_at_construction(bad) -> None:
+    with pytest.raises(ValueError, match=rf"image_size must be an int >= 8.*got {bad!r}"):
+        STL10DataModule(image_size=bad)
+
+
+@pytest.mark.parametrize("name", STL10_CONFIGS)
+def test_stl10_configs_train_at_32px_with_simclr_cifar_augmentations(name: str) -> None:
+    dm = _datamodule(_config(name))
+    ops = _flat(dm.view_transform())
+    crop = _one(ops, v2.RandomResizedCrop)
+    # CARE code, dataset.py: transforms.RandomResizedCrop(32), torchvision's default scale.
+    assert tuple(crop.size) == (32, 32) and tuple(crop.scale) == (0.08, 1.0)
+    jitter = _one(ops, v2.ColorJitter)
+    # CARE code: ColorJitter(0.4, 0.4, 0.4, 0.1) with p=0.8: factors 1 -+ 0.4, hue -+ 0.1.
+    for name_ in ("brightness", "contrast", "saturation"):
+        assert getattr(jitter, name_) == pytest.approx((0.6, 1.4))
+    assert jitter.hue == pytest.approx((-0.1, 0.1))
+    assert _applied_with(ops, v2.ColorJitter) == 0.8
+    assert _one(ops, v2.RandomGrayscale).p == 0.2
+    assert _one(ops, v2.RandomHorizontalFlip).p == 0.5
+    # Paper: "the same set of augmentations as in SimCLR", which has no blur at 32 px.
+    assert not [op for op in ops if isinstance(op, v2.GaussianBlur)]
+    resize = _one(_flat(dm.eval_transform()), v2.Resize)
+    assert tuple(resize.size) == (32, 32)
+
+
+# ----------------------------------------------------------------------------- MoCo-v2 preset
+@pytest.mark.parametrize("name", IMAGENET100_CONFIGS)
+def test_imagenet100_configs_use_the_mocov2_views_of_the_care_code(name: str) -> None:
+    ops = _flat(_datamodule(_config(name)).view_transform())
+    # CARE code, imagenet100/main.py: RandomResizedCrop(224, scale=(0.2, 1.)),
+    # RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), RandomGrayscale(p=0.2),
+    # RandomApply([TorchGaussianBlur(kernel_size=5, sigma=[.1, 2.])], p=0.5) (--kernel-size
+    # default 5), RandomHorizontalFlip().
+    crop = _one(ops, v2.RandomResizedCrop)
+    assert tuple(crop.size) == (224, 224) and tuple(crop.scale) == (0.2, 1.0)
+    jitter = _one(ops, v2.ColorJitter)
+    for attr in ("brightness", "contrast", "saturation"):
+        assert getattr(jitter, attr) == pytest.approx((0.6, 1.4))
+    assert jitter.hue == pytest.approx((-0.1, 0.1))
+    assert _applied_with(ops, v2.ColorJitter) == 0.8
+    assert _one(ops, v2.RandomGrayscale).p == 0.2
+    blur = _one(ops, v2.GaussianBlur)
+    assert tuple(blur.kernel_size) == (5, 5)
+    assert tuple(blur.sigma) == pytest.approx((0.1, 2.0))
+    assert _applied_with(ops, v2.GaussianBlur) == 0.5
+    assert _one(ops, v2.RandomHorizontalFlip).p == 0.5
+
+
+def test_care_simclr_imagenet100_pair_is_the_codes_input_transforms() -> None:
+    # CARE code, imagenet100/main.py, input_transforms: ColorJitter(0.4, 0.4, 0.4, 0.1) p=0.8,
+    # RandomGrayscale(p=0.2), blur kernel 5 p=0.5, RandomHorizontalFlip(); no crop ("resizing
+    # has already been done": the originals are Resize(256) + CenterCrop(224)).
+    config = _config("care_simclr_imagenet100.yaml")
+    dm = _datamodule(config)
+    kind = config["model"]["init_args"]["equivariance_views"]
+    ops = _flat(dm.same_params_transform(kind).ops)
+    assert [type(op) for op in ops if not isinstance(op, v2.RandomApply)] == [
+        v2.RandomHorizontalFlip,
+        v2.ColorJitter,
+        v2.RandomGrayscale,
+        v2.GaussianBlur,
+    ]
+    assert _one(ops, v2.ColorJitter).hue == pytest.approx((-0.1, 0.1))
+    assert tuple(_one(ops, v2.GaussianBlur).kernel_size) == (5, 5)
+    base = _flat(dm.eval_transform())
+    assert tuple(_one(base, v2.Resize).size) == (256,)
+    assert tuple(_one(base, v2.CenterCrop).size) == (224, 224)
+
+
+# ----------------------------------------------------------------------------- photometric pairs
+def _bright_pixel_positions(kind: str, draws: int = 40) -> tuple[set, int]:
+    """Where a single white pixel on black ends up under ``draws`` calls of the ``kind`` pair.
+
+    ImageNet-100's DataModule at 32 px with the MoCo-v2 preset: every photometric op,
+    including the 5x5 blur, on a small image. Returns the positions of the brightest pixel
+    (summed over channels, after un-normalising) and how many calls changed any value.
+    """
+    dm = ImageNet100DataModule(image_size=32, strength="mocov2", num_workers=0)
+    t = dm.same_params_transform(kind)
+    mean = torch.tensor(dm.mean).view(1, 3, 1, 1)
+    std = torch.tensor(dm.std).view(1, 3, 1, 1)
+    image = torch.zeros(2, 3, 32, 32)
+    image[:, :, 5, 20] = 1.0  # off both axes of symmetry: any flip or shift moves it
+    batch = (image - mean) / std
+    positions, changed = set(), 0
+    for seed in range(draws):
+        torch.manual_seed(seed)
+        out = (t(batch) * std + mean).sum(dim=1)
+        flat = out.flatten(1).argmax(dim=1)
+        positions |= {(int(i) // 32, int(i) % 32) for i in flat}
+        changed += not torch.allclose(out, image.sum(dim=1), atol=1e-4)
+    return positions, changed
+
+
+def test_photometric_pair_never_moves_a_pixel() -> None:
+    positions, changed = _bright_pixel_positions("photometric")
+    assert positions == {(5, 20)}
+    assert changed > 0  # the pair really changes pixel values
+
+
+def test_photometric_flip_pair_only_mirrors() -> None:
+    positions, _ = _bright_pixel_positions("photometric_flip")
+    # Column 20 of 32 mirrors to 31 - 20 = 11; 40 fair flips miss one side with p = 2^-39.
+    assert positions == {(5, 20), (5, 11)}
+
+
+def test_unknown_pair_kind_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"'affine'.*simclr.*photometric.*photometric_flip"):
+        STL10DataModule().same_params_transform("affine")
