@@ -18,16 +18,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 from ssl_geom.methods.fibers import (
+    CyclicBundles,
+    GridBundles,
+    IntervalBundles,
     cyclic_distance,
     emulate_group_axis,
     gather_axis,
     gather_patch,
     grid_distance,
     pool_space,
-    sample_base,
-    sample_cyclic_pairs,
-    sample_grid_pairs,
-    sample_interval_pairs,
 )
 from tests.hssl_testing import C4Lifting, rotate_each
 
@@ -50,7 +49,7 @@ def test_rotation_bundles_satisfy_eq7(c4: C4Lifting, base_size: int) -> None:
     """A-SSL pair (rotated inputs, same g0) == H-SSL pair (one input, g_i^-1 · g0)."""
     gen = torch.Generator().manual_seed(base_size)
     x = torch.randn(16, 1, 9, 9, dtype=torch.float64)
-    pairs = sample_cyclic_pairs(16, 4, base_size, generator=gen)
+    pairs = CyclicBundles(4, base_size).sample(16, generator=gen)
     z = pool_space(c4(x))
     for shift, start in ((pairs.shift1, pairs.start1), (pairs.shift2, pairs.start2)):
         z_view = pool_space(c4(rotate_each(x, shift)))
@@ -78,7 +77,7 @@ def test_translation_patches_satisfy_eq7() -> None:
 
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(12, 2, 8, 8, dtype=torch.float64)
-    pairs = sample_grid_pairs(12, 8, 8, patch=3, max_distance=3, generator=gen)
+    pairs = GridBundles(3, max_distance=3).sample(12, 8, 8, generator=gen)
     z = f(x)
     for shift, start in ((pairs.shift1, pairs.start1), (pairs.shift2, pairs.start2)):
         view = torch.stack(
@@ -119,23 +118,15 @@ def test_gather_patch_order_and_shape() -> None:
     assert got.shape == (4, 2 * 2 * 3 * 2)
 
 
-def test_non_cyclic_bundles_never_wrap() -> None:
-    z = torch.randn(2, 3, 6)
-    with pytest.raises(ValueError, match=r"starts must lie in \[0, 4\]"):
-        gather_axis(z, torch.tensor([0, 5]), 2, cyclic=False)
-    with pytest.raises(ValueError, match=r"starts must lie in \[0, 4\]"):
-        gather_axis(z, torch.tensor([-1, 0]), 2, cyclic=False)
-    with pytest.raises(ValueError, match="patch corners"):
-        gather_patch(torch.randn(1, 1, 1, 4, 4), torch.tensor([[-1, 0]]), 2)
-
-
-def test_base_larger_than_axis_is_refused() -> None:
+def test_bad_bundles_are_refused_when_built_or_when_a_map_size_is_first_seen() -> None:
     with pytest.raises(ValueError, match=r"base of 7 elements does not fit .* size 6"):
-        sample_interval_pairs(4, 6, base_size=7)
-    with pytest.raises(ValueError, match="does not fit the height axis of size 3"):
-        sample_grid_pairs(4, 3, 8, patch=4)
+        IntervalBundles(6, base_size=7)
     with pytest.raises(ValueError, match="max_distance must be >= 0"):
-        sample_cyclic_pairs(4, 4, max_distance=-1)
+        CyclicBundles(4, max_distance=-1)
+    with pytest.raises(ValueError, match="fewer than 1 patch positions"):
+        GridBundles(4).sample(4, 3, 8)
+    with pytest.raises(ValueError, match="fewer than 2 patch positions"):
+        GridBundles(3, min_positions=2).sample(4, 3, 3)
 
 
 @settings(max_examples=60, deadline=None)
@@ -152,12 +143,12 @@ def test_axis_samplers_respect_range_and_distance(
         return
     gen = torch.Generator().manual_seed(seed)
     bound = size if max_distance is None else max_distance
-    cyc = sample_cyclic_pairs(32, size, base_size, max_distance, generator=gen)
+    cyc = CyclicBundles(size, base_size, max_distance).sample(32, generator=gen)
     assert (cyclic_distance(cyc, size) <= bound).all()
     for start, shift in ((cyc.start1, cyc.shift1), (cyc.start2, cyc.shift2)):
         assert ((start >= 0) & (start < size)).all()
         assert torch.equal(start, (cyc.base - shift) % size)
-    itv = sample_interval_pairs(32, size, base_size, max_distance, generator=gen)
+    itv = IntervalBundles(size, base_size, max_distance).sample(32, generator=gen)
     assert ((itv.start1 - itv.start2).abs() <= bound).all()
     for start, shift in ((itv.start1, itv.shift1), (itv.start2, itv.shift2)):
         assert ((start >= 0) & (start + base_size <= size)).all()
@@ -177,8 +168,8 @@ def test_grid_sampler_respects_range_and_distance(
 ) -> None:
     if patch > min(height, width):
         return
-    pairs = sample_grid_pairs(
-        32, height, width, patch, max_distance, generator=torch.Generator().manual_seed(seed)
+    pairs = GridBundles(patch, max_distance).sample(
+        32, height, width, generator=torch.Generator().manual_seed(seed)
     )
     if max_distance is not None:
         assert (grid_distance(pairs) <= max_distance + 1e-9).all()
@@ -197,7 +188,9 @@ def test_interval_pairs_are_uniform_over_valid_pairs(max_distance: int | None) -
     Size 5, base 2 -> starts 0..3; the valid pairs are enumerated independently.
     """
     n = 40_000
-    pairs = sample_interval_pairs(n, 5, 2, max_distance, generator=torch.Generator().manual_seed(0))
+    pairs = IntervalBundles(5, 2, max_distance).sample(
+        n, generator=torch.Generator().manual_seed(0)
+    )
     bound = 3 if max_distance is None else max_distance
     valid = [(a, b) for a, b in itertools.product(range(4), repeat=2) if abs(a - b) <= bound]
     counts = torch.zeros(4, 4)
@@ -212,7 +205,7 @@ def test_interval_pairs_are_uniform_over_valid_pairs(max_distance: int | None) -
 
 
 def test_cyclic_distance_bound_samples_every_allowed_residue() -> None:
-    pairs = sample_cyclic_pairs(4000, 4, 1, 1, generator=torch.Generator().manual_seed(0))
+    pairs = CyclicBundles(4, 1, 1).sample(4000, generator=torch.Generator().manual_seed(0))
     shifts = ((pairs.shift2 - pairs.shift1) % 4).bincount(minlength=4)
     # Allowed residues at cyclic distance <= 1 on C4: 0, 1, 3 (each ~1/3), never 2.
     assert shifts[2] == 0
@@ -223,10 +216,10 @@ def test_samplers_are_deterministic_under_a_generator() -> None:
     def draw(seed: int) -> list[torch.Tensor]:
         gen = torch.Generator().manual_seed(seed)
         out = [
-            sample_cyclic_pairs(64, 4, 2, 1, generator=gen).start1,
-            sample_interval_pairs(64, 6, 1, 2, generator=gen).start2,
-            sample_grid_pairs(64, 7, 7, 2, 2.0, generator=gen).start1,
-            sample_base(64, (7, 7), (2, 2), generator=gen),
+            CyclicBundles(4, 2, 1).sample(64, generator=gen).start1,
+            IntervalBundles(6, 1, 2).sample(64, generator=gen).start2,
+            GridBundles(2, 2.0).sample(64, 7, 7, generator=gen).start1,
+            GridBundles(2).base(torch.zeros(64, 1, 1, 7, 7), generator=gen),
         ]
         return out
 
@@ -236,12 +229,13 @@ def test_samplers_are_deterministic_under_a_generator() -> None:
 
 
 def test_sample_base_keeps_the_bundle_inside() -> None:
-    base = sample_base(500, (6,), (4,), generator=torch.Generator().manual_seed(0))
-    assert base.shape == (500, 1)
+    pooled = torch.zeros(500, 2, 6)
+    base = IntervalBundles(6, 4).base(pooled, generator=torch.Generator().manual_seed(0))
+    assert base.shape == (500,)
     # Starts 0..2 all occur, nothing beyond size - base_size = 2.
-    assert set(base[:, 0].tolist()) == {0, 1, 2}
-    cyc = sample_base(500, (4,), (4,), cyclic=True, generator=torch.Generator().manual_seed(0))
-    assert set(cyc[:, 0].tolist()) == {0, 1, 2, 3}
+    assert set(base.tolist()) == {0, 1, 2}
+    cyc = CyclicBundles(4, 4).base(pooled[:, :, :4], generator=torch.Generator().manual_seed(0))
+    assert set(cyc.tolist()) == {0, 1, 2, 3}
 
 
 def test_emulated_axis_matches_the_papers_reshape() -> None:

@@ -11,6 +11,7 @@ import math
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ssl_geom.methods import SimCLR, SSLMethod, SSLStepOutput
@@ -38,9 +39,13 @@ def trainer(max_steps: int, callbacks: list | None = None, **kw) -> L.Trainer:
 class ProbeOnly(SSLMethod):
     """An SSL loss that is exactly 0 but keeps the graph, so only the probe can move weights."""
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.projector = self.make_projector(self.backbone.embed_dim)
+
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
-        h, z = self.project(views[0])
-        return SSLStepOutput(0.0 * z.sum(), h)
+        z_map, z = self.project(views[0])
+        return SSLStepOutput(0.0 * z.sum(), z_map)
 
 
 class RecordLR(L.Callback):
@@ -61,7 +66,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
     torch.manual_seed(0)
     model = ProbeOnly(num_classes=4, optimizer="sgd", weight_decay=0.0, lr=0.5, **TINY)
     backbone_before = {k: v.clone() for k, v in model.backbone.named_parameters()}
-    probe_before = model.probe.linear.weight.clone()
+    probe_before = model.probe.classifier.linear.weight.clone()
     grads: list[torch.Tensor | None] = []
 
     class Grads(L.Callback):
@@ -73,7 +78,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
     for name, p in model.backbone.named_parameters():
         assert torch.equal(p, backbone_before[name]), name
-    assert not torch.equal(model.probe.linear.weight, probe_before)
+    assert not torch.equal(model.probe.classifier.linear.weight, probe_before)
 
 
 def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_group() -> None:
@@ -88,7 +93,8 @@ def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_grou
     no_decay = sorted(n for n in ssl if n.endswith(".bias") or n.rsplit(".", 1)[0] in bn)
     assert names["no_decay"] == no_decay
     assert names["decay"] == sorted(set(ssl) - set(no_decay))
-    assert names["probe"] == ["probe.linear.bias", "probe.linear.weight"]
+    # tiny_cnn's readout is the parameter-free global pool, so only the linear layer trains.
+    assert names["probe"] == ["probe.classifier.linear.bias", "probe.classifier.linear.weight"]
     assert (groups["decay"]["weight_decay"], groups["no_decay"]["weight_decay"]) == (1e-4, 0.0)
     assert groups["probe"]["weight_decay"] == 0.0
 
@@ -173,3 +179,35 @@ def test_bad_arguments_fail_at_construction_with_the_value_named(kwargs, message
     args = {**TINY, "in_channels": None, **kwargs}
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SimCLR(**args)
+
+
+def test_probe_ignores_unlabelled_samples_without_boolean_indexing() -> None:
+    """The weighted probe loss equals the old boolean-indexed one, computed independently.
+
+    In eval mode the probe's BatchNorm uses its running statistics, so each sample's
+    logits do not depend on the others and ``cross_entropy(probe(z[keep]), y[keep])`` (the
+    old computation) is the reference. Accuracy: 2 of the 3 labelled samples by hand.
+    """
+    torch.manual_seed(0)
+    model = SimCLR(num_classes=4, **TINY).eval()
+    z = torch.randn(5, 8, 1, 3, 3)
+    y = torch.tensor([2, -1, 0, -1, 3])
+    keep = y >= 0
+    with torch.no_grad():
+        expected = F.cross_entropy(model.probe(z[keep]), y[keep])
+        logits = model.probe(z)
+    got = model.probe_loss(z, y, model.probe_train_acc)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
+    # The unlabelled samples' logits get no gradient: they carry zero weight.
+    z_grad = z.clone().requires_grad_(True)
+    model.probe_loss(z_grad, y, model.probe_train_acc).backward()
+    assert torch.count_nonzero(z_grad.grad[~keep]) == 0
+    assert torch.count_nonzero(z_grad.grad[keep]) > 0
+    # Accuracy counts labelled samples only: make samples 0 and 2 right, 4 wrong.
+    model.probe_train_acc.reset()
+    wrong = (logits[4].argmax() + 1) % 4
+    y_acc = torch.stack([logits[0].argmax(), y[1], logits[2].argmax(), y[3], wrong])
+    model.probe_loss(z, y_acc, model.probe_train_acc)
+    assert model.probe_train_acc.compute().item() == pytest.approx(2 / 3)
+    # A batch with no labelled sample gives 0, not NaN.
+    assert model.probe_loss(z, torch.full((5,), -1), model.probe_train_acc).item() == 0.0

@@ -7,15 +7,13 @@ real ``hssl_mnist_mlp`` (narrowed) for the emulated-fiber baseline.
 
 from __future__ import annotations
 
-import dataclasses
-
 import lightning as L
 import pytest
 import torch
 from torch import nn
 
 from ssl_geom.methods.assl import ASSL
-from ssl_geom.methods.fibers import BundleSpec, FiberPairs
+from ssl_geom.methods.fibers import Bundles, CyclicBundles, FiberPairs, IntervalBundles
 from ssl_geom.methods.frozen import Frozen
 from ssl_geom.methods.fssl import FSSL
 from ssl_geom.methods.hssl import HSSL
@@ -36,7 +34,10 @@ def first_linear(module: nn.Module) -> nn.Linear:
 
 
 def fit_one_step(
-    model: L.LightningModule, n_views: int = 1, callbacks: list | None = None
+    model: L.LightningModule,
+    n_views: int = 1,
+    callbacks: list | None = None,
+    include_original: bool = False,
 ) -> L.Trainer:
     """One optimizer step, then one validation batch (so ``probe/acc`` is logged)."""
     trainer = L.Trainer(
@@ -52,7 +53,7 @@ def fit_one_step(
         devices=1,
         callbacks=callbacks,
     )
-    trainer.fit(model, SyntheticSSLData(n_views=n_views))
+    trainer.fit(model, SyntheticSSLData(n_views=n_views, include_original=include_original))
     return trainer
 
 
@@ -72,7 +73,14 @@ def test_hssl_refuses_a_group_the_backbone_lacks_and_names_the_fix() -> None:
 def test_emulate_fibers_allows_the_table2_mlp_and_is_refused_elsewhere() -> None:
     # MLP: 64 features viewed as 16 fibers of 4 (the paper's 2048 -> (16, 128) reshape).
     model = HSSL(transformation="translation", emulate_fibers=True, base_size=2, **MLP)
-    assert model.bundles == BundleSpec("interval", 2, None, 16)
+    bundles = model.bundles
+    assert isinstance(bundles, IntervalBundles)
+    assert (bundles.size, bundles.base_size, bundles.max_distance, bundles.emulated) == (
+        16,
+        2,
+        None,
+        True,
+    )
     assert first_linear(model.projector).in_features == 2 * 64 // 16
     with pytest.raises(ValueError, match=r"'test_c4' .* has a real group axis"):
         HSSL(backbone="test_c4", emulate_fibers=True)
@@ -91,9 +99,9 @@ def test_bad_fiber_options_are_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="temperature must be > 0"):
         HSSL(backbone="test_c4", temperature=0.0)
     # A-SSL transforms the input, so it needs no structure and allows a single position.
-    assert ASSL(backbone="tiny_cnn", transformation="rotation", in_channels=3).bundles == (
-        BundleSpec("cyclic", 1)
-    )
+    bundles = ASSL(backbone="tiny_cnn", transformation="rotation", in_channels=3).bundles
+    assert isinstance(bundles, CyclicBundles)
+    assert (bundles.size, bundles.base_size, bundles.emulated) == (1, 1, False)
     with pytest.raises(ValueError, match="Frozen trains only the linear probe"):
         Frozen(backbone="tiny_cnn")
     with pytest.raises(ValueError, match="Supervised needs num_classes"):
@@ -109,8 +117,25 @@ def test_assl_refuses_views_of_another_group_before_training() -> None:
     with pytest.raises(
         ValueError, match="train_views='rotation'; set the data's train_views='scale'"
     ):
-        trainer.fit(model, RotatedData())
+        trainer.fit(model, RotatedData(include_original=True))
     assert trainer.global_step == 0  # refused before the first step
+    model = ASSL(backbone="test_scales", transformation="scale", **SMALL_HEAD)
+    with pytest.raises(ValueError, match=r"include_original=False; set data\.init_args\.include"):
+        trainer.fit(model, SyntheticSSLData(n_views=2))
+
+
+def test_assl_probe_reads_the_un_augmented_original() -> None:
+    """Issue 14.6: the classifier sees the original (last view), not a transformed view."""
+    torch.manual_seed(0)
+    model = ASSL(backbone="test_c4", num_classes=4, **SMALL_HEAD)
+    x = torch.randn(6, 3, 9, 9)
+    views = [rotate_each(x, torch.ones(6, dtype=torch.long)), x.flip(-1), x]
+    _, _, probe_map = model.bundle_pair(views)
+    with torch.no_grad():
+        torch.testing.assert_close(probe_map, model.backbone(x), rtol=0, atol=0)
+    assert not probe_map.requires_grad  # it trains only the probe
+    with pytest.raises(ValueError, match=r"got 2 views; .* include_original=True"):
+        model.bundle_pair(views[:2])
 
 
 @pytest.mark.parametrize("base_size", [1, 2, 4])
@@ -177,11 +202,25 @@ def test_frozen_step_changes_only_the_probe() -> None:
     fit_one_step(model)
     after = model.state_dict()
     for k, v in before.items():
-        if k.startswith(("backbone.", "projector.")):
+        if k.startswith("backbone."):
             # Parameters *and* BatchNorm buffers: the representation stays the random one.
             assert torch.equal(v, after[k]), k
-    assert not torch.equal(before["probe.linear.weight"], after["probe.linear.weight"])
+    weight = "probe.classifier.linear.weight"
+    assert not torch.equal(before[weight], after[weight])
     assert not model.backbone.training
+    assert not hasattr(model, "projector")  # Frozen builds none (nothing to freeze)
+
+
+def test_frozen_batch_norm_mode_is_explicit() -> None:
+    """``batch``: weights stay, BatchNorm running statistics follow the data; bad values fail."""
+    model = Frozen(backbone="tiny_cnn", num_classes=4, batch_norm="batch")
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    fit_one_step(model)
+    after = model.backbone.state_dict()
+    assert torch.equal(before["conv.weight"], after["conv.weight"])
+    assert not torch.equal(before["bn.running_mean"], after["bn.running_mean"])
+    with pytest.raises(ValueError, match="unknown batch_norm 'train'; valid choices: eval, batch"):
+        Frozen(backbone="tiny_cnn", num_classes=4, batch_norm="train")
 
 
 def test_supervised_step_sends_gradients_through_the_backbone() -> None:
@@ -196,40 +235,44 @@ def test_supervised_step_sends_gradients_through_the_backbone() -> None:
     model = Supervised(backbone="tiny_cnn", num_classes=4, probe_lr=0.3, lr=0.3)
     trainer = fit_one_step(model, callbacks=[RecordGrads()])
     assert grads["backbone.conv.weight"] > 0
-    assert grads["probe.linear.weight"] > 0
-    assert not any(k.startswith("projector.") for k in grads)  # unused and frozen
+    assert grads["probe.classifier.linear.weight"] > 0
+    assert not hasattr(model, "projector")  # Supervised builds none
     assert "probe/acc" in trainer.callback_metrics
 
 
 # ---------------------------------------------------------------- A-SSL and Eq. 7
 
 
-@dataclasses.dataclass(frozen=True)
-class RecordingSpec(BundleSpec):
-    """A ``BundleSpec`` that records what it samples and gathers, or replays a fixed base."""
+class Recording(Bundles):
+    """Wraps a model's bundles: records what they sample and gather, or replays a fixed base."""
 
-    log: list = dataclasses.field(default_factory=list, compare=False)
-    fixed_base: torch.Tensor | None = dataclasses.field(default=None, compare=False)
+    def __init__(self, inner: Bundles, fixed_base: torch.Tensor | None = None) -> None:
+        self.inner, self.fixed_base = inner, fixed_base
+        self.log: list = []
 
-    def sample_pairs(self, prepared, generator=None) -> FiberPairs:
-        pairs = super().sample_pairs(prepared, generator)
+    def bundle_dim(self, channels: int, group_size: int) -> int:
+        return self.inner.bundle_dim(channels, group_size)
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        return self.inner.prepare(z)
+
+    def pairs(self, prepared, generator=None) -> FiberPairs:
+        pairs = self.inner.pairs(prepared, generator)
         self.log.append(("pairs", pairs))
         return pairs
 
-    def sample_base(self, prepared, generator=None) -> torch.Tensor:
-        base = (
-            super().sample_base(prepared, generator) if self.fixed_base is None else self.fixed_base
-        )
+    def base(self, prepared, generator=None) -> torch.Tensor:
+        base = self.inner.base(prepared, generator) if self.fixed_base is None else self.fixed_base
         self.log.append(("base", base))
         return base
 
     def gather(self, prepared, start):
         self.log.append(("gather", start))
-        return super().gather(prepared, start)
+        return self.inner.gather(prepared, start)
 
 
-def recording(model, **extra) -> RecordingSpec:
-    spec = RecordingSpec(**dataclasses.asdict(model.bundles), **extra)
+def recording(model, **extra) -> Recording:
+    spec = Recording(model.bundles, **extra)
     model.bundles = spec
     return spec
 
@@ -237,7 +280,7 @@ def recording(model, **extra) -> RecordingSpec:
 def test_assl_reads_the_same_base_from_both_views() -> None:
     model = ASSL(backbone="test_c4", base_size=2, num_classes=4, **SMALL_HEAD)
     spec = recording(model)
-    fit_one_step(model, n_views=2)
+    fit_one_step(model, n_views=2, include_original=True)
     kinds = [kind for kind, _ in spec.log]
     assert kinds == ["base", "gather", "gather"]
     base, first, second = (value for _, value in spec.log)
@@ -260,7 +303,7 @@ def test_hssl_pairs_equal_assl_pairs_for_an_equivariant_backbone(base_size: int)
     assert (pairs.shift1 != pairs.shift2).any()  # the pairs differ, so the check has teeth
     recording(assl, fixed_base=pairs.base)
     views = [rotate_each(x, pairs.shift1), rotate_each(x, pairs.shift2)]
-    a1, a2, _ = assl.bundle_pair(views)
+    a1, a2, _ = assl.bundle_pair([*views, x])
     torch.testing.assert_close(h1, a1, rtol=0, atol=1e-6)
     torch.testing.assert_close(h2, a2, rtol=0, atol=1e-6)
     # Same for the projected embeddings the loss sees (train-mode BN: same batches in).

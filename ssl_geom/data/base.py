@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import lightning as L
 import torch
@@ -28,6 +28,7 @@ from torchvision.transforms import v2
 
 from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
 from ssl_geom.data.errors import UnreadableFilesError
+from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
 from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
     PAIR_KINDS,
@@ -46,6 +47,8 @@ Split = Literal["train", "test"]
 
 TRAIN_VIEWS: tuple[str, ...] = get_args(TrainViews)
 STRENGTH_NAMES: tuple[str, ...] = get_args(StrengthName)
+AugmentOn = Literal["loader", "device"]
+AUGMENT_ON: tuple[str, ...] = get_args(AugmentOn)
 
 
 ROOT_ENV = "SSL_GEOM_DATA"
@@ -94,6 +97,12 @@ class SSLDataModule(L.LightningDataModule):
             are parsed completely at setup anyway.
         rotation_order: ``N`` of the ``"rotation"`` views, multiples of 360°/N (default 4:
             quarter turns as in H-SSL App. A; 8 gives the 45° views of a C8 backbone).
+        augment_on: where the SimCLR train views are made: ``"loader"`` (per-sample v2
+            transforms in the loader workers) or ``"device"`` (the loader yields uint8 images
+            and :meth:`on_after_batch_transfer` makes the views on the training device with
+            per-sample parameters, ``ssl_geom.data.gpu_augment``; ``same_params_transform()``
+            then returns the batched one-draw-per-group version too). ``"device"`` needs
+            ``train_views="simclr"`` and images stored at ``image_size``.
     """
 
     name: str = ""
@@ -123,8 +132,11 @@ class SSLDataModule(L.LightningDataModule):
         persistent_workers: bool | None = None,
         verify: bool = False,
         rotation_order: int = 4,
+        augment_on: AugmentOn = "loader",
     ) -> None:
         super().__init__()
+        self._check_augment_on(augment_on, train_views)
+        self.augment_on = augment_on
         if train_views not in TRAIN_VIEWS:
             raise ValueError(
                 f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
@@ -188,6 +200,58 @@ class SSLDataModule(L.LightningDataModule):
             raise ValueError("persistent_workers=True needs num_workers > 0")
         self.verify = verify
         self._sources: dict[str, ImageSource] = {}
+        self._device_augment: DeviceSimCLRAugment | None = None
+
+    # ----------------------------------------------------------------- device augmentation
+    def _check_augment_on(self, augment_on: str, train_views: str) -> None:
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(
+                f"unknown augment_on {augment_on!r}; expected one of {list(AUGMENT_ON)}"
+            )
+        if augment_on == "loader":
+            return
+        if train_views != "simclr":
+            raise ValueError(
+                f"augment_on='device' makes SimCLR views, but train_views={train_views!r}; "
+                "use train_views='simclr' or augment_on='loader'"
+            )
+        if self._base_ops():  # e.g. ImageNet's resize + crop, STL10 below 96 px
+            raise ValueError(
+                f"augment_on='device' needs images stored at one size, but {self.name} resizes "
+                "its images in the loader; use augment_on='loader'"
+            )
+
+    def device_augment(self) -> DeviceSimCLRAugment:
+        """The batched SimCLR augmentation of this DataModule (its strength, seed, statistics)."""
+        params = simclr_params(self.image_size, self.strength, self.flip_allowed)
+        return DeviceSimCLRAugment(
+            self.image_size, self.in_channels, params, self.mean, self.std, seed=self.seed
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on="device"``: turn a uint8 SSL train batch into ``(views, y)`` here."""
+        if (
+            self.augment_on == "device"
+            and self.trainer is not None
+            and self.trainer.training
+            and isinstance(batch, (list, tuple))
+            and isinstance(batch[0], torch.Tensor)
+            and batch[0].dtype == torch.uint8
+        ):
+            return self.device_views(batch[0]), batch[1]
+        return batch
+
+    def device_views(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """``n_views`` SimCLR views of a uint8 batch (+ the normalised original), in one draw."""
+        if self._device_augment is None:
+            self._device_augment = self.device_augment()
+        aug = self._device_augment
+        n = images.shape[0]
+        stacked = aug(images.repeat(self.n_views, 1, 1, 1))
+        views = list(stacked.split(n))
+        if self.include_original:
+            views.append(aug.normalise(aug.to_unit(images)))
+        return views
 
     # ----------------------------------------------------------------- subclass hooks
     def _locate(self) -> Path:
@@ -297,7 +361,7 @@ class SSLDataModule(L.LightningDataModule):
             ops = [*self._base_ops(), *ops]
         return view_pipeline(ops, self.mean, self.std)
 
-    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform:
+    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform | DeviceSameParams:
         """``t(batch)``: one fresh random draw applied identically to a normalised batch.
 
         ``kind="simclr"`` (the contract) uses this DataModule's SimCLR ops and strength at
@@ -305,10 +369,13 @@ class SSLDataModule(L.LightningDataModule):
         change, positions never), ``"photometric_flip"`` without the crop only (the CARE
         ImageNet-100 code's equivariance pair); an H-SSL group name uses that group's
         augmentation instead. The batch must already be at ``image_size`` for the kinds
-        without a crop.
+        without a crop. With ``augment_on="device"`` the SimCLR one is batched:
+        ``t(batch, n_groups=k)`` draws one set per group of rows in one call (CARE's chunks).
         """
         if kind not in PAIR_KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {list(PAIR_KINDS)}")
+        if kind == "simclr" and self.augment_on == "device":
+            return DeviceSameParams(self.device_augment())
         return SameParamsTransform(self._random_ops(kind), self.mean, self.std)
 
     # ----------------------------------------------------------------- loaders
@@ -330,6 +397,9 @@ class SSLDataModule(L.LightningDataModule):
                 f"batch_size={self.batch_size}, and the SSL loader drops incomplete batches; "
                 "lower batch_size or raise max_train_samples"
             )
+        if self.augment_on == "device":
+            sampler = SeededViewSampler(len(source), self.seed)
+            return self._loader(RawImageDataset(source), sampler=sampler, drop_last=True)
         dataset = SSLViewDataset(
             source,
             self.view_transform(),

@@ -7,6 +7,7 @@ backbone's group axis, and the supervised and frozen-feature baselines.
 from ssl_geom.methods.assl import ASSL
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
 from ssl_geom.methods.care import CARE
+from ssl_geom.methods.divergence import DivergedError
 from ssl_geom.methods.frozen import Frozen
 from ssl_geom.methods.fssl import FSSL
 from ssl_geom.methods.hssl import HSSL, FiberSSL
@@ -19,6 +20,7 @@ __all__ = [
     "CARE",
     "FSSL",
     "HSSL",
+    "DivergedError",
     "FiberSSL",
     "Frozen",
     "MoCoV2",

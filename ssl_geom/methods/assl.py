@@ -10,6 +10,13 @@ transformations, which the tests check exactly.
 
 Unlike H-SSL it needs no equivariance: the input is really transformed, so A-SSL runs on
 any backbone (Table 2's unstructured ones included).
+
+The online classifier reads the *un-augmented* image (the DataModule's
+``include_original=True`` appends it as the last view), like H-SSL's, Frozen's and
+Supervised's in the same table: otherwise the A-SSL column's accuracy would be measured
+on rotated / shifted / downscaled inputs and the H-SSL column's on clean ones. That map
+is computed without gradients (it trains nothing but the probe); its BatchNorm batch
+statistics still update the running statistics, as the originals do in CARE.
 """
 
 from __future__ import annotations
@@ -46,8 +53,8 @@ class ASSL(FiberSSL):
         gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.fiber_options = (transformation, base_size, None, emulate_fibers)
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        self.build_bundles(transformation, base_size, None, emulate_fibers)
 
     def setup(self, stage: str) -> None:
         """Refuse a DataModule whose views do not transform the axis ``g0`` is read on.
@@ -56,8 +63,14 @@ class ASSL(FiberSSL):
         reports a meaningless number, so the mismatch is caught before the first step.
         SimCLR views (``train_views="simclr"``) are allowed: a deliberate other augmentation.
         """
-        views = getattr(getattr(self.trainer, "datamodule", None), "train_views", None)
-        transformation = self.fiber_options[0]
+        dm = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and getattr(dm, "include_original", None) is False:
+            raise ValueError(
+                f"A-SSL's classifier reads the un-augmented image, but {type(dm).__name__} has "
+                "include_original=False; set data.init_args.include_original: true"
+            )
+        views = getattr(dm, "train_views", None)
+        transformation = self.hparams.transformation
         if stage != "fit" or views is None or views == transformation or views == "simclr":
             return
         fix = f"set the data's train_views={transformation!r}"
@@ -73,14 +86,22 @@ class ASSL(FiberSSL):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A-SSL's positive pair (Eq. 5): the bundle at one random ``g0`` of each view.
 
-        Returns both ``(B, bundle_dim)`` bundles and the first view's map (for the probe).
+        ``views``: two transformed views and the un-augmented original last. Returns both
+        ``(B, bundle_dim)`` bundles and the original's map (for the probe).
         """
-        if len(views) < 2:
+        if len(views) < 3:
             raise ValueError(
-                f"A-SSL contrasts two transformed views, got {len(views)}; configure the "
-                "DataModule with train_views='rotation', 'translation' or 'scale'"
+                f"A-SSL needs two transformed views and the un-augmented original last, got "
+                f"{len(views)} views; configure the DataModule with train_views='rotation', "
+                "'translation' or 'scale' and include_original=True"
             )
         z1, z2 = self.backbone(views[0]), self.backbone(views[1])
+        with torch.no_grad():
+            original = self.backbone(views[-1])
         prepared1, prepared2 = self.bundles.prepare(z1), self.bundles.prepare(z2)
-        base = self.bundles.sample_base(prepared1)
-        return self.bundles.gather(prepared1, base), self.bundles.gather(prepared2, base), z1
+        base = self.bundles.base(prepared1)
+        return (
+            self.bundles.gather(prepared1, base),
+            self.bundles.gather(prepared2, base),
+            original,
+        )

@@ -3,11 +3,16 @@
 What the base does, so a method file only writes its loss:
 
 - builds ``self.backbone`` from the backbone registry (``backbone`` name +
-  ``backbone_kwargs``, ``in_channels`` linked from the DataModule) and ``self.projector``
-  (an MLP or a single linear layer, see :func:`ssl_geom.methods.heads.build_projector`);
-  the geometry callbacks find both under these names;
-- trains an **online linear probe** on detached backbone features and logs
+  ``backbone_kwargs``, ``in_channels`` linked from the DataModule); the geometry callbacks
+  find it, and the projector a method builds, under ``backbone`` and ``projector``;
+- offers :meth:`SSLMethod.make_projector` (an MLP or a single linear layer from the
+  ``projector_*`` arguments, see :func:`ssl_geom.methods.heads.build_projector`);
+- trains an **online linear probe** on the detached backbone map and logs
   ``probe/train_acc`` and, on validation, ``probe/acc`` (``probe/test_acc`` on test);
+- stops a **diverged run**: the first step whose loss (or any logged loss term) is not
+  finite is recorded on the device and raised as :class:`DivergedError` (step, terms,
+  lr) every ``divergence_check_every_n_steps`` steps, at epoch ends, before validation and
+  before any checkpoint is written (see :mod:`ssl_geom.methods.divergence`);
 - configures the optimizer (LARS / SGD / Adam / AdamW), the per-step warm-up + cosine
   schedule, weight-decay exclusion of biases and norm parameters, and logs the effective
   learning rate ``lr`` every step;
@@ -15,19 +20,25 @@ What the base does, so a method file only writes its loss:
   tensors, the un-augmented original last when the DataModule has
   ``include_original=True``); eval batches ``(x, y)`` or ``(x, y_fine, y_coarse)``.
 
-Why an online probe (H-SSL's "detached classifier"): a linear classifier trained on
-``backbone.embed(x).detach()`` alongside the SSL objective gives a cheap, continuous
-readout of representation quality during training. Because its input is detached it
-never sends gradients into the backbone: it *measures* the representation rather than
-shaping it, so the SSL run is the same with or without it (up to its own parameters).
-It has its own parameter group (``probe_lr``, no weight decay, no LARS adaptation).
-Its input is standardised by a ``BatchNorm1d`` without affine parameters (H-SSL App. A
-puts a BatchNorm before its classifier too): the backbone's features can be tiny — a
-frozen random MNIST CNN gives ``embed`` values of std 0.07 — and a plain linear layer at
-``probe_lr`` then barely moves in a short run (measured on Fashion-MNIST, 69 SGD steps:
-12% test accuracy without the norm, 49% with it).
-Samples with label ``< 0`` (STL10's unlabeled split) are ignored. It is not a
-substitute for the final linear evaluation on frozen features.
+Why an online probe (H-SSL's "detached classifier"): a linear classifier trained on the
+detached backbone map alongside the SSL objective gives a cheap, continuous readout of
+representation quality during training. Because its input is detached it never sends
+gradients into the backbone: it *measures* the representation rather than shaping it, so
+the SSL run is the same with or without it (up to its own parameters). It reads the map
+through the backbone's classifier readout (:func:`ssl_geom.backbones.readout.build_readout`:
+H-SSL App. A's readout for H-SSL backbones, global average pooling for plain ResNets),
+whose parameters belong to the probe. It has its own parameter group (``probe_lr``, no
+weight decay, no LARS adaptation). The readout's output is standardised by a
+``BatchNorm1d`` without affine parameters (H-SSL App. A puts a BatchNorm before its
+classifier too): the backbone's features can be tiny — a frozen random MNIST CNN gives
+``embed`` values of std 0.07 — and a plain linear layer at ``probe_lr`` then barely moves
+in a short run (measured on Fashion-MNIST, 69 SGD steps: 12% test accuracy without the
+norm, 49% with it).
+Samples with label ``< 0`` (STL10's unlabeled split) get zero weight in the probe's loss
+and accuracy (a weighted mean, so no step synchronises the GPU to count them); they do
+take part in the probe's BatchNorm statistics, which standardise features of the same
+image distribution. It is not a substitute for the final linear evaluation on frozen
+features.
 
 How a subclass plugs in
 -----------------------
@@ -35,13 +46,17 @@ How a subclass plugs in
    forwarded to ``super().__init__(**kwargs)``. ``save_hyperparameters()`` (called here)
    records the arguments of the whole ``__init__`` chain, so every one is settable
    from YAML (name arguments YAML cannot hold in the class attribute
-   ``hparams_ignore``). If the projector input size depends on your arguments, assign the plain
-   Python values to ``self`` *before* calling ``super().__init__``.
-2. Override :meth:`projector_input_dim` when the projector does not read
-   ``backbone.embed_dim`` features (H-SSL: ``out_channels * |g0|`` for a fiber bundle).
+   ``hparams_ignore``).
+2. *After* ``super().__init__()`` build what the method needs from ``self.backbone`` and
+   ``self.hparams`` (solo-learn's pattern): usually
+   ``self.projector = self.make_projector(self.backbone.embed_dim)``, or another input
+   size (H-SSL: the length of a fiber bundle). The base builds no projector, so a method
+   that needs none (Supervised, Frozen) has none.
 3. Implement :meth:`ssl_step` ``(views, batch_idx) -> SSLStepOutput``: the SSL loss,
-   the ``(B, C)`` backbone features of one view for the probe (or ``None``), and a
-   dict of extra scalars to log (logged as ``train/<name>``).
+   the ``(B, C, G, H, W)`` backbone map of one view for the probe (or ``None``), and a
+   dict of extra scalars to log (logged as ``train/<name>``). Keep it free of host-device
+   synchronisation (no ``.item()``, ``bool(tensor)``, boolean-mask indexing or tensors
+   built from Python values on the device): the training loop never waits for the GPU.
 4. Extra trainable modules assigned as attributes are optimised with the backbone
    (frozen ones, ``requires_grad=False``, are skipped); override :meth:`ssl_modules`
    to change that set.
@@ -54,7 +69,6 @@ optional ``lr_scaling`` uses it to compute the global batch.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -64,9 +78,10 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
 
-from ssl_geom.backbones import StructuredBackbone, build_backbone
+from ssl_geom.backbones import StructuredBackbone, build_backbone, structured_to_vector
+from ssl_geom.backbones.readout import build_readout
+from ssl_geom.methods.divergence import DivergenceMonitor
 from ssl_geom.methods.heads import build_projector
 from ssl_geom.methods.optim import (
     LR_SCALINGS,
@@ -78,6 +93,7 @@ from ssl_geom.methods.optim import (
     scaled_lr,
     weight_decay_groups,
 )
+from ssl_geom.methods.probe import OnlineProbe, ProbeAccuracy
 
 OptimizerName = Literal["lars", "sgd", "adam", "adamw"]
 ScheduleName = Literal["warmup_cosine", "constant"]
@@ -88,29 +104,15 @@ LRScaling = Literal["none", "linear", "sqrt"]
 class SSLStepOutput:
     """What :meth:`SSLMethod.ssl_step` returns.
 
-    ``loss``: the SSL objective to minimise; ``probe_features``: ``(B, C)`` backbone
-    features of one view for the online probe (detached by the base), ``None`` to skip
-    the probe this step; ``logs``: extra scalars, logged as ``train/<name>``.
+    ``loss``: the SSL objective to minimise; ``probe_features``: the ``(B, C, G, H, W)``
+    backbone map of one view for the online probe (detached by the base, read through the
+    probe's readout), ``None`` to skip the probe this step; ``logs``: extra scalars, logged
+    as ``train/<name>`` and watched for divergence like the loss.
     """
 
     loss: torch.Tensor
     probe_features: torch.Tensor | None = None
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-class LinearProbe(nn.Sequential):
-    """``BatchNorm1d(affine=False)`` then ``Linear``: a linear classifier on standardised features.
-
-    The norm has no parameters, so the probe stays a linear function of the features.
-    """
-
-    def __init__(self, in_features: int, num_classes: int) -> None:
-        super().__init__(
-            OrderedDict(
-                norm=nn.BatchNorm1d(in_features, affine=False),
-                linear=nn.Linear(in_features, num_classes),
-            )
-        )
 
 
 class SSLMethod(L.LightningModule):
@@ -146,6 +148,14 @@ class SSLMethod(L.LightningModule):
             lr_reference_batch_size``; the scaled value is printed and logged as ``lr``.
         lr_reference_batch_size: the batch size ``lr`` refers to when scaling.
         probe_lr: learning rate of the online probe (same optimizer and schedule).
+        channels_last: store the model's conv weights channels_last (NHWC),
+            the layout the GPU's tensor-core convolutions use, so no step transposes
+            them. ``None`` (default): on CUDA, when every 4-D parameter of the backbone is an
+            ``nn.Conv2d`` weight (the ResNets; not the e2cnn/SESN backbones, whose filters are
+            expanded from a basis each step). ``False`` opts out.
+        divergence_check_every_n_steps: how often (in training steps) the device-side
+            record of a non-finite loss is read (one host-device synchronisation); it is
+            also read at every epoch end, before validation and before every checkpoint.
     """
 
     #: ``__init__`` arguments kept out of ``hparams`` (objects that YAML cannot hold,
@@ -177,6 +187,8 @@ class SSLMethod(L.LightningModule):
         lr_scaling: LRScaling = "none",
         lr_reference_batch_size: int = 256,
         probe_lr: float = 0.1,
+        channels_last: bool | None = None,
+        divergence_check_every_n_steps: int = 50,
     ) -> None:
         super().__init__()
         check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -197,6 +209,10 @@ class SSLMethod(L.LightningModule):
             raise ValueError(f"warmup_steps must be >= 0 (or None), got {warmup_steps}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 (or None), got {batch_size}")
+        if divergence_check_every_n_steps < 1:
+            raise ValueError(
+                f"divergence_check_every_n_steps must be >= 1, got {divergence_check_every_n_steps}"
+            )
         self.save_hyperparameters(ignore=list(self.hparams_ignore))
 
         kwargs = dict(backbone_kwargs or {})
@@ -208,29 +224,49 @@ class SSLMethod(L.LightningModule):
                 )
             kwargs["in_channels"] = in_channels
         self.backbone: StructuredBackbone = build_backbone(backbone, **kwargs)
-        self.projector = build_projector(
-            self.projector_input_dim(),
-            list(projector_hidden_dims),
-            projector_out_dim,
-            batch_norm=projector_batch_norm,
-            final_batch_norm=projector_final_batch_norm,
-            bias=projector_bias,
-        )
-        self.probe: LinearProbe | None = None
+        self.probe: OnlineProbe | None = None
         if num_classes is not None:
             if num_classes < 2:
                 raise ValueError(
                     f"num_classes must be >= 2 (or None for no probe), got {num_classes}"
                 )
-            self.probe = LinearProbe(self.backbone.embed_dim, num_classes)
-            self.probe_train_acc = MulticlassAccuracy(num_classes, average="micro")
-            self.probe_val_acc = MulticlassAccuracy(num_classes, average="micro")
-            self.probe_test_acc = MulticlassAccuracy(num_classes, average="micro")
+            self.probe = OnlineProbe(build_readout(self.backbone), num_classes)
+            self.probe_train_acc = ProbeAccuracy()
+            self.probe_val_acc = ProbeAccuracy()
+            self.probe_test_acc = ProbeAccuracy()
+        self._divergence = DivergenceMonitor()
+
+    # ------------------------------------------------------------------ memory format
+    def configure_model(self) -> None:
+        """Switch to channels_last before the strategy moves the model and wraps it (DDP)."""
+        if self._wants_channels_last():
+            # Every 4-D parameter and buffer: the backbone, and the copies some methods keep
+            # (MoCo's key encoder). A method without a projector (Supervised, Frozen) is fine.
+            self.to(memory_format=torch.channels_last)
+
+    def _wants_channels_last(self) -> bool:
+        choice = self.hparams.get("channels_last")
+        if choice is not None:
+            return bool(choice)
+        trainer = self._trainer
+        if trainer is None or trainer.strategy.root_device.type != "cuda":
+            return False
+        conv_weights = {id(m.weight) for m in self.backbone.modules() if isinstance(m, nn.Conv2d)}
+        four_d = [p for p in self.backbone.parameters() if p.ndim == 4]
+        return bool(four_d) and all(id(p) in conv_weights for p in four_d)
 
     # ------------------------------------------------------------------ subclass hooks
-    def projector_input_dim(self) -> int:
-        """Input size of the projector; default: the backbone's ``embed_dim``."""
-        return self.backbone.embed_dim
+    def make_projector(self, input_dim: int) -> nn.Module:
+        """A projection head ``input_dim -> projector_out_dim`` from the ``projector_*`` args."""
+        hp = self.hparams
+        return build_projector(
+            input_dim,
+            list(hp.projector_hidden_dims),
+            hp.projector_out_dim,
+            batch_norm=hp.projector_batch_norm,
+            final_batch_norm=hp.projector_final_batch_norm,
+            bias=hp.projector_bias,
+        )
 
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
         """The method's SSL loss on one train batch's ``views`` (see the module docstring)."""
@@ -250,9 +286,14 @@ class SSLMethod(L.LightningModule):
         return self.backbone.embed(x)
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(h, z) = (backbone.embed(x), projector(h))``: the A-SSL pipeline for one batch."""
-        h = self.backbone.embed(x)
-        return h, self.projector(h)
+        """``(map, projector(embed))``: the backbone map (for the probe) and the projection.
+
+        ``embed`` is the backbone's pooled vector (max over ``G``, mean over space), so
+        this is the A-SSL pipeline ``projector(backbone.embed(x))`` for one batch; needs
+        ``self.projector``.
+        """
+        z = self.backbone(x)
+        return z, self.projector(structured_to_vector(z))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         views, y = self.unpack_train_batch(batch)
@@ -261,13 +302,37 @@ class SSLMethod(L.LightningModule):
         self.log("train/loss", out.loss, prog_bar=True, batch_size=n)
         for name, value in out.logs.items():
             self.log(f"train/{name}", value, batch_size=n)
+        lr = self._current_lr()
         # A CPU tensor: Lightning would turn a float into a device tensor, and that
         # pageable host-to-device copy synchronises the GPU every step (measured: the
         # Trainer at 0.945 of a bare loop on an H100, benchmarks/training_step.py).
-        self.log("lr", torch.tensor(self._current_lr()), prog_bar=True, batch_size=n)
+        self.log("lr", torch.tensor(lr), prog_bar=True, batch_size=n)
         loss = out.loss
+        terms = {"train/loss": out.loss, **{f"train/{k}": v for k, v in out.logs.items()}}
         if self.probe is not None and out.probe_features is not None:
-            loss = loss + self._probe_loss(out.probe_features, y, self.probe_train_acc, "train")
+            probe_loss = self.probe_loss(out.probe_features.detach(), y, self.probe_train_acc)
+            loss = loss + probe_loss
+            terms["probe/train_loss"] = probe_loss
+        self._divergence.record(terms, self.global_step, lr)
+        return loss
+
+    def probe_loss(
+        self, z: torch.Tensor, y: torch.Tensor, metric: ProbeAccuracy, stage: str = "train"
+    ) -> torch.Tensor:
+        """Cross-entropy of the probe on map ``z``, ignoring labels ``< 0``; logs loss and acc.
+
+        No host-device synchronisation: unlabelled samples get weight 0 instead of being
+        dropped by boolean indexing, and the logged batch size is the batch length.
+        """
+        assert self.probe is not None
+        logits = self.probe(z.to(self.probe.dtype))
+        keep = (y >= 0).to(logits.dtype)
+        per_sample = F.cross_entropy(logits, y.clamp_min(0), reduction="none")
+        loss = (per_sample * keep).sum() / keep.sum().clamp_min(1.0)
+        metric.update((logits.detach().argmax(dim=1) == y).to(logits.dtype), keep)
+        n = y.shape[0]
+        self.log(f"probe/{stage}_loss", loss, batch_size=n)
+        self.log(f"probe/{stage}_acc", metric, on_step=False, on_epoch=True, batch_size=n)
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -291,32 +356,45 @@ class SSLMethod(L.LightningModule):
             views = [views]
         return list(views), y
 
-    def _eval_step(self, batch: Any, metric: MulticlassAccuracy | None, name: str) -> None:
+    def _eval_step(self, batch: Any, metric: ProbeAccuracy | None, name: str) -> None:
         if self.probe is None or metric is None:
             return
         x, y = batch[0], batch[1]
         with torch.no_grad():
-            feats = self.backbone.embed(x)
-        keep = y >= 0
-        if not bool(keep.any()):
-            return
-        logits = self.probe(feats[keep].float())
-        metric.update(logits, y[keep])
-        self.log(f"probe/{name}", metric, prog_bar=name == "acc", batch_size=int(keep.sum()))
+            logits = self.probe(self.backbone(x).to(self.probe.dtype))
+        metric.update((logits.argmax(dim=1) == y).to(logits.dtype), (y >= 0).to(logits.dtype))
+        self.log(f"probe/{name}", metric, prog_bar=name == "acc", batch_size=y.shape[0])
 
-    def _probe_loss(
-        self, feats: torch.Tensor, y: torch.Tensor, metric: MulticlassAccuracy, stage: str
-    ) -> torch.Tensor:
-        keep = y >= 0
-        n = int(keep.sum())
-        if n < 2:  # the probe's BatchNorm needs two samples to standardise
-            return feats.new_zeros(())
-        logits = self.probe(feats.detach()[keep].float())
-        loss = F.cross_entropy(logits, y[keep])
-        metric.update(logits.detach(), y[keep])
-        self.log(f"probe/{stage}_loss", loss, batch_size=n)
-        self.log(f"probe/{stage}_acc", metric, on_step=False, on_epoch=True, batch_size=n)
-        return loss
+    # ------------------------------------------------------------------ divergence
+    def _check_divergence(self) -> None:
+        """Raise :class:`DivergedError` if a recorded step had a non-finite loss term."""
+        trainer = self._trainer
+        combine = None
+        if trainer is not None and trainer.world_size > 1:
+            strategy = trainer.strategy
+
+            def combine(local: bool) -> bool:
+                return strategy.reduce_boolean_decision(local, all=False)
+
+        self._divergence.check(combine)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._divergence.pending >= self.hparams.divergence_check_every_n_steps:
+            self._check_divergence()
+
+    def on_train_epoch_end(self) -> None:
+        self._check_divergence()
+
+    def on_validation_start(self) -> None:
+        # Before validation logs anything (and before a checkpoint keyed on it is written).
+        self._check_divergence()
+
+    def on_train_end(self) -> None:
+        self._check_divergence()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse to write a checkpoint of a diverged run (runs before the file is written)."""
+        self._check_divergence()
 
     # ------------------------------------------------------------------ optimisation
     def per_process_batch_size(self) -> int | None:

@@ -64,6 +64,8 @@ class CARE(SSLMethod):
         info_nce_weight / invariance_weight / uniformity_weight: ablation weights (Fig. 7).
         same_params_transform: batched transform ``t(batch) -> batch`` drawing one set of
             parameters per call; default ``trainer.datamodule.same_params_transform()``.
+            One with ``draws_per_group = True`` (``augment_on="device"``) is called once per
+            view with ``n_groups=n_split`` instead of once per chunk.
     """
 
     hparams_ignore: ClassVar[tuple[str, ...]] = ("same_params_transform",)
@@ -105,6 +107,7 @@ class CARE(SSLMethod):
         if not any(weights.values()):
             raise ValueError(f"all CARE loss weights are 0 ({weights}); switch at least one on")
         super().__init__(**kwargs)
+        self.projector = self.make_projector(self.backbone.embed_dim)
         self._check_n_split(self.hparams.batch_size)
         self._same_params = same_params_transform
         self.momentum_encoder: MomentumQueue | None = None
@@ -169,6 +172,9 @@ class CARE(SSLMethod):
             )
         t = self._same_params
         with torch.no_grad():
+            if getattr(t, "draws_per_group", False):  # one batched call for all chunks
+                groups = 1 if self.hparams.shared_pair_across_chunks else n_split
+                return t(originals, n_groups=groups), t(originals, n_groups=groups)
             if self.hparams.shared_pair_across_chunks:
                 return t(originals), t(originals)
             first, second = [], []
@@ -192,7 +198,7 @@ class CARE(SSLMethod):
             )
         if self.momentum_encoder is not None:
             self.momentum_encoder.update(self.backbone, self.projector)
-        h1, z1 = self.project(views[0])
+        map1, z1 = self.project(views[0])
         _, z2 = self.project(views[1])
         terms: dict[str, torch.Tensor] = {}
         if hp.info_nce_weight > 0:
@@ -219,4 +225,4 @@ class CARE(SSLMethod):
             "equivariance": hp.equivariance_weight,
         }
         loss = sum(weight[name] * value for name, value in terms.items())
-        return SSLStepOutput(loss, h1, {k: v.detach() for k, v in terms.items()})
+        return SSLStepOutput(loss, map1, {k: v.detach() for k, v in terms.items()})

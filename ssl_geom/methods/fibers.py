@@ -11,54 +11,53 @@ set, so order is part of the definition). The regular representation acts by mov
 base: ``Γ_g[z(g0)] = z(g^-1 · g0)``.
 
 - A-SSL (Eq. 5, App. A "Empirical Validation"): two transformed inputs, the *same* base
-  ``g0`` read from both feature maps -- :func:`sample_base` and the ``gather_*`` functions.
+  ``g0`` read from both feature maps -- :meth:`Bundles.base` and :meth:`Bundles.gather`.
 - H-SSL (Eq. 7): one input, bundles at ``g1^-1 · g0`` and ``g2^-1 · g0`` --
-  :func:`sample_cyclic_pairs`, :func:`sample_interval_pairs`, :func:`sample_grid_pairs`.
+  :meth:`Bundles.pairs`.
 - F-SSL (Eq. 6): H-SSL over the translation group, ``g0`` a ``p x p`` spatial patch.
 
 Group elements act on an axis by shifting: ``g^-1 · h = h - g``. The base ``g0`` is the
 contiguous run ``start, start + 1, ..., start + |g0| - 1``, so ``g^-1 · g0`` starts at
-``start - g``. Three topologies occur:
+``start - g``. Three kinds of bundle occur, one class each (validated once, when built):
 
-- *cyclic* (C4 rotation): indices are taken mod ``G``;
-- *interval* (SESN scales, an emulated axis): no wrap-around, every bundle stays inside
-  ``[0, G)``;
-- *grid* (translation): the spatial axes ``H, W``, ``p x p`` patches, no padding.
+- :class:`CyclicBundles` (C4 rotation): indices are taken mod ``G``;
+- :class:`IntervalBundles` (SESN scales, an emulated axis): no wrap-around, every bundle
+  stays inside ``[0, G)``;
+- :class:`GridBundles` (translation): the spatial axes ``H, W``, ``p x p`` patches, no
+  padding.
 
 The *topographic distance* between the two bundles (H-SSL Sec. 4.3) is the shift between
 them: ``|g1 - g2|`` (cyclic distance on a cyclic axis, Euclidean on the grid, as the paper
 approximates it). ``max_distance`` bounds it; ``None`` leaves the two bundles independent
 (App. A: "independently for each branch"). Every sampler draws *uniformly over the valid
-pairs* within the bound, on the CPU from an optional ``torch.Generator`` (so results do not
-depend on the device), and returns tensors on ``device``.
+pairs* within the bound, directly on the feature map's device (optionally from a
+``torch.Generator`` on that device), with no host-device synchronisation: every start it
+returns is in range by construction, so the gathers do not check ranges again.
 """
 
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-Topology = Literal["cyclic", "interval", "grid"]
-TOPOLOGIES: tuple[str, ...] = ("cyclic", "interval", "grid")
-
 __all__ = [
-    "TOPOLOGIES",
-    "BundleSpec",
+    "Bundles",
+    "CyclicBundles",
     "FiberPairs",
+    "GridBundles",
+    "IntervalBundles",
     "cyclic_distance",
     "emulate_group_axis",
     "gather_axis",
     "gather_patch",
     "grid_distance",
     "pool_space",
-    "sample_base",
-    "sample_cyclic_pairs",
-    "sample_grid_pairs",
-    "sample_interval_pairs",
 ]
+
+Device = torch.device | str | None
 
 
 @dataclass(frozen=True)
@@ -99,143 +98,319 @@ def _valid_starts(size: int, base_size: int, axis: str) -> int:
     return size - base_size + 1
 
 
-def _uniform_below(high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """One uniform integer in ``[0, high)`` per entry of ``high`` (a LongTensor, all >= 1)."""
-    u = torch.rand(high.shape, generator=generator, dtype=torch.float64)
-    return torch.minimum((u * high).long(), high - 1)
-
-
-def sample_base(
-    batch_size: int,
-    sizes: tuple[int, ...],
-    base_sizes: tuple[int, ...],
-    *,
-    cyclic: bool = False,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """A-SSL's base: one random start per sample so the bundle fits every axis.
-
-    Returns ``(B, len(sizes))`` starts (one column per axis). On a cyclic axis any element
-    can start a bundle; otherwise starts are in ``[0, size - base_size]``.
-    """
-    _check_positive("batch_size", batch_size)
-    if len(sizes) != len(base_sizes):
-        raise ValueError(f"sizes {sizes} and base_sizes {base_sizes} must have the same length")
-    valid = [_valid_starts(s, b, "group") for s, b in zip(sizes, base_sizes, strict=True)]
-    highs = list(sizes) if cyclic else valid
-    high = torch.tensor(highs, dtype=torch.long).expand(batch_size, -1)
-    return _uniform_below(high, generator).to(device)
-
-
-def sample_cyclic_pairs(
-    batch_size: int,
-    size: int,
-    base_size: int = 1,
-    max_distance: int | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> FiberPairs:
-    """H-SSL pairs on a cyclic axis of ``size`` elements (C4 rotation: ``size = 4``).
-
-    ``g0, g1`` are uniform; ``g2 = g1 + δ`` with ``δ`` uniform over the distinct residues
-    whose cyclic distance ``min(δ, size - δ)`` is at most ``max_distance``.
-    """
-    _check_positive("batch_size", batch_size)
-    _valid_starts(size, base_size, "cyclic group")
-    _check_max_distance(max_distance)
-    bound = size if max_distance is None else max_distance
-    residues = torch.tensor([r for r in range(size) if min(r, size - r) <= bound])
-    high = torch.full((batch_size,), size, dtype=torch.long)
-    base = _uniform_below(high, generator)
-    shift1 = _uniform_below(high, generator)
-    pick = _uniform_below(torch.full((batch_size,), len(residues), dtype=torch.long), generator)
-    shift2 = (shift1 + residues[pick]) % size
-    pairs = FiberPairs(base, shift1, shift2, (base - shift1) % size, (base - shift2) % size)
-    return _to(pairs, device)
-
-
-def sample_interval_pairs(
-    batch_size: int,
-    size: int,
-    base_size: int = 1,
-    max_distance: int | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> FiberPairs:
-    """H-SSL pairs on a non-cyclic axis (SESN scales, an emulated axis); bundles stay in ``[0, size)``."""
-    _check_positive("batch_size", batch_size)
-    pairs = _sample_box_pairs(
-        batch_size, (size,), (base_size,), max_distance, generator, ("group",)
-    )
-    return _to(FiberPairs(*(t[:, 0] for t in _fields(pairs))), device)
-
-
-def sample_grid_pairs(
-    batch_size: int,
-    height: int,
-    width: int,
-    patch: int = 1,
-    max_distance: float | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> FiberPairs:
-    """H-SSL over translation / F-SSL (Eq. 6): two ``patch x patch`` patches of an ``H x W`` map.
-
-    Patches never leave the map (no padding); the Euclidean distance between the two patch
-    corners is at most ``max_distance``. Fields have shape ``(B, 2)`` as (row, col).
-    """
-    _check_positive("batch_size", batch_size)
-    pairs = _sample_box_pairs(
-        batch_size, (height, width), (patch, patch), max_distance, generator, ("height", "width")
-    )
-    return _to(pairs, device)
-
-
-def _sample_box_pairs(
-    batch_size: int,
-    sizes: tuple[int, ...],
-    base_sizes: tuple[int, ...],
-    max_distance: float | None,
+def _uniform_below(
+    high: torch.Tensor | int,
+    shape: tuple[int, ...],
     generator: torch.Generator | None,
-    axes: tuple[str, ...],
-) -> FiberPairs:
-    """Uniform over pairs of in-range starts ``(s1, s2)`` with ``‖s1 - s2‖_2 <= max_distance``.
+    device: Device,
+) -> torch.Tensor:
+    """Uniform integers in ``[0, high)`` of ``shape`` (``high`` an int or a broadcastable
+    LongTensor, all >= 1), drawn on ``device`` as ``floor(u * high)`` from float64 ``u``."""
+    u = torch.rand(shape, generator=generator, dtype=torch.float64, device=device)
+    drawn = (u * high).long()
+    # A Python bound stays a kernel argument (a tensor built from it would be a copy).
+    return drawn.clamp_(max=high - 1) if isinstance(high, int) else torch.minimum(drawn, high - 1)
+
+
+def _check_batch(batch_size: int) -> None:
+    _check_positive("batch_size", batch_size)
+
+
+class Bundles(ABC):
+    """Where a method reads its fiber bundles; one subclass per kind of axis.
+
+    ``prepare`` turns a backbone map ``(B, C, G, H, W)`` into what ``gather`` reads;
+    ``pairs`` samples H-SSL pairs (Eq. 7) and ``base`` A-SSL's ``g0`` (Eq. 5) for a prepared
+    map, on its device.
+    """
+
+    base_size: int
+    max_distance: float | None
+
+    @abstractmethod
+    def bundle_dim(self, channels: int, group_size: int) -> int:
+        """Length of one bundle for a backbone map with ``channels`` x ``group_size`` fibers."""
+
+    @abstractmethod
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        """Backbone map ``(B, C, G, H, W)`` -> what :meth:`gather` reads."""
+
+    @abstractmethod
+    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
+        """H-SSL pairs (Eq. 7), one per sample of a prepared map, on its device."""
+
+    @abstractmethod
+    def base(
+        self, prepared: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """A-SSL's base ``g0`` (one per sample) for a prepared map, on its device."""
+
+    @abstractmethod
+    def gather(self, prepared: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """Bundles at ``start`` as ``(B, bundle_dim)`` vectors in the fixed fiber order."""
+
+
+class _AxisBundles(Bundles):
+    """Bundles of ``base_size`` contiguous elements of a 1-D group axis of ``size`` elements.
+
+    The map's spatial axes are average-pooled first (H-SSL App. A: pool space when the
+    transformation is not translation). ``emulated``: the axis is the backbone's emulated
+    one (:func:`emulate_group_axis`, H-SSL Table 2 baselines) and ``size`` its length.
+    """
+
+    cyclic: bool
+
+    def __init__(
+        self,
+        size: int,
+        base_size: int = 1,
+        max_distance: int | None = None,
+        emulated: bool = False,
+    ) -> None:
+        _check_max_distance(max_distance)
+        self.valid_starts = _valid_starts(size, base_size, "group")
+        self.size = size
+        self.base_size = base_size
+        self.max_distance = max_distance
+        self.emulated = emulated
+
+    @property
+    @abstractmethod
+    def positions(self) -> int:
+        """Number of distinct bundle positions on the axis."""
+
+    def bundle_dim(self, channels: int, group_size: int) -> int:
+        if self.emulated and group_size == 1:
+            channels = channels // self.size
+        return self.base_size * channels
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        if self.emulated:
+            z = emulate_group_axis(z, self.size)
+        return pool_space(z)
+
+    def gather(self, prepared: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        return gather_axis(prepared, start, self.base_size, cyclic=self.cyclic)
+
+
+class CyclicBundles(_AxisBundles):
+    """A cyclic axis (C4 rotation: ``size = 4``); bundles wrap around mod ``size``.
+
+    Pairs: ``g0, g1`` uniform; ``g2 = g1 + δ`` with ``δ`` uniform over the residues whose
+    cyclic distance ``min(δ, size - δ)`` is at most ``max_distance``.
+    """
+
+    cyclic = True
+
+    def __init__(
+        self,
+        size: int,
+        base_size: int = 1,
+        max_distance: int | None = None,
+        emulated: bool = False,
+    ) -> None:
+        super().__init__(size, base_size, max_distance, emulated)
+        bound = size if max_distance is None else max_distance
+        # The allowed residues are 0..bound and size-bound..size-1: the k-th of them is
+        # k, or k + (size - count) past the first run (no lookup table on the device).
+        self._residues = sum(1 for r in range(size) if min(r, size - r) <= bound)
+        self._first_run = min(bound, size - 1)
+
+    @property
+    def positions(self) -> int:
+        return self.size
+
+    def sample(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: Device = None,
+    ) -> FiberPairs:
+        """``batch_size`` pairs on ``device``."""
+        _check_batch(batch_size)
+        n, size = (batch_size,), self.size
+        base = _uniform_below(size, n, generator, device)
+        shift1 = _uniform_below(size, n, generator, device)
+        pick = _uniform_below(self._residues, n, generator, device)
+        residue = torch.where(pick > self._first_run, pick + (size - self._residues), pick)
+        shift2 = (shift1 + residue) % size
+        return FiberPairs(base, shift1, shift2, (base - shift1) % size, (base - shift2) % size)
+
+    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
+        return self.sample(prepared.shape[0], generator=generator, device=prepared.device)
+
+    def base(
+        self, prepared: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return _uniform_below(self.size, (prepared.shape[0],), generator, prepared.device)
+
+
+class _BoxPairs:
+    """Uniform pairs of in-range starts ``(s1, s2)`` with ``‖s1 - s2‖_2 <= max_distance``.
 
     Drawn in two steps: the offset ``δ = s2 - s1`` with probability proportional to the number
-    of in-range ``s1`` it allows (``prod_d (M_d - |δ_d|)``, ``M_d`` valid starts per axis),
-    then ``s1`` uniform among those. With no bound this is two independent uniform starts.
+    of in-range ``s1`` it allows (``prod_d (M_d - |δ_d|)``, ``M_d`` valid starts per axis), by
+    inverse-CDF search on the device, then ``s1`` uniform among those. With no bound this is
+    two independent uniform starts. The offset table is built once per device.
     """
-    _check_max_distance(max_distance)
-    valid = [_valid_starts(s, b, a) for s, b, a in zip(sizes, base_sizes, axes, strict=True)]
-    offsets = torch.tensor(
-        list(itertools.product(*(range(-(m - 1), m) for m in valid))), dtype=torch.long
-    ).reshape(-1, len(valid))
-    counts = (torch.tensor(valid) - offsets.abs()).prod(dim=1).double()
-    if max_distance is not None:
-        within = offsets.double().pow(2).sum(dim=1) <= float(max_distance) ** 2 + 1e-9
-        counts = counts * within
-    delta = offsets[torch.multinomial(counts, batch_size, replacement=True, generator=generator)]
-    m = torch.tensor(valid, dtype=torch.long)
-    low = (-delta).clamp(min=0)
-    high = m - delta.clamp(min=0)
-    start1 = low + _uniform_below(high - low, generator)
-    start2 = start1 + delta
-    base = _uniform_below(m.expand(batch_size, -1), generator)
-    return FiberPairs(base, base - start1, base - start2, start1, start2)
+
+    def __init__(self, valid: tuple[int, ...], max_distance: float | None) -> None:
+        offsets = torch.tensor(
+            list(itertools.product(*(range(-(m - 1), m) for m in valid))), dtype=torch.long
+        ).reshape(-1, len(valid))
+        counts = (torch.tensor(valid) - offsets.abs()).prod(dim=1).double()
+        if max_distance is not None:
+            within = offsets.double().pow(2).sum(dim=1) <= float(max_distance) ** 2 + 1e-9
+            counts = counts * within
+        self.valid = valid
+        self._total = float(counts.sum())
+        self._last = int(counts.nonzero().max())  # a rounding-up u*total never picks past it
+        self._cpu = (offsets, counts.cumsum(0), torch.tensor(valid, dtype=torch.long))
+        self._on: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    def _tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        if device not in self._on:
+            self._on[device] = tuple(t.to(device) for t in self._cpu)
+        return self._on[device]
+
+    def sample(
+        self, batch_size: int, generator: torch.Generator | None, device: Device
+    ) -> FiberPairs:
+        _check_batch(batch_size)
+        offsets, cumulative, m = self._tables(torch.device(device or "cpu"))
+        u = torch.rand(batch_size, generator=generator, dtype=torch.float64, device=m.device)
+        pick = torch.searchsorted(cumulative, u * self._total, right=True).clamp_(max=self._last)
+        delta = offsets[pick]
+        low = (-delta).clamp(min=0)
+        high = m - delta.clamp(min=0)
+        start1 = low + _uniform_below(high - low, tuple(delta.shape), generator, m.device)
+        start2 = start1 + delta
+        base = _uniform_below(m, tuple(delta.shape), generator, m.device)
+        return FiberPairs(base, base - start1, base - start2, start1, start2)
+
+    def base(self, batch_size: int, generator: torch.Generator | None, device: Device):
+        m = self._tables(torch.device(device or "cpu"))[2]
+        return _uniform_below(m, (batch_size, len(self.valid)), generator, m.device)
+
+
+class IntervalBundles(_AxisBundles):
+    """A non-cyclic axis (SESN scales, an emulated axis); bundles stay inside ``[0, size)``."""
+
+    cyclic = False
+
+    def __init__(
+        self,
+        size: int,
+        base_size: int = 1,
+        max_distance: int | None = None,
+        emulated: bool = False,
+    ) -> None:
+        super().__init__(size, base_size, max_distance, emulated)
+        self._box = _BoxPairs((self.valid_starts,), max_distance)
+
+    @property
+    def positions(self) -> int:
+        return self.valid_starts
+
+    def sample(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: Device = None,
+    ) -> FiberPairs:
+        """``batch_size`` pairs on ``device``."""
+        pairs = self._box.sample(batch_size, generator, device)
+        return FiberPairs(*(t[:, 0] for t in _fields(pairs)))
+
+    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
+        return self.sample(prepared.shape[0], generator=generator, device=prepared.device)
+
+    def base(
+        self, prepared: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return self._box.base(prepared.shape[0], generator, prepared.device)[:, 0]
+
+
+class GridBundles(Bundles):
+    """H-SSL over translation / F-SSL (Eq. 6): ``patch x patch`` patches of the spatial axes.
+
+    A spatial fiber is everything at one pixel (``C * G`` numbers). Patches never leave the
+    map (no padding); the Euclidean distance between the two patch corners is at most
+    ``max_distance``. Fields of the pairs have shape ``(B, 2)`` as (row, col). The map size
+    is only known from the map, so it is validated (and the sampler built) the first time a
+    size is seen. ``min_positions``: how many patch positions a map must offer (2 when both
+    bundles of a pair come from one map, else they would always be equal); ``source``
+    names the map's origin in that error.
+    """
+
+    def __init__(
+        self,
+        patch: int = 1,
+        max_distance: float | None = None,
+        min_positions: int = 1,
+        source: str = "the backbone",
+    ) -> None:
+        _check_positive("base size", patch)
+        _check_max_distance(max_distance)
+        self.base_size = patch
+        self.max_distance = max_distance
+        self.min_positions = min_positions
+        self.source = source
+        self._boxes: dict[tuple[int, int], _BoxPairs] = {}
+
+    def bundle_dim(self, channels: int, group_size: int) -> int:
+        return self.base_size**2 * channels * group_size
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        _check_structured(z)
+        return z
+
+    def box(self, height: int, width: int) -> _BoxPairs:
+        """The pair sampler for an ``height x width`` map (validated and built once per size)."""
+        key = (height, width)
+        if key not in self._boxes:
+            p = self.base_size
+            if max(0, height - p + 1) * max(0, width - p + 1) < self.min_positions:
+                raise ValueError(
+                    f"translation patches of {p}x{p} on the {height}x{width} feature map of "
+                    f"{self.source} leave fewer than {self.min_positions} patch positions; use "
+                    "a smaller patch (base_size), a backbone with a larger map, or "
+                    "emulate_fibers=True for an unstructured backbone such as 'hssl_mnist_mlp'"
+                )
+            valid = (_valid_starts(height, p, "height"), _valid_starts(width, p, "width"))
+            self._boxes[key] = _BoxPairs(valid, self.max_distance)
+        return self._boxes[key]
+
+    def sample(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: Device = None,
+    ) -> FiberPairs:
+        """``batch_size`` pairs of patches of an ``height x width`` map, on ``device``."""
+        return self.box(height, width).sample(batch_size, generator, device)
+
+    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
+        h, w = prepared.shape[-2:]
+        return self.sample(prepared.shape[0], h, w, generator=generator, device=prepared.device)
+
+    def base(
+        self, prepared: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        h, w = prepared.shape[-2:]
+        return self.box(h, w).base(prepared.shape[0], generator, prepared.device)
+
+    def gather(self, prepared: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        return gather_patch(prepared, start, self.base_size)
 
 
 def _fields(pairs: FiberPairs) -> tuple[torch.Tensor, ...]:
     return (pairs.base, pairs.shift1, pairs.shift2, pairs.start1, pairs.start2)
-
-
-def _to(pairs: FiberPairs, device: torch.device | str | None) -> FiberPairs:
-    if device is None:
-        return pairs
-    return FiberPairs(*(t.to(device) for t in _fields(pairs)))
 
 
 def pool_space(z: torch.Tensor) -> torch.Tensor:
@@ -277,7 +452,8 @@ def gather_axis(
 
     Sample ``n``'s bundle is ``[z_n(s), z_n(s + 1), ..., z_n(s + |g0| - 1)]`` (mod ``G`` when
     ``cyclic``), concatenated fiber after fiber in that order (output index ``k * C + c``).
-    On a non-cyclic axis a bundle that would leave ``[0, G)`` is an error, never a wrap.
+    On a non-cyclic axis the starts must lie in ``[0, G - |g0|]``, as the samplers above
+    guarantee; they are not checked again here (that would synchronise the GPU each step).
     """
     if z.ndim != 3:
         raise ValueError(f"expected a pooled map (B, C, G), got shape {tuple(z.shape)}")
@@ -286,11 +462,6 @@ def gather_axis(
     index = start.reshape(b, 1).to(z.device) + torch.arange(base_size, device=z.device)
     if cyclic:
         index = index % g
-    elif start.numel() and (int(start.min()) < 0 or int(start.max()) > g - base_size):
-        raise ValueError(
-            f"bundle starts must lie in [0, {g - base_size}] on a non-cyclic axis of size {g} "
-            f"with base size {base_size}; got starts in [{int(start.min())}, {int(start.max())}]"
-        )
     bundles = z.gather(2, index[:, None, :].expand(b, c, base_size))
     return bundles.transpose(1, 2).reshape(b, base_size * c)
 
@@ -299,22 +470,14 @@ def gather_patch(z: torch.Tensor, start: torch.Tensor, patch: int) -> torch.Tens
     """Spatial fiber bundles: ``(B, C, G, H, W)`` and corners ``(B, 2)`` -> ``(B, p*p * C*G)``.
 
     A spatial fiber is everything at one pixel (``C * G`` numbers); the patch's fibers are
-    concatenated in row-major order of the patch. Patches never leave the map (no padding).
+    concatenated in row-major order of the patch. Corners must lie in ``[0, H - p] x
+    [0, W - p]`` (no padding), as :class:`GridBundles` guarantees; not checked again here.
     """
     _check_structured(z)
     b, c, g, h, w = z.shape
     _valid_starts(h, patch, "height")
     _valid_starts(w, patch, "width")
     start = start.reshape(b, 2).to(z.device)
-    if start.numel() and (
-        int(start.min()) < 0
-        or int(start[:, 0].max()) > h - patch
-        or int(start[:, 1].max()) > w - patch
-    ):
-        raise ValueError(
-            f"patch corners must lie in [0, {h - patch}] x [0, {w - patch}] for {patch}x{patch} "
-            f"patches of a {h}x{w} map; got corners in [{int(start.min())}, {int(start.max())}]"
-        )
     offsets = torch.arange(patch, device=z.device)
     rows = (start[:, 0:1] + offsets)[:, :, None]
     cols = (start[:, 1:2] + offsets)[:, None, :]
@@ -340,118 +503,3 @@ def cyclic_distance(pairs: FiberPairs, size: int) -> torch.Tensor:
     """Cyclic distance ``min(d, size - d)`` between the two bundles of cyclic pairs, ``(B,)``."""
     d = (pairs.start1 - pairs.start2) % size
     return torch.minimum(d, size - d)
-
-
-@dataclass(frozen=True)
-class BundleSpec:
-    """Where a method reads its fiber bundles: one object instead of five loose options.
-
-    Args:
-        topology: ``"cyclic"`` or ``"interval"`` (the group axis ``G``, after average-pooling
-            the spatial axes) or ``"grid"`` (the spatial axes, ``base_size x base_size``
-            patches of ``C * G``-number fibers).
-        base_size: ``|g0|`` on an axis; the patch side on the grid.
-        max_distance: bound on the topographic distance of H-SSL pairs (``None``: none).
-        emulated_size: read the map through :func:`emulate_group_axis` with this size first
-            (H-SSL Table 2 baselines); not allowed with ``"grid"``.
-    """
-
-    topology: Topology
-    base_size: int = 1
-    max_distance: float | None = None
-    emulated_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.topology not in TOPOLOGIES:
-            raise ValueError(
-                f"unknown topology {self.topology!r}; valid choices: {', '.join(TOPOLOGIES)}"
-            )
-        _check_positive("base size", self.base_size)
-        _check_max_distance(self.max_distance)
-        if self.emulated_size is not None:
-            _check_positive("emulated_size", self.emulated_size)
-            if self.topology == "grid":
-                raise ValueError(
-                    "an emulated group axis is one-dimensional; use topology 'cyclic' or "
-                    "'interval' with emulated_size, or 'grid' without it"
-                )
-
-    def bundle_dim(self, channels: int, group_size: int) -> int:
-        """Length of one bundle for a backbone map with ``channels`` x ``group_size`` fibers."""
-        if self.topology == "grid":
-            return self.base_size**2 * channels * group_size
-        if self.emulated_size is not None and group_size == 1:
-            channels = channels // self.emulated_size
-        return self.base_size * channels
-
-    def axis_size(self, group_size: int) -> int:
-        """Length of the 1-D axis bundles are read from (not defined for the grid)."""
-        if self.topology == "grid":
-            raise ValueError("the grid topology has two axes; see its height and width")
-        return self.emulated_size if self.emulated_size is not None else group_size
-
-    def prepare(self, z: torch.Tensor) -> torch.Tensor:
-        """Backbone map ``(B, C, G, H, W)`` -> what :meth:`gather` reads.
-
-        Grid: unchanged. Axis: emulated if asked, then spatial axes average-pooled to
-        ``(B, C', G')`` (H-SSL App. A: pool space when the transformation is not translation).
-        """
-        _check_structured(z)
-        if self.topology == "grid":
-            return z
-        if self.emulated_size is not None:
-            z = emulate_group_axis(z, self.emulated_size)
-        return pool_space(z)
-
-    def sample_pairs(
-        self, prepared: torch.Tensor, generator: torch.Generator | None = None
-    ) -> FiberPairs:
-        """H-SSL pairs (Eq. 7) for a prepared map, on its device."""
-        b = prepared.shape[0]
-        if self.topology == "grid":
-            h, w = prepared.shape[-2:]
-            return sample_grid_pairs(
-                b,
-                h,
-                w,
-                self.base_size,
-                self.max_distance,
-                generator=generator,
-                device=prepared.device,
-            )
-        sampler = sample_cyclic_pairs if self.topology == "cyclic" else sample_interval_pairs
-        max_distance = None if self.max_distance is None else int(self.max_distance)
-        return sampler(
-            b,
-            prepared.shape[-1],
-            self.base_size,
-            max_distance,
-            generator=generator,
-            device=prepared.device,
-        )
-
-    def sample_base(
-        self, prepared: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """A-SSL's base ``g0`` (one per sample) for a prepared map, on its device."""
-        b = prepared.shape[0]
-        if self.topology == "grid":
-            sizes = tuple(prepared.shape[-2:])
-            return sample_base(
-                b, sizes, (self.base_size,) * 2, generator=generator, device=prepared.device
-            )
-        base = sample_base(
-            b,
-            (prepared.shape[-1],),
-            (self.base_size,),
-            cyclic=self.topology == "cyclic",
-            generator=generator,
-            device=prepared.device,
-        )
-        return base[:, 0]
-
-    def gather(self, prepared: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        """Bundles at ``start`` as ``(B, bundle_dim)`` vectors in the fixed fiber order."""
-        if self.topology == "grid":
-            return gather_patch(prepared, start, self.base_size)
-        return gather_axis(prepared, start, self.base_size, cyclic=self.topology == "cyclic")

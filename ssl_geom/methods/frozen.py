@@ -2,8 +2,9 @@
 
 The backbone keeps its random initialisation: no parameter is trained and it stays in
 eval mode, so BatchNorm running statistics do not drift either and the representation is
-exactly the initial one. Only the online linear probe trains (on ``backbone.embed``), and
-it logs ``probe/acc`` like every other method. The projection head is unused and frozen.
+exactly the initial one. Only the online linear probe trains (on the backbone map, through the
+backbone's readout), and it logs ``probe/acc`` like every other method. No projection head
+is built.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ class Frozen(SSLMethod):
                 "model.num_classes or link it from data.num_classes"
             )
         self.backbone.requires_grad_(False)
-        self.projector.requires_grad_(False)
         self.backbone.eval()
 
     def train(self, mode: bool = True) -> Frozen:
@@ -42,7 +42,7 @@ class Frozen(SSLMethod):
 
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
         with torch.no_grad():
-            features = self.backbone.embed(views[0])
+            features = self.backbone(views[0])
         # No SSL objective. A zero that is still attached to the probe keeps the step's
         # loss differentiable when a batch has no labelled sample for the probe.
         zero = sum(p.sum() for p in self.probe.parameters()) * 0.0

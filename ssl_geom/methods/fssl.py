@@ -35,5 +35,5 @@ class FSSL(FiberSSL):
         gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.fiber_options = ("translation", patch_size, max_distance, False)
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        self.build_bundles("translation", patch_size, max_distance, False)

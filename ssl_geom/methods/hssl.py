@@ -27,10 +27,15 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from ssl_geom.backbones import StructuredBackbone, structured_to_vector
+from ssl_geom.backbones import StructuredBackbone
 from ssl_geom.losses import info_nce
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
-from ssl_geom.methods.fibers import BundleSpec
+from ssl_geom.methods.fibers import (
+    Bundles,
+    CyclicBundles,
+    GridBundles,
+    IntervalBundles,
+)
 
 Transformation = Literal["rotation", "scale", "translation"]
 TRANSFORMATIONS: tuple[str, ...] = ("rotation", "scale", "translation")
@@ -46,8 +51,8 @@ def resolve_bundles(
     max_distance: float | None,
     emulate_fibers: bool,
     one_view: bool,
-) -> BundleSpec:
-    """The :class:`BundleSpec` a fiber method reads from ``backbone``, or a clear refusal.
+) -> Bundles:
+    """The :class:`Bundles` a fiber method reads from ``backbone``, or a clear refusal.
 
     ``one_view`` (H-SSL, F-SSL): both bundles of a pair come from one representation, so
     a rotation/scale axis must be equivariant to that transformation (else Eq. 7 does not
@@ -61,6 +66,10 @@ def resolve_bundles(
         )
     group, g = backbone.group, backbone.group_size
     described = f"backbone {backbone_name!r} (group {group!r}, G={g})"
+    if transformation == "translation" and not emulate_fibers:
+        return GridBundles(
+            base_size, max_distance, 2 if one_view else 1, f"backbone {backbone_name!r}"
+        )
     if emulate_fibers:
         if group != "trivial":
             raise ValueError(
@@ -73,10 +82,7 @@ def resolve_bundles(
                 f"{described} has emulated_group_size=None; use e.g. 'hssl_mnist_mlp', "
                 "'hssl_mnist_cnn6x' or 'hssl_resnet20_cnn6x'"
             )
-        topology = "cyclic" if transformation == "rotation" else "interval"
-        spec = BundleSpec(topology, base_size, max_distance, backbone.emulated_group_size)
-    elif transformation == "translation":
-        return BundleSpec("grid", base_size, max_distance)
+        size = backbone.emulated_group_size
     else:
         if one_view and group != transformation:
             alternative = group if group != "trivial" else "translation"
@@ -88,37 +94,35 @@ def resolve_bundles(
                 f"transformation={alternative!r}, or set emulate_fibers=True to sample an "
                 "unstructured axis on purpose (H-SSL Table 2)"
             )
-        topology = "cyclic" if transformation == "rotation" else "interval"
-        spec = BundleSpec(topology, base_size, max_distance)
-    size = spec.axis_size(g)
+        size = g
     if base_size > size:
         raise ValueError(
             f"base_size={base_size} exceeds the {transformation} axis of {described}, which "
             f"has {size} elements; use base_size <= {size}"
         )
-    positions = size if spec.topology == "cyclic" else size - base_size + 1
-    if one_view and positions < 2:
+    kind = CyclicBundles if transformation == "rotation" else IntervalBundles
+    distance = None if max_distance is None else int(max_distance)
+    bundles = kind(size, base_size, distance, emulated=emulate_fibers)
+    if one_view and bundles.positions < 2:
         raise ValueError(
             f"base_size={base_size} on the {size}-element {transformation} axis of {described} "
             "leaves a single bundle position, so both bundles of every pair would be equal; "
             "use a smaller base_size or a backbone with a larger group axis"
         )
-    return spec
+    return bundles
 
 
 class FiberSSL(SSLMethod):
     """Shared by H-SSL, F-SSL and A-SSL: fiber bundles into the projector, InfoNCE between them.
 
-    A subclass sets ``self.fiber_options = (transformation, base_size, max_distance,
-    emulate_fibers)`` before calling ``super().__init__`` (the projector's input size
-    depends on them). :meth:`bundle_pair` here is H-SSL's (Eq. 7: both bundles from one
-    view); A-SSL overrides it.
+    A subclass calls :meth:`build_bundles` right after ``super().__init__``: it resolves
+    where the bundles are read (:func:`resolve_bundles`) and builds the projector for
+    their length. :meth:`bundle_pair` here is H-SSL's (Eq. 7: both bundles from one view);
+    A-SSL overrides it.
     """
 
     one_view: ClassVar[bool] = True
     """Both bundles come from one view (H-SSL/F-SSL); see :func:`resolve_bundles`."""
-
-    fiber_options: tuple[str, int, float | None, bool]
 
     def __init__(
         self, temperature: float = 0.1, gather_distributed: bool = False, **kwargs: Any
@@ -129,12 +133,27 @@ class FiberSSL(SSLMethod):
         self.temperature = temperature
         self.gather_distributed = gather_distributed
 
-    def projector_input_dim(self) -> int:
-        """``C * |g0|`` on the group axis, ``p * p * C * G`` for translation patches."""
+    def build_bundles(
+        self,
+        transformation: str,
+        base_size: int,
+        max_distance: float | None,
+        emulate_fibers: bool,
+    ) -> None:
+        """Set ``self.bundles`` and ``self.projector`` (input: one bundle, ``C * |g0|`` on the
+        group axis, ``p * p * C * G`` for translation patches)."""
         self.bundles = resolve_bundles(
-            self.backbone, self.hparams.backbone, *self.fiber_options, one_view=self.one_view
+            self.backbone,
+            self.hparams.backbone,
+            transformation,
+            base_size,
+            max_distance,
+            emulate_fibers,
+            one_view=self.one_view,
         )
-        return self.bundles.bundle_dim(self.backbone.out_channels, self.backbone.group_size)
+        self.projector = self.make_projector(
+            self.bundles.bundle_dim(self.backbone.out_channels, self.backbone.group_size)
+        )
 
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
         """InfoNCE (Eq. 3) between the projected bundles of the pair."""
@@ -145,7 +164,7 @@ class FiberSSL(SSLMethod):
             self.temperature,
             gather_distributed=self.gather_distributed,
         )
-        return SSLStepOutput(loss=loss, probe_features=structured_to_vector(z))
+        return SSLStepOutput(loss=loss, probe_features=z)
 
     def bundle_pair(
         self, views: list[torch.Tensor]
@@ -162,25 +181,12 @@ class FiberSSL(SSLMethod):
             )
         z = self.backbone(views[0])
         prepared = self.bundles.prepare(z)
-        if self.bundles.topology == "grid":
-            self._check_grid(prepared)
-        pairs = self.bundles.sample_pairs(prepared)
+        pairs = self.bundles.pairs(prepared)
         return (
             self.bundles.gather(prepared, pairs.start1),
             self.bundles.gather(prepared, pairs.start2),
             z,
         )
-
-    def _check_grid(self, z: torch.Tensor) -> None:
-        h, w = z.shape[-2:]
-        p = self.bundles.base_size
-        if p > min(h, w) or (h - p + 1) * (w - p + 1) < 2:
-            raise ValueError(
-                f"translation patches of {p}x{p} on the {h}x{w} feature map of backbone "
-                f"{self.hparams.backbone!r} leave fewer than two patch positions; use a smaller "
-                "patch (base_size), a backbone with a larger map, or emulate_fibers=True for "
-                "an unstructured backbone such as 'hssl_mnist_mlp'"
-            )
 
 
 class HSSL(FiberSSL):
@@ -211,5 +217,5 @@ class HSSL(FiberSSL):
         gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.fiber_options = (transformation, base_size, max_distance, emulate_fibers)
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        self.build_bundles(transformation, base_size, max_distance, emulate_fibers)

@@ -230,6 +230,7 @@ class MoCoV2(SSLMethod):
         **kwargs: Any,
     ) -> None:
         super().__init__(projector_batch_norm=projector_batch_norm, **kwargs)
+        self.projector = self.make_projector(self.backbone.embed_dim)
         self.momentum_encoder = MomentumQueue(
             self.backbone,
             self.projector,

@@ -29,6 +29,7 @@ class SimCLR(SSLMethod):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         super().__init__(**kwargs)
+        self.projector = self.make_projector(self.backbone.embed_dim)
 
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
         if len(views) < 2:
@@ -36,7 +37,7 @@ class SimCLR(SSLMethod):
                 f"SimCLR needs two augmented views per sample, got {len(views)}; "
                 "use a DataModule with train_views='simclr' and n_views=2"
             )
-        h1, z1 = self.project(views[0])
+        map1, z1 = self.project(views[0])
         _, z2 = self.project(views[1])
         loss = info_nce(
             z1,
@@ -44,4 +45,4 @@ class SimCLR(SSLMethod):
             temperature=self.hparams.temperature,
             gather_distributed=self.hparams.gather_distributed,
         )
-        return SSLStepOutput(loss, h1, {"info_nce": loss.detach()})
+        return SSLStepOutput(loss, map1, {"info_nce": loss.detach()})
