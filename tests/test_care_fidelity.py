@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from types import SimpleNamespace
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -19,8 +21,11 @@ import torch.nn.functional as F
 import yaml
 from torchvision.transforms import v2
 
+import tests.methods_testing  # noqa: F401  (registers the tiny_cnn backbone)
 from ssl_geom.data import ImageNet100DataModule, STL10DataModule
 from ssl_geom.data.fake import write_fake_dataset
+from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS
+from ssl_geom.methods import CARE
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 IMAGENET100_CONFIGS = (
@@ -212,6 +217,109 @@ def test_photometric_flip_pair_only_mirrors() -> None:
     assert positions == {(5, 20), (5, 11)}
 
 
+def test_pair_kinds_include_every_group_view() -> None:
+    assert set(GROUP_VIEWS) <= set(PAIR_KINDS)
+
+
 def test_unknown_pair_kind_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"'affine'.*simclr.*photometric.*photometric_flip"):
         STL10DataModule().same_params_transform("affine")
+
+
+# ----------------------------------------------------------------------------- CARE arguments
+TINY = {"backbone": "tiny_cnn", "in_channels": 3, "projector_hidden_dims": [16]}
+
+
+class RecordingPair:
+    """An identity same-parameters transform that records every batch it is given."""
+
+    def __init__(self) -> None:
+        self.inputs: list[torch.Tensor] = []
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(batch.clone())
+        return batch
+
+
+def test_equivariance_batch_size_uses_only_the_first_originals() -> None:
+    # CARE code, imagenet100/main.py: images2 = images[2][:equivariant_batch_size/world_size],
+    # split into chunks of equivariant_batch_size // equiv_splits_per_gpu = 128 // 4 = 32.
+    spy = RecordingPair()
+    model = CARE(
+        n_split=4, equivariance_batch_size=128, batch_size=256, same_params_transform=spy, **TINY
+    )
+    torch.manual_seed(0)
+    views = [torch.randn(256, 3, 4, 4) for _ in range(3)]  # two views + the originals
+    model.ssl_step(views, 0)
+    assert [len(x) for x in spy.inputs] == [32] * 8  # 4 chunks, two draws each
+    firsts = torch.cat(spy.inputs[0::2])  # the first draw of each chunk, in chunk order
+    torch.testing.assert_close(firsts, views[2][:128], rtol=0, atol=0)
+
+
+def test_equivariance_batch_size_is_global_and_split_over_processes() -> None:
+    model = CARE(n_split=4, equivariance_batch_size=128, **TINY)
+    model._trainer = SimpleNamespace(world_size=2)  # the code: 128 / world_size per GPU
+    assert model.equivariance_rows(256) == 64
+    model._trainer = SimpleNamespace(world_size=3)
+    with pytest.raises(ValueError, match=r"=128 must split into 3 processes.*multiple of 12"):
+        model.equivariance_rows(256)
+    model._trainer = SimpleNamespace(world_size=1)
+    with pytest.raises(ValueError, match=r"needs 128 originals per process.*batch has 64"):
+        model.equivariance_rows(64)
+
+
+def test_equivariance_batch_size_none_keeps_the_whole_batch() -> None:
+    spy = RecordingPair()
+    model = CARE(n_split=2, same_params_transform=spy, **TINY)
+    model.ssl_step([torch.randn(8, 3, 4, 4) for _ in range(3)], 0)
+    assert sum(len(x) for x in spy.inputs[0::2]) == 8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_split": 3, "equivariance_batch_size": 128}, r"equivariance_batch_size=128 must be"),
+        ({"n_split": 4, "equivariance_batch_size": 0}, r"equivariance_batch_size=0 must be"),
+        (
+            {"n_split": 4, "equivariance_batch_size": 128, "batch_size": 64},
+            r"equivariance_batch_size=128 exceeds the batch size 64",
+        ),
+        ({"equivariance_views": "affine"}, r"unknown equivariance_views 'affine'.*photometric"),
+        (
+            {"equivariance_views": "photometric", "same_params_transform": RecordingPair()},
+            r"pass one of them",
+        ),
+    ],
+)
+def test_bad_equivariance_settings_fail_at_construction(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        CARE(**{**TINY, **kwargs})
+
+
+def test_n_split_needs_to_divide_only_the_equivariance_batch() -> None:
+    # 96 / 8 = 12 per chunk, while 8 does not divide a batch of 100: allowed, as in the code.
+    model = CARE(n_split=8, equivariance_batch_size=96, batch_size=100, **TINY)
+    assert model.equivariance_rows(100) == 96
+
+
+def test_photometric_pair_is_resolved_from_the_datamodule_and_trains(stl10_root: Path) -> None:
+    dm = STL10DataModule(
+        root=str(stl10_root), image_size=32, batch_size=8, num_workers=0, include_original=True
+    )
+    model = CARE(
+        n_split=2, equivariance_batch_size=4, equivariance_views="photometric", batch_size=8, **TINY
+    )
+    trainer = L.Trainer(
+        max_steps=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(model, dm)
+    ops = _flat(model._same_params.ops)
+    assert not [op for op in ops if isinstance(op, (v2.RandomResizedCrop, v2.RandomHorizontalFlip))]
+    assert _one(ops, v2.RandomGrayscale).p == 0.2
+    assert torch.isfinite(trainer.callback_metrics["train/equivariance"])

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torchvision.transforms import v2
@@ -53,8 +53,9 @@ GroupView = Literal["rotation", "translation", "scale"]
 
 STRENGTHS: tuple[str, ...] = ("large", "moderate", "small", "mocov2")
 GROUP_VIEWS: tuple[str, ...] = ("rotation", "translation", "scale")
+PairKind = Literal["simclr", "photometric", "photometric_flip", "rotation", "translation", "scale"]
 #: Kinds of one-draw-per-batch transforms a DataModule builds (``same_params_transform``).
-PAIR_KINDS: tuple[str, ...] = ("simclr", "photometric", "photometric_flip", *GROUP_VIEWS)
+PAIR_KINDS: tuple[str, ...] = get_args(PairKind)
 
 #: H-SSL App. A: translate up to ±20% of H/W, downscale to 0.57-1.0.
 HSSL_MAX_TRANSLATION = 0.2
