@@ -22,6 +22,7 @@ import yaml
 from torchvision.transforms import v2
 
 import tests.methods_testing  # noqa: F401  (registers the tiny_cnn backbone)
+from ssl_geom.cli import build_cli
 from ssl_geom.data import ImageNet100DataModule, STL10DataModule
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS
@@ -323,3 +324,86 @@ def test_photometric_pair_is_resolved_from_the_datamodule_and_trains(stl10_root:
     assert not [op for op in ops if isinstance(op, (v2.RandomResizedCrop, v2.RandomHorizontalFlip))]
     assert _one(ops, v2.RandomGrayscale).p == 0.2
     assert torch.isfinite(trainer.callback_metrics["train/equivariance"])
+
+
+# ----------------------------------------------------------------------------- built models
+def _built(name: str, root: Path, tmp_path: Path):
+    """Model and DataModule as the CLI builds them from ``name`` (fake data, CPU, batch 8)."""
+    args = [
+        "--config",
+        str(EXPERIMENTS / name),
+        f"--data.init_args.root={root}",
+        "--data.init_args.num_workers=0",
+        "--data.init_args.batch_size=8",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    if name.startswith("care_") and name.endswith("imagenet100.yaml"):
+        args.append("--model.init_args.equivariance_batch_size=8")
+    cli = build_cli(args, run=False)
+    return cli.model, cli.trainer
+
+
+def _layers(projector: torch.nn.Module) -> list[tuple]:
+    """``(type, in, out, bias)`` for Linear layers, ``(type,)`` for the others, in order."""
+    out = []
+    for m in projector.modules():
+        if isinstance(m, torch.nn.Linear):
+            out.append(("Linear", m.in_features, m.out_features, m.bias is not None))
+        elif isinstance(m, (torch.nn.BatchNorm1d, torch.nn.ReLU)):
+            out.append((type(m).__name__,))
+    return out
+
+
+@pytest.mark.parametrize("name", STL10_CONFIGS)
+def test_stl10_configs_build_the_codes_stem_and_projector(
+    name: str, stl10_root: Path, tmp_path: Path
+) -> None:
+    model, _ = _built(name, stl10_root, tmp_path)
+    # CARE code, model.py: conv1 = Conv2d(3, 64, kernel_size=3, stride=1, padding=1), the
+    # max-pool dropped; g = Linear(2048, 512, bias=False), BatchNorm1d(512), ReLU,
+    # Linear(512, feature_dim=128, bias=True).
+    conv1 = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv1.kernel_size == (3, 3) and conv1.stride == (1, 1)
+    assert not [m for m in model.backbone.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert _layers(model.projector) == [
+        ("Linear", 2048, 512, False),
+        ("BatchNorm1d",),
+        ("ReLU",),
+        ("Linear", 512, 128, True),
+    ]
+    # CARE code, utils.get_optimizer: torch SGD gets lr and weight_decay only -> momentum 0,
+    # weight decay on model.parameters() (every parameter).
+    hp = model.hparams
+    assert (hp.optimizer, hp.lr, hp.momentum, hp.weight_decay) == ("sgd", 0.06, 0.0, 5e-4)
+    assert hp.exclude_bias_norm_from_wd is False
+    assert hp.warmup_steps == 10  # paper: "10 warmup steps"
+
+
+@pytest.fixture(scope="module")
+def imagenet100_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("imagenet100")
+    return write_fake_dataset("imagenet100", root, n_train=8, n_test=8)
+
+
+@pytest.mark.parametrize("name", ("simclr_imagenet100.yaml", "care_simclr_imagenet100.yaml"))
+def test_imagenet100_simclr_configs_build_the_codes_head_and_optimiser(
+    name: str, imagenet100_root: Path, tmp_path: Path
+) -> None:
+    model, trainer = _built(name, imagenet100_root, tmp_path)
+    # CARE code, builder.py: fc = Sequential(Linear(2048, 2048), ReLU(), Linear(2048, 128)).
+    assert _layers(model.projector) == [
+        ("Linear", 2048, 2048, True),
+        ("ReLU",),
+        ("Linear", 2048, 128, True),
+    ]
+    hp = model.hparams
+    # loss.py divides by model.T = --moco-t 0.2; main.py: SGD(model.parameters(), lr,
+    # momentum=0.9, weight_decay=1e-4), cosine per epoch without warm-up; lr: paper 0.8 @ 512.
+    assert hp.temperature == 0.2
+    assert (hp.optimizer, hp.lr, hp.momentum, hp.weight_decay) == ("sgd", 0.8, 0.9, 1e-4)
+    assert hp.exclude_bias_norm_from_wd is False
+    assert (hp.lr_schedule, hp.warmup_epochs, hp.warmup_steps) == ("warmup_cosine", 0, None)
+    # main.py converts the equivariant model (not the SimCLR baseline) to SyncBatchNorm.
+    assert (trainer._accelerator_connector._layer_sync is not None) == name.startswith("care_")
