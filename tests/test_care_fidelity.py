@@ -407,3 +407,11 @@ def test_imagenet100_simclr_configs_build_the_codes_head_and_optimiser(
     assert (hp.lr_schedule, hp.warmup_epochs, hp.warmup_steps) == ("warmup_cosine", 0, None)
     # main.py converts the equivariant model (not the SimCLR baseline) to SyncBatchNorm.
     assert (trainer._accelerator_connector._layer_sync is not None) == name.startswith("care_")
+
+
+def test_device_views_need_stl10_at_its_stored_size() -> None:
+    # Device augmentation crops the stored images and ships the stored image as the original,
+    # so it is only right when no loader-side resize is needed (96 px).
+    assert STL10DataModule(augment_on="device").augment_on == "device"
+    with pytest.raises(ValueError, match=r"augment_on='device' needs images stored at one size"):
+        STL10DataModule(image_size=32, augment_on="device")
