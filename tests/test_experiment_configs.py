@@ -3,7 +3,8 @@
 The data root points at tiny datasets written in the real on-disk formats
 (``ssl_geom.data.fake``); the configs are otherwise used as written except for what a CPU
 test needs: ``num_workers=0``, one CPU device, fp32, and a small batch (CARE's ``n_split``
-so the chunks still divide it, and two samples per MoCo key-BatchNorm sub-batch). Costs
+so the chunks still divide it, and two samples per MoCo key-BatchNorm sub-batch; CARE's
+``equivariance_batch_size`` then becomes that batch). Costs
 decide the suite:
 
 - default: every config parses (class paths, argument names and types); every config
@@ -91,7 +92,12 @@ def cpu_overrides(config: dict, root: Path, out: Path) -> list[str]:
     batch = init.get("n_split", 4) if config["model"]["class_path"].endswith("CARE") else 4
     if "bn_splits" in init:  # MoCo's key BatchNorm sub-batches need >= 2 samples each
         batch = math.lcm(batch, 2 * init["bn_splits"])
+    # A CPU batch is smaller than CARE's equivariance subset: the subset is the whole batch.
+    subset = [f"--model.init_args.equivariance_batch_size={batch}"] * (
+        init.get("equivariance_batch_size") is not None
+    )
     return [
+        *subset,
         f"--data.init_args.root={root}",
         "--data.init_args.num_workers=0",
         f"--data.init_args.batch_size={batch}",

@@ -56,7 +56,7 @@ def test_color_jitter_applies_each_rows_own_order_like_torchvision() -> None:
 
 
 def test_blur_equals_torchvision_gaussian_blur_and_sigma_zero_is_identity() -> None:
-    aug = make(96, blur=True)
+    aug = make(96, blur_kernel=9)
     images = torch.rand(2, 3, 96, 96)
     out = aug.blur(images, torch.tensor([1.3, 0.0]))
     torch.testing.assert_close(out[0], TF.gaussian_blur(images[0], [9, 9], [1.3, 1.3]))

@@ -31,9 +31,10 @@ from ssl_geom.data.errors import UnreadableFilesError
 from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
 from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
-    GROUP_VIEWS,
+    PAIR_KINDS,
     SameParamsTransform,
     group_ops,
+    photometric_ops,
     simclr_ops,
     simclr_params,
     to_normalised,
@@ -41,7 +42,7 @@ from ssl_geom.data.transforms import (
 )
 
 TrainViews = Literal["simclr", "none", "rotation", "translation", "scale"]
-StrengthName = Literal["large", "moderate", "small"]
+StrengthName = Literal["large", "moderate", "small", "mocov2"]
 Split = Literal["train", "test"]
 
 TRAIN_VIEWS: tuple[str, ...] = get_args(TrainViews)
@@ -82,8 +83,10 @@ class SSLDataModule(L.LightningDataModule):
             H-SSL group augmentation ``"rotation"``/``"translation"``/``"scale"``.
         n_views: views per sample (default 2; 1 for ``"none"``, which allows no other value).
         include_original: append the un-augmented image as the last view.
-        strength: geometry-paper preset for the SimCLR views (``"large"``/``"moderate"``/
-            ``"small"``; None = the dataset's SimCLR default). Only with ``train_views="simclr"``.
+        strength: preset for the SimCLR-style views: the geometry paper's ``"large"``/
+            ``"moderate"``/``"small"`` (its Table 2), or ``"mocov2"`` (MoCo-v2's views: crop
+            0.2-1, jitter s=0.5, 5x5 blur; the CARE ImageNet-100 code's); None = the
+            dataset's SimCLR default. Only with ``train_views="simclr"``.
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
@@ -212,7 +215,7 @@ class SSLDataModule(L.LightningDataModule):
                 f"augment_on='device' makes SimCLR views, but train_views={train_views!r}; "
                 "use train_views='simclr' or augment_on='loader'"
             )
-        if type(self)._base_ops is not SSLDataModule._base_ops:
+        if self._base_ops():  # e.g. ImageNet's resize + crop, STL10 below 96 px
             raise ValueError(
                 f"augment_on='device' needs images stored at one size, but {self.name} resizes "
                 "its images in the loader; use augment_on='loader'"
@@ -339,9 +342,14 @@ class SSLDataModule(L.LightningDataModule):
         return v2.Compose([*self._base_ops(), *to_normalised(self.mean, self.std)])
 
     def _random_ops(self, kind: str) -> list[v2.Transform]:
+        params = simclr_params(self.image_size, self.strength, self.flip_allowed)
         if kind == "simclr":
-            params = simclr_params(self.image_size, self.strength, self.flip_allowed)
             return simclr_ops(self.image_size, self.in_channels, params)
+        if kind == "photometric":
+            return photometric_ops(self.in_channels, params)
+        if kind == "photometric_flip":
+            flip = [v2.RandomHorizontalFlip()] if params.flip else []
+            return flip + photometric_ops(self.in_channels, params)
         return group_ops(kind, self.rotation_order)
 
     def view_transform(self) -> v2.Compose:
@@ -357,12 +365,15 @@ class SSLDataModule(L.LightningDataModule):
         """``t(batch)``: one fresh random draw applied identically to a normalised batch.
 
         ``kind="simclr"`` (the contract) uses this DataModule's SimCLR ops and strength at
-        ``image_size``; an H-SSL group name uses that group's augmentation instead. With
-        ``augment_on="device"`` the SimCLR one is batched: ``t(batch, n_groups=k)`` draws
-        one set per group of rows in one call (CARE's chunks).
+        ``image_size``; ``"photometric"`` the same without the crop and the flip (pixel values
+        change, positions never), ``"photometric_flip"`` without the crop only (the CARE
+        ImageNet-100 code's equivariance pair); an H-SSL group name uses that group's
+        augmentation instead. The batch must already be at ``image_size`` for the kinds
+        without a crop. With ``augment_on="device"`` the SimCLR one is batched:
+        ``t(batch, n_groups=k)`` draws one set per group of rows in one call (CARE's chunks).
         """
-        if kind not in ("simclr", *GROUP_VIEWS):
-            raise ValueError(f"unknown kind {kind!r}; expected one of {['simclr', *GROUP_VIEWS]}")
+        if kind not in PAIR_KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {list(PAIR_KINDS)}")
         if kind == "simclr" and self.augment_on == "device":
             return DeviceSameParams(self.device_augment())
         return SameParamsTransform(self._random_ops(kind), self.mean, self.std)

@@ -120,7 +120,6 @@ class DeviceSimCLRAugment:
             self._jitter_ranges.append((-strengths[3], strengths[3]))
         self._generators: dict[torch.device, torch.Generator] = {}
         self._stat_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._blur_kernel = int(0.1 * image_size) // 2 * 2 + 1
 
     def __repr__(self) -> str:
         return f"DeviceSimCLRAugment(image_size={self.image_size}, params={self.params})"
@@ -187,9 +186,10 @@ class DeviceSimCLRAugment:
         factors = torch.where(jitter[:, None], drawn, identity)
         # v2.ColorJitter: torch.randperm(4) per image; argsort of uniforms is a uniform permutation.
         order = torch.rand((n, 4), generator=g, device=g.device).argsort(dim=1)
-        sigma = self._uniform((n,), 0.1, 2.0, g) if p.blur else torch.zeros(n, device=g.device)
-        if p.blur:
-            sigma = torch.where(coins[:, 3] < 0.5, sigma, torch.zeros_like(sigma))
+        blur = p.blur_kernel is not None
+        sigma = self._uniform((n,), *p.blur_sigma, g) if blur else torch.zeros(n, device=g.device)
+        if blur:
+            sigma = torch.where(coins[:, 3] < p.blur_p, sigma, torch.zeros_like(sigma))
         return ViewParams(box, flip, gray, factors, order, sigma)
 
     # ------------------------------------------------------------------ ops
@@ -279,7 +279,7 @@ class DeviceSimCLRAugment:
     def blur(self, images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Per-row separable Gaussian blur (reflect padding, as ``v2.GaussianBlur``); 0 = none."""
         n, c, h, w = images.shape
-        k = self._blur_kernel
+        k = self.params.blur_kernel
         x = torch.arange(k, device=images.device, dtype=images.dtype) - k // 2
         safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma)).to(images.dtype)
         kernel = torch.exp(-0.5 * (x[None] / safe[:, None]) ** 2)
@@ -319,7 +319,7 @@ class DeviceSimCLRAugment:
         x = self.color_jitter(x, params.factors, params.order)
         if self.in_channels == 3:
             x = torch.where(params.gray.view(-1, 1, 1, 1), self._gray(x).expand_as(x), x)
-        if self.params.blur:
+        if self.params.blur_kernel is not None:
             x = self.blur(x, params.sigma)
         return x
 

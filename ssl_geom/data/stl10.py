@@ -5,13 +5,22 @@ column-major as ``3 x 96 x 96`` uint8 (see :class:`ColumnMajorBinarySource`), la
 1..10 (we shift to 0..9). SSL training uses train (5,000) + unlabeled (100,000) images; the
 unlabeled ones carry label -1, which online probes must skip (``y < 0``). Eval: ``train`` and
 ``test`` (8,000), labelled.
+
+``image_size`` (default 96, the stored size) sets the side the model sees. The CARE authors
+train and evaluate STL10 at 32 px (github.com/Sharut/CARE, commit 28718be,
+``cifar10_cifar100_stl10/dataset.py``: ``RandomResizedCrop(32)`` on the 96 px images for the
+views, ``Resize(32)`` for evaluation); we do the same: SimCLR crops go straight from the
+96 px image to ``image_size``, everything else (evaluation, the un-augmented original, group
+views) first resizes the whole image to ``image_size``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from torchvision.transforms import v2
 
 from ssl_geom.data.base import Split, SSLDataModule
 from ssl_geom.data.errors import CorruptDatasetError, DatasetNotFoundError
@@ -23,7 +32,7 @@ SHAPE = (3, 96, 96)
 
 
 class STL10DataModule(SSLDataModule):
-    """STL10, 96x96 RGB, 10 classes; SSL train = train + unlabeled (label -1)."""
+    """STL10, stored 96x96 RGB, 10 classes; SSL train = train + unlabeled (label -1)."""
 
     name = "STL10"
     num_classes = 10
@@ -32,6 +41,21 @@ class STL10DataModule(SSLDataModule):
     mean = (0.4467, 0.4398, 0.4066)
     std = (0.2603, 0.2566, 0.2713)
     supports_download = True
+
+    def __init__(self, image_size: int = SHAPE[1], **kwargs: Any) -> None:
+        """``image_size``: side of the images the model sees (96 = stored); others as the base."""
+        if not isinstance(image_size, int) or image_size < 8:
+            raise ValueError(
+                f"image_size must be an int >= 8 pixels, got {image_size!r}; STL10 is stored at "
+                f"{SHAPE[1]} px (the CARE paper's code trains at 32)"
+            )
+        self.image_size = image_size
+        super().__init__(**kwargs)
+
+    def _base_ops(self) -> list[v2.Transform]:
+        if self.image_size == SHAPE[1]:
+            return []
+        return [v2.Resize((self.image_size, self.image_size), antialias=True)]
 
     def _placement_hint(self) -> str:
         return (

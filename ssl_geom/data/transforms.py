@@ -1,4 +1,4 @@
-"""Augmentation pipelines: SimCLR views, the geometry paper's strength presets, H-SSL's group views.
+"""Augmentation pipelines: SimCLR views, presets (geometry paper, MoCo-v2), H-SSL's group views.
 
 Everything is built from torchvision ``transforms.v2`` ops acting on tensors (uint8 images in
 the loader workers, float batches on any device for :class:`SameParamsTransform`). Written here
@@ -17,6 +17,18 @@ Sources:
   s=0.25, flip), ``small`` (crop 0.9-1, s=0.05, no flip); grayscale p=0.2 and jitter p=0.8 in all.
   The table has no blur row; a preset keeps the dataset's blur setting (none on CIFAR, where
   the paper ran).
+* MoCo-v2 (Chen et al., "Improved Baselines with Momentum Contrastive Learning",
+  arXiv:2003.04297) as the CARE authors' ImageNet-100 code runs it (github.com/Sharut/CARE,
+  ``imagenet100/main.py``, commit 28718be), preset ``"mocov2"``: crop scale 0.2-1, colour
+  jitter (0.4, 0.4, 0.4, 0.1) (= SimCLR's s=0.5) with p=0.8, grayscale p=0.2, Gaussian blur
+  with a fixed 5x5 kernel (their ``--kernel-size`` default; MoCo-v2's own PIL blur has no
+  kernel size), sigma 0.1-2.0, p=0.5, flip. The CARE code draws the flip last; flip commutes
+  with the pointwise jitter/grayscale and the symmetric blur kernel, so our order (flip after
+  the crop) gives the same distribution of views.
+* Photometric pairs (``PAIR_KINDS``): the same pipeline without its crop (``"photometric"``:
+  jitter, grayscale, blur; no geometric change at all) or without its crop but with the flip
+  (``"photometric_flip"``, the equivariance pair of the CARE ImageNet-100 code,
+  ``input_transforms`` in ``imagenet100/main.py``).
 * H-SSL, App. A (A-SSL views): rotation by one of 0/90/180/270°, translation by up to ±20% of
   height/width, downscaling to 0.57-1.0 of the original scale about the centre; the uncovered
   border is filled with zeros (black), the image keeps its size.
@@ -28,19 +40,22 @@ jitter reduced to brightness and contrast.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 import torch
 from torchvision.transforms import v2
 
 from ssl_geom.color_jitter import simclr_color_jitter
 
-Strength = Literal["large", "moderate", "small"]
+Strength = Literal["large", "moderate", "small", "mocov2"]
 GroupView = Literal["rotation", "translation", "scale"]
 
-STRENGTHS: tuple[str, ...] = ("large", "moderate", "small")
+STRENGTHS: tuple[str, ...] = ("large", "moderate", "small", "mocov2")
 GROUP_VIEWS: tuple[str, ...] = ("rotation", "translation", "scale")
+PairKind = Literal["simclr", "photometric", "photometric_flip", "rotation", "translation", "scale"]
+#: Kinds of one-draw-per-batch transforms a DataModule builds (``same_params_transform``).
+PAIR_KINDS: tuple[str, ...] = get_args(PairKind)
 
 #: H-SSL App. A: translate up to ±20% of H/W, downscale to 0.57-1.0.
 HSSL_MAX_TRANSLATION = 0.2
@@ -56,7 +71,10 @@ class SimCLRParams:
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
     flip: bool = True
-    blur: bool = False
+    #: Side of the (odd, square) Gaussian blur kernel; ``None``: no blur.
+    blur_kernel: int | None = None
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_p: float = 0.5
 
 
 #: Geometry paper, Table 2 (crop scale, colour-jitter strength s, horizontal flip).
@@ -66,27 +84,40 @@ _PRESETS: dict[str, tuple[tuple[float, float], float, bool]] = {
     "small": ((0.9, 1.0), 0.05, False),
 }
 
+#: MoCo-v2's views as the CARE ImageNet-100 code builds them (see the module docstring).
+MOCOV2_PARAMS = SimCLRParams(crop_scale=(0.2, 1.0), jitter_strength=0.5, blur_kernel=5)
+
+
+def simclr_blur_kernel(image_size: int) -> int:
+    """SimCLR's blur kernel: 10% of the image side, rounded to an odd number of pixels."""
+    return int(0.1 * image_size) // 2 * 2 + 1
+
 
 def simclr_params(
     image_size: int, strength: str | None = None, flip_allowed: bool = True
 ) -> SimCLRParams:
-    """SimCLR parameters at ``image_size``, optionally overridden by a Table 2 preset.
+    """SimCLR parameters at ``image_size``, optionally replaced by a preset.
 
+    A Table 2 preset (``large``/``moderate``/``small``) sets crop, jitter and flip and keeps
+    the size's blur setting; ``mocov2`` sets everything (:data:`MOCOV2_PARAMS`).
     ``flip_allowed=False`` removes the flip whatever the preset says (digits are not mirror
     symmetric).
     """
     large_images = image_size >= 96
-    if strength is None:
-        crop, s, flip = (0.08, 1.0), (1.0 if large_images else 0.5), True
-    elif strength in _PRESETS:
+    params = SimCLRParams(
+        jitter_strength=1.0 if large_images else 0.5,
+        blur_kernel=simclr_blur_kernel(image_size) if large_images else None,
+    )
+    if strength in _PRESETS:
         crop, s, flip = _PRESETS[strength]
-    else:
+        params = replace(params, crop_scale=crop, jitter_strength=s, flip=flip)
+    elif strength == "mocov2":
+        params = MOCOV2_PARAMS
+    elif strength is not None:
         raise ValueError(
             f"unknown augmentation strength {strength!r}; expected one of {list(STRENGTHS)} or None"
         )
-    return SimCLRParams(
-        crop_scale=crop, jitter_strength=s, flip=flip and flip_allowed, blur=large_images
-    )
+    return replace(params, flip=params.flip and flip_allowed)
 
 
 class RandomCyclicRotation(v2.Transform):
@@ -121,23 +152,28 @@ class RandomRot90(RandomCyclicRotation):
         super().__init__(4)
 
 
+def photometric_ops(in_channels: int, params: SimCLRParams) -> list[v2.Transform]:
+    """The pixel-value ops of a SimCLR view (jitter, grayscale, blur): no pixel moves."""
+    ops: list[v2.Transform] = []
+    jitter = simclr_color_jitter(in_channels, params.jitter_strength)
+    if jitter is not None:
+        ops.append(v2.RandomApply([jitter], p=params.jitter_p))
+    if in_channels == 3:
+        ops.append(v2.RandomGrayscale(p=params.grayscale_p))
+    if params.blur_kernel is not None:
+        blur = v2.GaussianBlur(params.blur_kernel, sigma=params.blur_sigma)
+        ops.append(v2.RandomApply([blur], p=params.blur_p))
+    return ops
+
+
 def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[v2.Transform]:
     """The random ops of a SimCLR view; they accept uint8 or [0, 1] float tensors."""
-    s = params.jitter_strength
     ops: list[v2.Transform] = [
         v2.RandomResizedCrop(image_size, scale=params.crop_scale, antialias=True)
     ]
     if params.flip:
         ops.append(v2.RandomHorizontalFlip())
-    jitter = simclr_color_jitter(in_channels, s)
-    if jitter is not None:
-        ops.append(v2.RandomApply([jitter], p=params.jitter_p))
-    if in_channels == 3:
-        ops.append(v2.RandomGrayscale(p=params.grayscale_p))
-    if params.blur:
-        kernel = int(0.1 * image_size) // 2 * 2 + 1
-        ops.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
-    return ops
+    return ops + photometric_ops(in_channels, params)
 
 
 def group_ops(kind: str, rotation_order: int = 4) -> list[v2.Transform]:

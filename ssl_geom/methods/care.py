@@ -14,6 +14,12 @@ same-parameters transform (``datamodule.same_params_transform()``, or one passed
 code instead draws one pair for the whole batch; ``shared_pair_across_chunks=True``
 reproduces that. ``n_split`` must divide the per-process batch size.
 
+Two settings of the authors' ImageNet-100 code (github.com/Sharut/CARE, commit 28718be,
+``imagenet100/main.py``), where the paper is silent: ``equivariance_batch_size`` computes
+``L_equi`` on the first originals of the batch only (their ``--equivariant-batch-size 128``,
+``images[2][:128 / world_size]``), and ``equivariance_views`` picks which DataModule transform
+makes the pair (``"photometric_flip"``: their ``input_transforms``, no crop).
+
 Ablations (paper Fig. 7): ``info_nce_weight``, ``invariance_weight`` (``L_inv``),
 ``uniformity_weight`` (``L_unif``) and ``equivariance_weight`` (``λ``) switch the terms on
 (> 0) or off (0); e.g. ``L_equi + L_unif`` is ``info_nce_weight=0, uniformity_weight=1,
@@ -30,6 +36,7 @@ from typing import Any, ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
+from ssl_geom.data.transforms import PAIR_KINDS, PairKind
 from ssl_geom.losses import (
     info_nce,
     invariance_loss,
@@ -61,6 +68,14 @@ class CARE(SSLMethod):
             CIFAR-100 / STL10); must divide the per-process batch size.
         shared_pair_across_chunks: one augmentation pair for all chunks (public code)
             instead of one per chunk (paper).
+        equivariance_batch_size: originals of the *global* batch (like ``data.batch_size``)
+            that ``L_equi`` uses: each process takes the first ``equivariance_batch_size /
+            world_size`` of its batch; ``None`` = all. ``n_split`` must divide the
+            per-process count instead of the batch size.
+        equivariance_views: the DataModule's ``same_params_transform(kind)`` that makes the
+            pair: ``"simclr"`` (the train views' augmentations, Algorithm 1),
+            ``"photometric"`` (no crop, no flip) or ``"photometric_flip"`` (no crop), or an
+            H-SSL group name.
         info_nce_weight / invariance_weight / uniformity_weight: ablation weights (Fig. 7).
         same_params_transform: batched transform ``t(batch) -> batch`` drawing one set of
             parameters per call; default ``trainer.datamodule.same_params_transform()``.
@@ -86,6 +101,8 @@ class CARE(SSLMethod):
         symmetric: bool = False,
         shuffle_bn: bool = True,
         bn_splits: int = 8,
+        equivariance_batch_size: int | None = None,
+        equivariance_views: PairKind = "simclr",
         same_params_transform: Transform | None = None,
         **kwargs: Any,
     ) -> None:
@@ -95,6 +112,25 @@ class CARE(SSLMethod):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if n_split < 1:
             raise ValueError(f"n_split must be >= 1, got {n_split}")
+        if equivariance_batch_size is not None and (
+            equivariance_batch_size < 1 or equivariance_batch_size % n_split
+        ):
+            raise ValueError(
+                f"equivariance_batch_size={equivariance_batch_size} must be a positive multiple "
+                f"of n_split={n_split} (each chunk of the equivariance batch shares one pair); "
+                f"use e.g. {n_split * max(1, (equivariance_batch_size or 0) // n_split)}, or None "
+                "for the whole batch"
+            )
+        if equivariance_views not in PAIR_KINDS:
+            raise ValueError(
+                f"unknown equivariance_views {equivariance_views!r}; expected one of "
+                f"{list(PAIR_KINDS)}"
+            )
+        if same_params_transform is not None and equivariance_views != "simclr":
+            raise ValueError(
+                f"equivariance_views={equivariance_views!r} asks the DataModule for the pair, "
+                "but a same_params_transform was passed as well; pass one of them"
+            )
         weights = {
             "info_nce_weight": info_nce_weight,
             "invariance_weight": invariance_weight,
@@ -108,7 +144,15 @@ class CARE(SSLMethod):
             raise ValueError(f"all CARE loss weights are 0 ({weights}); switch at least one on")
         super().__init__(**kwargs)
         self.projector = self.make_projector(self.backbone.embed_dim)
-        self._check_n_split(self.hparams.batch_size)
+        batch = self.hparams.batch_size
+        if equivariance_batch_size is not None and batch is not None:
+            if equivariance_batch_size > batch:
+                raise ValueError(
+                    f"equivariance_batch_size={equivariance_batch_size} exceeds the batch size "
+                    f"{batch}; use at most {batch}, or None for the whole batch"
+                )
+            batch = equivariance_batch_size
+        self._check_n_split(batch)
         self._same_params = same_params_transform
         self.momentum_encoder: MomentumQueue | None = None
         if base == "moco" and info_nce_weight > 0:
@@ -138,12 +182,35 @@ class CARE(SSLMethod):
                 "augmentation pair); pick a divisor of the batch size"
             )
 
+    def equivariance_rows(self, n: int) -> int:
+        """How many of a process's ``n`` originals ``L_equi`` uses (the first ones)."""
+        total = self.hparams.equivariance_batch_size
+        if total is None:
+            return n
+        world = self._trainer.world_size if self._trainer is not None else 1
+        if total % world or (total // world) % self.hparams.n_split:
+            raise ValueError(
+                f"equivariance_batch_size={total} must split into {world} processes of a "
+                f"multiple of n_split={self.hparams.n_split} originals each; use a multiple "
+                f"of {world * self.hparams.n_split}"
+            )
+        rows = total // world
+        if rows > n:
+            raise ValueError(
+                f"equivariance_batch_size={total} needs {rows} originals per process, but the "
+                f"batch has {n}; lower equivariance_batch_size or raise data.batch_size"
+            )
+        return rows
+
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.momentum_encoder is not None and self.trainer.world_size == 1:
             self.momentum_encoder.check_batch_size(self.per_process_batch_size())
         if stage != "fit" or not self.uses_equivariance:
             return
-        self._check_n_split(self.per_process_batch_size())
+        if self.hparams.equivariance_batch_size is None:
+            self._check_n_split(self.per_process_batch_size())
+        else:
+            self.equivariance_rows(self.hparams.equivariance_batch_size // self.trainer.world_size)
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and getattr(dm, "include_original", None) is False:
             raise ValueError(
@@ -158,7 +225,10 @@ class CARE(SSLMethod):
                     "DataModule (it provides same_params_transform()) or pass "
                     "same_params_transform=..."
                 )
-            self._same_params = dm.same_params_transform()
+            kind = self.hparams.equivariance_views
+            self._same_params = (
+                dm.same_params_transform() if kind == "simclr" else dm.same_params_transform(kind)
+            )
 
     # ------------------------------------------------------------------ views
     def equivariance_views(self, originals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,7 +285,8 @@ class CARE(SSLMethod):
         if hp.uniformity_weight > 0:
             terms["uniformity"] = 0.5 * (uniformity_loss(n1) + uniformity_loss(n2))
         if self.uses_equivariance:
-            x1, x2 = self.equivariance_views(views[-1])
+            originals = views[-1]
+            x1, x2 = self.equivariance_views(originals[: self.equivariance_rows(len(originals))])
             e1 = F.normalize(self.project(x1)[1], dim=1)
             e2 = F.normalize(self.project(x2)[1], dim=1)
             terms["equivariance"] = orthogonal_equivariance_loss(e1, e2, n_split=hp.n_split)
