@@ -15,18 +15,12 @@ One process at a time trains a run: ``<out>/runs/<run_id>.lock`` is held with
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import fcntl
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +28,7 @@ import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from .plan import RunSpec, settings_hash, spec_settings
+from .process import RunBusy, run_lock, spawn_worker
 from .records import (
     FailureRecord,
     RunRecord,
@@ -53,10 +48,6 @@ Outcome = Literal["finished", "already", "busy", "failed"]
 
 class DataMissing(Exception):
     """The run's dataset is not on disk; the table shows a note instead of a number."""
-
-
-class RunBusy(RuntimeError):
-    """Another process holds the run's lock (it is training the same run)."""
 
 
 class SettingsChanged(RuntimeError):
@@ -117,23 +108,6 @@ def latest_checkpoint(directory: Path) -> Path | None:
     """The newest ``last.ckpt`` under a run's folder, if an earlier attempt left one."""
     candidates = sorted(Path(directory).rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
     return candidates[-1] if candidates else None
-
-
-@contextlib.contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``path``; raise :class:`RunBusy` if taken."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunBusy(f"another process is training this run (lock {path} is held)") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _build(config: Path, directory: Path, overrides: tuple[str, ...] = ()) -> Any:
@@ -291,27 +265,6 @@ def run_or_record_failure(spec: RunSpec, out_dir: Path) -> Outcome:
         )
         return "failed"
     return "already" if had_record else "finished"
-
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """In the child before exec: the kernel kills it when its parent dies (Linux prctl).
-
-    Elsewhere nothing is set; the worker then outlives a killed sweep as before.
-    """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-
-def spawn_worker(command: list[str]) -> subprocess.Popen:
-    """Start ``command`` as a child that dies with this process (no orphaned training)."""
-    parent = os.getpid()
-    return subprocess.Popen(command, preexec_fn=lambda: _die_with_parent(parent))
 
 
 def run_in_subprocess(spec: RunSpec, out_dir: Path) -> int:
