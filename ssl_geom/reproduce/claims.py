@@ -21,7 +21,9 @@ This is the difference against its combined standard error (a z-style rule, not 
 t-test: with 3 seeds a t-quantile would be about 2.8 instead of 2). Fewer than 2 seeds on
 either side gives no spread, hence "undecided". A claim is supported when all its
 comparisons are, not supported when any is not, and undecided otherwise; a comparison with
-no data is undecided. Everything here is a pure function of records.
+no data on one side is undecided; a row with no records on either side (not run by this
+profile, e.g. its dataset is absent) is left out of the claim. Everything here is a pure
+function of records.
 """
 
 from __future__ import annotations
@@ -221,6 +223,8 @@ def evaluate(claim: Claim, records: Sequence[RunRecord], rows: Sequence[str]) ->
         for row in [None] if fixed else checked_rows:
             a = quantity_values(records, comparison.a, comparison.a.row or row)
             b = quantity_values(records, comparison.b, comparison.b.row or row)
+            if not fixed and a.n == 0 and b.n == 0:
+                continue  # a row this profile did not run (e.g. its data is absent)
             verdict, reason = compare(comparison, a, b, claim.k)
             checks.append(Check(comparison, row, a, b, verdict, reason))
     return ClaimResult(claim, tuple(checks))
@@ -237,7 +241,8 @@ def render_claims(results: Sequence[ClaimResult]) -> list[str]:
         "Verdict rule: for a − b, the interval difference ± 2·SE with SE = √(s_a²/n_a + s_b²/n_b) "
         "over seeds; *supported* if the interval is wholly on the claim's side, *not supported* "
         "if wholly on the other, *undecided* if it straddles the threshold, fewer than 2 seeds "
-        "or no data. A claim is supported when all its checks are.",
+        "or no data. A claim is supported when all its checks are; rows without records are "
+        "left out.",
     ]
     for i, result in enumerate(results, 1):
         claim = result.claim
