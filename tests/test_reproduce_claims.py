@@ -14,6 +14,7 @@ from ssl_geom.reproduce.claims import (
     Paper,
     Quantity,
     Stats,
+    TableRow,
     combine,
     compare,
     evaluate,
@@ -80,11 +81,18 @@ def test_combine_needs_every_check() -> None:
     assert combine([]) == "undecided"
 
 
-def _record(transformation: str, method: str, seed: int, acc: float, **extra) -> RunRecord:
+def _record(
+    transformation: str, method: str, seed: int, acc: float, key: str = "", **extra
+) -> RunRecord:
     return RunRecord(
-        run_id=f"{transformation}-{method}-{seed}",
+        run_id=f"{key}{transformation}-{method}-{seed}",
         table="table1",
-        row={"dataset": "F", "transformation": transformation, "backbone": "b", "key": "k"},
+        row={
+            "dataset": "F",
+            "transformation": transformation,
+            "backbone": "b",
+            "key": key or f"f_{transformation}",
+        },
         method=method,
         seed=seed,
         config="x.yaml",
@@ -115,13 +123,22 @@ def test_table1_claims_on_records_built_for_each_verdict() -> None:
         for method, base in offsets.items()
         for seed in range(3)
     ]
-    # "Shear" stands for a row without data (e.g. CIFAR10 locally): left out of every claim.
-    rows = ["Rotation", "Translation", "Scale", "Shear"]
+    # A CIFAR10 Scale row shares its transformation with the Fashion-MNIST one but is its own
+    # row (never pooled: every check has n = 3); only A-SSL / H-SSL ran there (30+s, 30.5+s).
+    # A Tiny ImageNet row without any record is left out of every claim.
+    records += [
+        _record("Scale", method, seed, base + seed, key="cifar10_scale")
+        for method, base in (("A-SSL", 30.0), ("H-SSL", 30.5))
+        for seed in range(3)
+    ]
+    rows = [TableRow(f"f_{t}", t, t) for t in ("Rotation", "Translation", "Scale")]
+    rows += [TableRow("cifar10_scale", "Scale", "C"), TableRow("tin_scale", "Scale", "T")]
     comparable, supervised, beats_frozen = (evaluate(c, records, rows) for c in TABLE1.claims)
-    assert comparable.verdict == "supported" and len(comparable.checks) == 3
+    assert comparable.verdict == "supported" and len(comparable.checks) == 4
+    assert all(c.a.n == 3 and c.b.n == 3 for c in comparable.checks)
     assert supervised.verdict == "not supported"
     assert beats_frozen.verdict == "undecided"
-    assert {c.row for c in beats_frozen.checks} == {"Translation", "Scale"}  # not Rotation
+    assert {c.row for c in beats_frozen.checks} == {"Translation", "Scale", "C"}  # not Rotation
     by_row = {(c.row, c.comparison.a.method): c.verdict for c in beats_frozen.checks}
     assert by_row[("Translation", "A-SSL")] == "supported"
     assert by_row[("Scale", "H-SSL")] == "undecided"
@@ -166,8 +183,9 @@ def test_metric_sources_and_fixed_rows() -> None:
         for row, base in (("small augmentations", 40.0), ("large augmentations", 20.0))
         for s in range(3)
     ]
-    result = evaluate(claim, records, ["large augmentations", "small augmentations"])
-    assert [c.row for c in result.checks] == [None]
+    rows = [TableRow(f"f_{t}", t, t) for t in ("large augmentations", "small augmentations")]
+    result = evaluate(claim, records, rows)
+    assert [c.row for c in result.checks] == ["—"]
     assert result.verdict == "supported"
 
 

@@ -103,6 +103,15 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class TableRow:
+    """A row as claims see it: its key, printed transformation and label."""
+
+    key: str
+    transformation: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Stats:
     values: tuple[float, ...]
 
@@ -130,7 +139,7 @@ class Check:
     """One comparison on one row: the numbers and the verdict."""
 
     comparison: Comparison
-    row: str | None
+    row: str  # the row's label ("—" for a comparison across named rows)
     a: Stats
     b: Stats
     verdict: Verdict
@@ -186,11 +195,20 @@ def compare(comparison: Comparison, a: Stats, b: Stats, k: float = 2.0) -> tuple
     return "undecided", reason
 
 
-def quantity_values(records: Sequence[RunRecord], quantity: Quantity, row: str) -> Stats:
-    """The per-seed values of ``quantity`` among ``records`` of the row ``row`` (transformation)."""
+def quantity_values(records: Sequence[RunRecord], quantity: Quantity, row: TableRow) -> Stats:
+    """The per-seed values of ``quantity`` among ``records`` of ``row``.
+
+    A quantity naming its row (``Quantity.row``) matches records by transformation; otherwise
+    the records of ``row`` itself (by row key: two datasets may share a transformation).
+    """
     values = []
     for record in records:
-        if record.method != quantity.method or record.row.get("transformation") != row:
+        if record.method != quantity.method:
+            continue
+        if quantity.row is not None:
+            if record.row.get("transformation") != quantity.row:
+                continue
+        elif record.row.get("key") != row.key:
             continue
         value = metric_value(record, quantity.metric)
         if value is not None:
@@ -211,22 +229,22 @@ def metric_value(record: RunRecord, metric: str) -> float | None:
     raise ValueError(f"unknown metric {metric!r}; expected 'accuracy', 'test:NAME' or 'final:NAME'")
 
 
-def evaluate(claim: Claim, records: Sequence[RunRecord], rows: Sequence[str]) -> ClaimResult:
+def evaluate(claim: Claim, records: Sequence[RunRecord], rows: Sequence[TableRow]) -> ClaimResult:
     """Check ``claim`` on ``records`` (already restricted to the table's current runs).
 
-    ``rows``: the printed transformations of the table's rows, in order.
+    ``rows``: the table's rows, in order.
     """
-    checked_rows = [r for r in rows if claim.rows is None or r in claim.rows]
+    checked_rows = [r for r in rows if claim.rows is None or r.transformation in claim.rows]
     checks = []
     for comparison in claim.comparisons:
         fixed = comparison.a.row is not None and comparison.b.row is not None
-        for row in [None] if fixed else checked_rows:
-            a = quantity_values(records, comparison.a, comparison.a.row or row)
-            b = quantity_values(records, comparison.b, comparison.b.row or row)
+        for row in [TableRow("", "", "—")] if fixed else checked_rows:
+            a = quantity_values(records, comparison.a, row)
+            b = quantity_values(records, comparison.b, row)
             if not fixed and a.n == 0 and b.n == 0:
                 continue  # a row this profile did not run (e.g. its data is absent)
             verdict, reason = compare(comparison, a, b, claim.k)
-            checks.append(Check(comparison, row, a, b, verdict, reason))
+            checks.append(Check(comparison, row.label, a, b, verdict, reason))
     return ClaimResult(claim, tuple(checks))
 
 
@@ -258,7 +276,7 @@ def render_claims(results: Sequence[ClaimResult]) -> list[str]:
         ]
         for check in result.checks:
             lines.append(
-                f"| {check.comparison.describe()} | {check.row or '—'} | {check.a.text()} | "
+                f"| {check.comparison.describe()} | {check.row} | {check.a.text()} | "
                 f"{check.b.text()} | {check.verdict} | {check.reason} |"
             )
     return lines

@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from .claims import evaluate, render_claims
+from .claims import TableRow, evaluate, render_claims
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
 from .tables import Profile, Row, TableSpec
@@ -184,11 +184,12 @@ def render_markdown(
         lines += _test_metric_section(table, rows, labels, selection.current, metric, name)
     if table.curves:
         lines += _curves_section(table, rows, labels, selection.current, specs)
+    claim_rows = [
+        TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
+        for row in rows
+    ]
     lines += render_claims(
-        [
-            evaluate(claim, selection.current, [row.transformation for row in rows])
-            for claim in table.claims
-        ]
+        [evaluate(claim, selection.current, claim_rows) for claim in table.claims]
     )
     lines += _failures_section(specs, selection.current, failures)
     lines += _provenance_section(selection, current_commit, bool(foreign))
