@@ -19,7 +19,7 @@ from ssl_geom.reproduce.records import (
     write_record,
 )
 from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot, select_records
-from ssl_geom.reproduce.tables import TABLE1, TABLE2, TABLES, get_table
+from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, TABLE2, TABLES, get_table
 
 
 @pytest.fixture
@@ -252,3 +252,20 @@ def test_report_leaves_out_older_settings_flags_other_commits_and_lists_failures
     assert "produced by commit(s) `old0001`; current commit `new0002`" in text
     assert f"- `{mlp[1].run_id}`: DivergedError: non-finite loss nan at step 12" in text
     assert "## Claims" in text and "without equivariant structure" in text
+
+
+def test_care_table_shows_test_set_geometry_beside_accuracy(fast_resolve: None) -> None:
+    profile = CARE_TABLE.profiles["local"]
+    specs = plan_runs(CARE_TABLE, profile)
+    simclr = [s for s in specs if s.method == "SimCLR"]
+    records = []
+    for spec, wahba in zip(simclr[:2], (11.0, 13.0), strict=True):
+        record = _record(spec.run_id, "fashion", "SimCLR", spec.seed, 70.0)
+        record.metrics = {"geometry/wahba_error_test": wahba, "geometry/gamma_f_test": 0.5}
+        records.append(record)
+    text = render_markdown(CARE_TABLE, profile, specs, aggregate(records, specs), {}, records)
+    wahba = text.split("## Wahba error of the final encoder on the test set")[1]
+    line = next(ln for ln in wahba.splitlines() if ln.startswith("| Fashion-MNIST"))
+    # SimCLR: mean of 11 and 13 = 12, sample std sqrt(2) = 1.4; the others logged nothing.
+    assert line == "| Fashion-MNIST | SimCLR augmentations | 12 ± 1.4 (n=2) | — | — | — |"
+    assert "## Relative equivariance γ_f of the final encoder on the test set" in text
