@@ -13,6 +13,8 @@ What it shows, end to end, with the pieces a researcher would use:
 
 Logs go to a new version folder under ``--out`` (default ``runs/demo``); nothing there is
 overwritten. ``--epochs`` / ``--max-train-samples`` shrink the budget (the tests use them).
+The config is found in the checkout's ``experiments/`` or, for an installed package, in the
+copy installed with it; ``--experiments DIR`` names another folder.
 """
 
 from __future__ import annotations
@@ -30,9 +32,17 @@ from ssl_geom.callbacks import KNNAccuracy, ProjectorRank, RelativeEquivariance,
 from ssl_geom.cli import build_cli
 from ssl_geom.data.mnist import MNISTDataModule
 from ssl_geom.methods import Frozen
+from ssl_geom.reproduce.configs import experiments_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO_ROOT / "experiments" / "care_fashion.yaml"
+DEMO_CONFIG_NAME = "care_fashion.yaml"
+
+
+def demo_config(experiments: Path | None = None) -> Path:
+    """The demo's config in ``experiments`` (default: the checkout's or the installed copy)."""
+    config = experiments_dir(experiments) / DEMO_CONFIG_NAME
+    if not config.is_file():
+        raise FileNotFoundError(f"the demo config {config} does not exist")
+    return config
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ def _fit_metrics(trainer: Trainer) -> dict[str, float]:
 
 
 def train_care(
-    out: Path, overrides: list[str]
+    out: Path, overrides: list[str], experiments: Path | None = None
 ) -> tuple[Trainer, LightningDataModule, dict[str, float], float]:
     """CARE from the demo config with the geometry callbacks.
 
@@ -79,7 +89,12 @@ def train_care(
     test accuracy.
     """
     cli = build_cli(
-        ["--config", str(DEMO_CONFIG), f"--trainer.default_root_dir={out}", *overrides],
+        [
+            "--config",
+            str(demo_config(experiments)),
+            f"--trainer.default_root_dir={out}",
+            *overrides,
+        ],
         run=False,
     )
     cli.trainer.callbacks.extend(_geometry_callbacks(with_projector=True))
@@ -121,9 +136,13 @@ def train_frozen(
 
 
 def run_demo(
-    out: Path, epochs: int | None = None, max_train_samples: int | None = None
+    out: Path,
+    epochs: int | None = None,
+    max_train_samples: int | None = None,
+    experiments: Path | None = None,
 ) -> DemoResult:
     """Train CARE and the frozen baseline; return the summary numbers."""
+    demo_config(experiments)  # names the folders looked at if the config is absent
     MNISTDataModule(variant="fashion").prepare_data()  # names the paths looked at if absent
     start = time.perf_counter()
     overrides = []
@@ -131,7 +150,7 @@ def run_demo(
         overrides.append(f"--trainer.max_epochs={epochs}")
     if max_train_samples is not None:
         overrides.append(f"--data.max_train_samples={max_train_samples}")
-    care_trainer, datamodule, care, care_acc = train_care(out / "care", overrides)
+    care_trainer, datamodule, care, care_acc = train_care(out / "care", overrides, experiments)
     logger = TensorBoardLogger(out, name="frozen")
     frozen, frozen_acc = train_frozen(datamodule, care_trainer, logger)
     return DemoResult(
@@ -178,8 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--max-train-samples", type=int, default=None)
+    parser.add_argument(
+        "--experiments", type=Path, default=None, help="folder holding care_fashion.yaml"
+    )
     args = parser.parse_args(argv)
-    print(summary(run_demo(args.out, args.epochs, args.max_train_samples)))
+    try:
+        result = run_demo(args.out, args.epochs, args.max_train_samples, args.experiments)
+    except FileNotFoundError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(summary(result))
 
 
 if __name__ == "__main__":

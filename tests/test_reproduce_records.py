@@ -9,10 +9,32 @@ from pathlib import Path
 
 import pytest
 
-from ssl_geom.reproduce.plan import plan_runs
-from ssl_geom.reproduce.records import RunRecord, load_records, write_record
-from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot
-from ssl_geom.reproduce.tables import TABLE1, TABLE2, TABLES, get_table
+from ssl_geom.reproduce.plan import plan_cells, plan_runs
+from ssl_geom.reproduce.records import (
+    FailureRecord,
+    RunRecord,
+    load_failures,
+    load_records,
+    write_failure,
+    write_record,
+)
+from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot, select_records
+from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, TABLE2, TABLES, get_table
+
+
+@pytest.fixture
+def fast_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-in for the LightningCLI parse (seconds per config on 2 busy cores): the file's
+    text and the overrides, which change exactly when the real resolved config can.
+
+    The real parse is exercised in test_reproduce_identity.py.
+    """
+    import ssl_geom.reproduce.plan as plan
+
+    def resolve(config: str, overrides: tuple[str, ...]) -> dict:
+        return {"text": Path(config).read_text(), "overrides": list(overrides), "data": {}}
+
+    monkeypatch.setattr(plan, "resolve_config", resolve)
 
 
 def _record(run_id: str, key: str, method: str, seed: int, acc: float) -> RunRecord:
@@ -69,10 +91,10 @@ def test_load_ignores_half_written_temp_files(tmp_path: Path) -> None:
     assert [r.run_id for r in load_records(tmp_path)] == ["r1"]
 
 
-def test_plan_covers_the_grid_and_ids_change_with_settings() -> None:
+def test_plan_covers_the_grid_and_ids_change_with_settings(fast_resolve: None) -> None:
     local = plan_runs(TABLE1, TABLE1.profiles["local"])
-    # 8 rows x 4 methods x 2 seeds, as in the paper's Table 1 layout.
-    assert len(local) == 8 * 4 * 2
+    # 8 rows x 4 methods x 3 seeds, as in the paper's Table 1 layout.
+    assert len(local) == 8 * 4 * 3
     assert len({s.run_id for s in local}) == len(local)
     paper = plan_runs(TABLE1, TABLE1.profiles["paper"])
     assert len(paper) == 8 * 4 * 3
@@ -89,11 +111,11 @@ def test_plan_covers_the_grid_and_ids_change_with_settings() -> None:
 def test_every_planned_config_exists_in_experiments() -> None:
     for table in TABLES.values():
         for profile in table.profiles.values():
-            for spec in plan_runs(table, profile):
-                assert Path(spec.config).is_file(), f"{table.name}/{profile.name}: {spec.config}"
+            for cell in plan_cells(table, profile):
+                assert Path(cell.config).is_file(), f"{table.name}/{profile.name}: {cell.config}"
 
 
-def test_aggregate_mean_and_sample_std() -> None:
+def test_aggregate_mean_and_sample_std(fast_resolve: None) -> None:
     specs = [
         s
         for s in plan_runs(TABLE1, TABLE1.profiles["paper"])
@@ -111,10 +133,10 @@ def test_aggregate_mean_and_sample_std() -> None:
     assert cell.text() == "72.0 ± 2.0 (n=3)"
 
 
-def test_markdown_shows_ours_paper_and_missing_data(tmp_path: Path) -> None:
+def test_markdown_shows_ours_paper_and_missing_data(tmp_path: Path, fast_resolve: None) -> None:
     profile = TABLE2.profiles["local"]
     specs = plan_runs(TABLE2, profile)
-    mlp = [s for s in specs if s.row.key == "mnist_mlp" and s.method == "A-SSL"]
+    mlp = [s for s in specs if s.row.key == "mnist_mlp" and s.method == "A-SSL" and s.seed < 2]
     records = [_record(s.run_id, "mnist_mlp", "A-SSL", s.seed, 80.0 + s.seed) for s in mlp]
     cells = aggregate(records, specs)
     text = render_markdown(
@@ -151,3 +173,99 @@ def test_missing_data_note_lists_every_place_looked_at_even_relative_ones() -> N
         "data/cifar-10-batches-py or /srv/data/cifar-10-batches-py"
     )
     assert _path_from_error("no such folder: x\nmore") == "no such folder: x"
+
+
+def test_failures_keep_every_attempt_and_report_the_latest(tmp_path: Path) -> None:
+    def failure(created: float, message: str) -> FailureRecord:
+        return FailureRecord(
+            run_id="r1",
+            cell="k__hssl__seed0",
+            table="table2",
+            method="H-SSL",
+            seed=0,
+            row_key="k",
+            error_type="DivergedError",
+            message=message,
+            git_commit="abc",
+            wall_time_s=1.0,
+            created=created,
+        )
+
+    write_failure(tmp_path, failure(1.0, "loss is nan at step 3"))
+    write_failure(tmp_path, failure(2.0, "loss is inf at step 9"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "r1.attempt1.json",
+        "r1.attempt2.json",
+    ]
+    assert load_failures(tmp_path)["r1"].message == "loss is inf at step 9"
+
+
+def test_report_leaves_out_older_settings_flags_other_commits_and_lists_failures(
+    fast_resolve: None,
+) -> None:
+    profile = TABLE2.profiles["local"]
+    specs = plan_runs(TABLE2, profile)
+    mlp = [s for s in specs if s.row.key == "mnist_mlp" and s.method == "A-SSL"]
+    current = _record(mlp[0].run_id, "mnist_mlp", "A-SSL", 0, 80.0)
+    current.git_commit = "old0001"
+    # Same cell and seed as a planned run, other settings hash: an edited config's record.
+    outdated = _record(f"{mlp[0].cell}__0123456789", "mnist_mlp", "A-SSL", 0, 10.0)
+    outdated.cell = mlp[0].cell
+    elsewhere = _record("mnist_mlp__assl__seed0__aaaa", "mnist_mlp", "A-SSL", 0, 20.0)
+    elsewhere.profile = "paper"
+    records = [current, outdated, elsewhere]
+    selection = select_records(records, specs)
+    assert (selection.current, selection.outdated, selection.other) == (
+        [current],
+        [outdated],
+        [elsewhere],
+    )
+    failure = FailureRecord(
+        run_id=mlp[1].run_id,
+        cell=mlp[1].cell,
+        table="table2",
+        method="A-SSL",
+        seed=1,
+        row_key="mnist_mlp",
+        error_type="DivergedError",
+        message="non-finite loss nan at step 12",
+        git_commit="new0002",
+        wall_time_s=3.0,
+        created=1.0,
+    )
+    text = render_markdown(
+        TABLE2,
+        profile,
+        specs,
+        aggregate(records, specs),
+        missing={},
+        records=records,
+        failures={failure.run_id: failure},
+        current_commit="new0002",
+    )
+    line = next(ln for ln in text.splitlines() if ln.startswith("| Fashion-MNIST") and "MLP" in ln)
+    # Only the current record counts (80.0, not the outdated 10.0), from another commit (†),
+    # and the failed seed is named in the cell.
+    assert "80.0 (n=1), 1 failed † / *87.6 ± 0.2*" in line
+    assert "1 records left out: their cell's configuration changed" in text
+    assert "1 records left out: they belong to cells or profiles" in text
+    assert "produced by commit(s) `old0001`; current commit `new0002`" in text
+    assert f"- `{mlp[1].run_id}`: DivergedError: non-finite loss nan at step 12" in text
+    assert "## Claims" in text and "without equivariant structure" in text
+
+
+def test_care_table_shows_test_set_geometry_beside_accuracy(fast_resolve: None) -> None:
+    profile = CARE_TABLE.profiles["local"]
+    specs = plan_runs(CARE_TABLE, profile)
+    simclr = [s for s in specs if s.method == "SimCLR"]
+    records = []
+    for spec, wahba in zip(simclr[:2], (11.0, 13.0), strict=True):
+        record = _record(spec.run_id, "fashion", "SimCLR", spec.seed, 70.0)
+        record.metrics = {"geometry/wahba_error_test": wahba, "geometry/gamma_f_test": 0.5}
+        records.append(record)
+    text = render_markdown(CARE_TABLE, profile, specs, aggregate(records, specs), {}, records)
+    wahba = text.split("## Wahba error of the final encoder on the test set")[1]
+    line = next(ln for ln in wahba.splitlines() if ln.startswith("| Fashion-MNIST"))
+    # SimCLR: mean of 11 and 13 = 12, sample std sqrt(2) = 1.4; the others logged nothing.
+    assert line == "| Fashion-MNIST | SimCLR augmentations | 12 ± 1.4 (n=2) | — | — | — |"
+    assert "## Relative equivariance γ_f of the final encoder on the test set" in text

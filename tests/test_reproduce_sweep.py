@@ -6,7 +6,12 @@ one row points at an empty folder (a "data not found" note), for two seeds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +19,17 @@ import pytest
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce import runner
 from ssl_geom.reproduce import sweep as sweep_module
-from ssl_geom.reproduce.plan import plan_runs
-from ssl_geom.reproduce.records import load_records
+from ssl_geom.reproduce.plan import plan_runs, resolve_config, settings_hash
+from ssl_geom.reproduce.process import RunBusy, run_lock
+from ssl_geom.reproduce.records import (
+    FailureRecord,
+    RunRecord,
+    load_failures,
+    load_records,
+    write_failure,
+    write_record,
+)
+from ssl_geom.reproduce.runner import EXIT_BUSY
 from ssl_geom.reproduce.tables import TABLES, Profile, Row, TableSpec
 
 _CONFIG = """
@@ -141,8 +155,9 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(
     record = runner.run_one(spec, out)
     assert record.settings["resumed_from"] == str(checkpoint)
     assert record.epochs == 2
-    # Only the epoch after the resume point was trained (and validated) again.
-    assert [h["epoch"] for h in record.history] == [1.0]
+    # Only the epoch after the resume point was trained again, but the history saved in the
+    # checkpoint keeps the epoch before it (issue 13: was [1.0] before).
+    assert [h["epoch"] for h in record.history] == [0.0, 1.0]
     assert json.loads((out / "records" / f"{spec.run_id}.json").read_text())["seed"] == 0
 
 
@@ -160,3 +175,210 @@ def test_submitit_local_executor_runs_a_job(tiny: TableSpec, tmp_path: Path) -> 
     (record,) = load_records(out / "records")
     assert record.seed == 0 and record.epochs == 2
     assert any((out / "submitit").iterdir())
+
+
+def _one_seed(table: TableSpec, monkeypatch: pytest.MonkeyPatch, seeds=(0,)) -> TableSpec:
+    profile = dataclasses.replace(table.profiles["local"], seeds=seeds)
+    single = dataclasses.replace(table, profiles={"local": profile})
+    monkeypatch.setitem(TABLES, "tiny", single)
+    return single
+
+
+def test_editing_a_config_after_a_finished_run_runs_it_again_and_leaves_the_old_record_out(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _one_seed(tiny, monkeypatch)
+    # In-process workers: the same run_or_record_failure without a fresh interpreter's imports.
+    codes = {"finished": 0, "already": 0, "busy": EXIT_BUSY, "failed": 1}
+    monkeypatch.setattr(
+        sweep_module,
+        "run_in_subprocess",
+        lambda spec, out_dir: codes[runner.run_or_record_failure(spec, out_dir)],
+    )
+    out = tmp_path / "results"
+    first = sweep_module.sweep("tiny", "local", out)
+    assert (first.finished, first.skipped, first.left_out) == (1, 0, 0)
+
+    config = tiny.experiments_dir / "simclr_present.yaml"
+    config.write_text(config.read_text().replace("projector_out_dim: 16", "projector_out_dim: 8"))
+    second = sweep_module.sweep("tiny", "local", out)
+    assert (second.finished, second.skipped, second.left_out) == (1, 0, 1)
+    records = load_records(out / "records")
+    assert len(records) == 2  # the old record stays on disk
+    dims = sorted(
+        r.settings["resolved_config"]["model"]["init_args"]["projector_out_dim"] for r in records
+    )
+    assert dims == [8, 16]
+    text = second.table_path.read_text()
+    assert "(n=1)" in text  # one seed in the cell, not the old and new records together
+    assert "1 records left out: their cell's configuration changed" in text
+
+
+def test_a_config_edited_after_planning_fails_the_run_instead_of_training_other_settings(
+    tiny: TableSpec, tmp_path: Path
+) -> None:
+    spec = plan_runs(tiny, tiny.profiles["local"])[0]
+    config = Path(spec.config)
+    config.write_text(config.read_text().replace("max_epochs: 2", "max_epochs: 3"))
+    out = tmp_path / "results"
+    assert runner.run_or_record_failure(spec, out) == "failed"
+    assert not (out / "records").exists()
+    failure = load_failures(out / "failures")[spec.run_id]
+    assert failure.error_type == "SettingsChanged"
+    assert "no longer resolves to the settings" in failure.message
+
+
+def test_the_planned_hash_equals_a_full_parse_with_the_seed(tiny: TableSpec) -> None:
+    """Planning parses each cell once and applies the seeds to the result (with_seed); the
+    worker re-parses with the seed overrides. Both must hash alike or no run could start."""
+    for spec in plan_runs(tiny, tiny.profiles["local"])[:2]:
+        resolved = resolve_config(spec.config, spec.overrides)
+        assert settings_hash(resolved, spec.table, spec.profile, spec.seed) == spec.config_hash
+
+
+def test_a_folder_from_other_settings_is_moved_aside_not_resumed(
+    tiny: TableSpec, tmp_path: Path
+) -> None:
+    spec = plan_runs(tiny, tiny.profiles["local"])[0]
+    out = tmp_path / "results"
+    directory = runner.run_dir(out, spec)
+    (directory / "checkpoints").mkdir(parents=True)
+    (directory / "checkpoints" / "last.ckpt").write_bytes(b"from other settings")
+    (directory / runner.SETTINGS_FILE).write_text(json.dumps({"config_hash": "other"}))
+
+    record = runner.run_one(spec, out)
+    assert record.settings["resumed_from"] is None and record.epochs == 2
+    (stale,) = [p for p in directory.parent.iterdir() if ".stale-" in p.name]
+    assert (stale / "checkpoints" / "last.ckpt").read_bytes() == b"from other settings"
+
+
+class _Diverged(RuntimeError):
+    """Stands in for ssl_geom.methods.DivergedError (a RuntimeError subclass)."""
+
+
+def test_a_training_exception_is_recorded_as_a_failure_not_a_result(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning.pytorch import Callback
+
+    class Diverge(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            raise _Diverged("non-finite loss (nan) at step 0")
+
+    build = runner._build
+
+    def diverging_build(*args, **kwargs):
+        cli = build(*args, **kwargs)
+        cli.trainer.callbacks.append(Diverge())
+        return cli
+
+    monkeypatch.setattr(runner, "_build", diverging_build)
+    spec = plan_runs(tiny, tiny.profiles["local"])[0]
+    out = tmp_path / "results"
+    assert runner.run_or_record_failure(spec, out) == "failed"
+    assert load_records(out / "records") == []
+    failure = load_failures(out / "failures")[spec.run_id]
+    assert (failure.error_type, failure.message) == ("_Diverged", "non-finite loss (nan) at step 0")
+
+
+def test_a_run_locked_by_another_process_is_busy_and_untouched(
+    tiny: TableSpec, tmp_path: Path
+) -> None:
+    spec = plan_runs(tiny, tiny.profiles["local"])[0]
+    out = tmp_path / "results"
+    lock = runner.run_dir(out, spec).with_name(f"{spec.run_id}.lock")
+    with run_lock(lock):
+        assert runner.run_or_record_failure(spec, out) == "busy"
+        with pytest.raises(RunBusy):
+            runner.run_one(spec, out)
+    assert not runner.run_dir(out, spec).exists()
+    assert not (out / "failures").exists()
+
+
+def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fake workers: seed 0 fails (failure record, exit 1), seed 1 exits 1 but its record
+    appeared meanwhile (another process finished it), seed 2 is being run elsewhere."""
+    table = _one_seed(tiny, monkeypatch, seeds=(0, 1, 2))
+    specs = plan_runs(table, table.profiles["local"])
+
+    def fake_worker(spec, out_dir) -> int:
+        if spec.seed == 0:
+            failure = FailureRecord(
+                run_id=spec.run_id,
+                cell=spec.cell,
+                table=spec.table,
+                method=spec.method,
+                seed=0,
+                row_key=spec.row.key,
+                error_type="DivergedError",
+                message="non-finite loss nan",
+                git_commit="x",
+                wall_time_s=0.1,
+                created=1.0,
+            )
+            write_failure(Path(out_dir) / "failures", failure)
+            return 1
+        if spec.seed == 1:
+            record = RunRecord(
+                run_id=spec.run_id,
+                table=spec.table,
+                row={**spec.row.labels(), "key": spec.row.key},
+                method=spec.method,
+                seed=1,
+                config=spec.config,
+                overrides=list(spec.overrides),
+                accuracy=42.0,
+                epochs=2,
+                git_commit="x",
+                wall_time_s=1.0,
+                profile=spec.profile,
+                cell=spec.cell,
+            )
+            write_record(Path(out_dir) / "records", record)
+            return 1
+        return EXIT_BUSY
+
+    monkeypatch.setattr(sweep_module, "run_in_subprocess", fake_worker)
+    result = sweep_module.sweep("tiny", "local", tmp_path / "results")
+    seed = {s.seed: s.run_id for s in specs if s.row.key == "present"}
+    assert result.failed == [seed[0]]
+    assert result.busy == [seed[2]]
+    assert result.finished == 1
+    assert result.failure_messages == {seed[0]: "DivergedError: non-finite loss nan"}
+    text = result.table_path.read_text()
+    assert "42.0 (n=1), 1 failed" in text
+    assert f"- `{seed[0]}`: DivergedError: non-finite loss nan" in text
+
+
+def test_a_killed_sweep_parent_leaves_no_worker_alive(tmp_path: Path) -> None:
+    """The parent starts a long 'worker' through spawn_worker, then is SIGKILLed."""
+    parent_code = (
+        "import sys, time\n"
+        "from ssl_geom.reproduce.process import spawn_worker\n"
+        "child = spawn_worker([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    child = int(parent.stdout.readline())
+    assert _alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (an orphan's zombie may wait for a reaper in containers)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")

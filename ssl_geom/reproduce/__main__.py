@@ -1,18 +1,32 @@
-"""``python -m ssl_geom.reproduce TABLE [--profile local|paper] [--out DIR] [--launcher ...]``."""
+"""``python -m ssl_geom.reproduce TABLE [--profile local|gpu|paper] [--out DIR] [--dry-run]``.
+
+``--experiments DIR`` names the folder of experiment configs; by default the checkout's
+``experiments/`` or, for an installed package, the copy installed with it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from .sweep import SubmititOptions, sweep
+from .sweep import SubmititOptions, dry_run, sweep
 from .tables import TABLES
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ssl_geom.reproduce", description=__doc__)
     parser.add_argument("table", choices=sorted(TABLES))
-    parser.add_argument("--profile", default="local", help="local (this machine) or paper")
+    parser.add_argument(
+        "--profile", default="local", help="local (2 CPU cores), gpu (one GPU) or paper"
+    )
+    parser.add_argument(
+        "--experiments", type=Path, default=None, help="folder of experiment configs (*.yaml)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the planned runs and their state; train nothing",
+    )
     parser.add_argument("--out", type=Path, default=None, help="default: results/<table>")
     parser.add_argument("--launcher", choices=["local", "submitit"], default="local")
     parser.add_argument("--cluster", choices=["slurm", "local", "debug"], default="slurm")
@@ -23,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     out = args.out or Path("results") / args.table
+    try:
+        if args.dry_run:
+            print(dry_run(args.table, args.profile, out, args.experiments))
+            return
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
     result = sweep(
         args.table,
         args.profile,
@@ -35,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             timeout_min=args.timeout_min,
         ),
         limit=args.limit,
+        experiments=args.experiments,
     )
     print(result.table_path.read_text())
     print(f"table: {result.table_path}\nplot:  {result.plot_path}")
@@ -42,11 +63,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"curves: {result.curves_path}")
     print(
         f"{result.finished} runs finished now, {result.skipped} were already done, "
-        f"{len(result.failed)} failed, {len(result.missing)} rows without data; "
-        f"wall time {result.wall_time_s / 60:.1f} min"
+        f"{len(result.failed)} failed, {len(result.busy)} being run elsewhere, "
+        f"{len(result.missing)} rows without data, {result.left_out} records of older "
+        f"configurations left out; wall time {result.wall_time_s / 60:.1f} min"
     )
     if result.failed:
-        raise SystemExit(f"failed runs: {', '.join(result.failed)}")
+        details = "\n".join(f"  {k}: {v}" for k, v in result.failure_messages.items())
+        raise SystemExit(f"failed runs:\n{details}")
 
 
 if __name__ == "__main__":

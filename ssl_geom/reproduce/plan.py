@@ -1,18 +1,24 @@
-"""Expand a table and a profile into the list of runs to do.
+"""Expand a table and a profile into the list of runs to do, each identified by its settings.
 
-A run's id is derived from everything that determines its result (table,
-row, method, seed, config file, overrides), so rerunning a sweep finds the
-runs already finished, and changing a setting makes a new run instead of
-silently reusing an old record.
+A run's id is the cell (row, method, seed) plus a hash of the *resolved* configuration: the
+config file as ``LightningCLI`` parses it (every default filled in, the profile's overrides
+and the seed applied), the table and the profile. Editing a YAML therefore makes a new run
+instead of silently reusing the record of the old settings, while moving or renaming a file
+with the same content does not. Parsing builds nothing (``ssl_geom.cli.parse_config``'s parser).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from .configs import experiments_dir
 from .tables import Profile, Row, TableSpec
 
 
@@ -29,14 +35,17 @@ class RunSpec:
     config: str
     overrides: tuple[str, ...]
     metric: str
+    config_hash: str  # of the resolved config, table, profile and seed (see settings_hash)
+
+    @property
+    def cell(self) -> str:
+        """The table cell and seed, without the settings: what an older record shares."""
+        method = self.method.lower().replace("-", "").replace(" ", "")
+        return f"{self.row.key}__{method}__seed{self.seed}"
 
     @property
     def run_id(self) -> str:
-        digest = hashlib.sha1(
-            json.dumps([self.config, list(self.overrides)], sort_keys=True).encode()
-        ).hexdigest()[:8]
-        method = self.method.lower().replace("-", "").replace(" ", "")
-        return f"{self.row.key}__{method}__seed{self.seed}__{digest}"
+        return f"{self.cell}__{self.config_hash[:10]}"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -48,35 +57,122 @@ class RunSpec:
         return cls(**{**data, "row": Row(**data["row"]), "overrides": tuple(data["overrides"])})
 
 
-def plan_runs(table: TableSpec, profile: Profile) -> list[RunSpec]:
-    """All (row, method, seed) runs of ``table`` under ``profile``, in table order."""
+def seed_overrides(seed: int) -> tuple[str, ...]:
+    """``seed_everything`` does not reach the DataModule's own seed (its subsets, shuffling and
+    augmentations), so both are set."""
+    return (f"--seed_everything={seed}", f"--data.seed={seed}")
+
+
+def resolve_config(config: str | Path, overrides: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The resolved config of ``config`` + ``overrides`` as plain JSON data, without its path.
+
+    Raises ``FileNotFoundError`` when the file is absent (before any parsing), and the
+    parser's own error naming the key when a setting is invalid. Parses are cached on the
+    file's *content*, so an edited file is parsed again.
+    """
+    path = Path(config)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"experiment config {config} does not exist; check --experiments or the table spec"
+        )
+    return json.loads(_resolve_cached(str(path), path.read_text(), tuple(overrides)))
+
+
+@lru_cache(maxsize=512)
+def _resolve_cached(config: str, content: str, overrides: tuple[str, ...]) -> str:
+    from ssl_geom.cli import parse_config
+
+    del content  # part of the cache key only: the parser reads the file itself
+    with warnings.catch_warnings():
+        # LightningCLI warns that sys.argv is ignored when given args: that is the point here.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+        data = parse_config(["--config", config, *overrides]).as_dict()
+    data.pop("config", None)  # the file's path is not a setting
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def settings_hash(resolved: dict[str, Any], table: str, profile: str, seed: int) -> str:
+    """SHA-1 of the resolved config with the table, profile and seed (hex)."""
+    payload = json.dumps(
+        {"config": resolved, "table": table, "profile": profile, "seed": seed}, sort_keys=True
+    )
+    return hashlib.sha1(payload.encode()).hexdigest()
+
+
+def with_seed(resolved: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``resolved`` as :func:`seed_overrides` would leave it (the parse is shared by all seeds)."""
+    seeded = copy.deepcopy(resolved)
+    seeded["seed_everything"] = seed
+    seeded["data"].setdefault("init_args", {})["seed"] = seed
+    return seeded
+
+
+def spec_settings(spec: RunSpec) -> dict[str, Any]:
+    """The resolved config ``spec`` trains with, re-read from its file now."""
+    return resolve_config(spec.config, spec.overrides)
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """One (row, method) cell of a table under a profile, before seeds and hashing."""
+
+    row: Row
+    row_label: str
+    method: str
+    config: str
+    overrides: tuple[str, ...]  # without the seed's
+
+
+def plan_cells(
+    table: TableSpec, profile: Profile, experiments: Path | str | None = None
+) -> list[PlannedCell]:
+    """The cells of ``table`` under ``profile`` in table order (no config is parsed)."""
+    folder = table.experiments_dir or experiments_dir(experiments)
     rows = profile.rows if profile.rows is not None else table.rows
-    runs: list[RunSpec] = []
+    cells = []
     for row in rows:
         label, extra = _substitute(row, profile)
         for method in table.methods:
-            config = table.config_path(row, method)
-            for seed in profile.seeds:
-                runs.append(
-                    RunSpec(
-                        table=table.name,
-                        profile=profile.name,
-                        row=row,
-                        row_label=label,
-                        method=method,
-                        seed=seed,
-                        config=str(Path(config)),
-                        # seed_everything does not reach the DataModule's own seed (its
-                        # subsets, shuffling and augmentations), so both are set.
-                        overrides=(
-                            *profile.overrides,
-                            *extra,
-                            f"--seed_everything={seed}",
-                            f"--data.seed={seed}",
-                        ),
-                        metric=table.metric,
-                    )
+            overrides = (
+                *profile.overrides,
+                *extra,
+                *profile.row_overrides.get(row.key, ()),
+                *profile.method_overrides.get(method, ()),
+            )
+            config = str(table.config_path(row, method, folder))
+            cells.append(PlannedCell(row, label, method, config, overrides))
+    return cells
+
+
+def plan_runs(
+    table: TableSpec, profile: Profile, experiments: Path | str | None = None
+) -> list[RunSpec]:
+    """All (row, method, seed) runs of ``table`` under ``profile``, in table order.
+
+    ``experiments`` is the config folder (default: :func:`configs.experiments_dir`). Each
+    cell's config is parsed once; the seeds are applied to the parsed result (:func:`with_seed`),
+    which the worker checks against a full parse before training.
+    """
+    runs: list[RunSpec] = []
+    for cell in plan_cells(table, profile, experiments):
+        resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(profile.seeds[0])))
+        for seed in profile.seeds:
+            runs.append(
+                RunSpec(
+                    table=table.name,
+                    profile=profile.name,
+                    row=cell.row,
+                    row_label=cell.row_label,
+                    method=cell.method,
+                    seed=seed,
+                    config=cell.config,
+                    overrides=(*cell.overrides, *seed_overrides(seed)),
+                    metric=table.metric,
+                    config_hash=settings_hash(
+                        with_seed(resolved, seed), table.name, profile.name, seed
+                    ),
                 )
+            )
     return runs
 
 

@@ -1,9 +1,11 @@
-"""One machine-readable JSON record per finished run, written atomically.
+"""One machine-readable JSON record per finished run, written atomically; failures beside them.
 
 A sweep over hundreds of cluster jobs must survive being killed at any moment:
-a record appears only once its run has finished (temp file + ``os.replace``,
+a record appears only once its run has finished (temp file + ``os.link``,
 so a reader never sees half a file), and an existing record is never
-overwritten — a rerun of the sweep skips it instead.
+overwritten — a rerun of the sweep skips it instead. A run that raised
+(a diverged loss, a crash) leaves a :class:`FailureRecord` in ``failures/``
+and no accuracy record, so it is reported as failed, never as a result.
 """
 
 from __future__ import annotations
@@ -34,6 +36,31 @@ class RunRecord:
     profile: str
     history: list[dict[str, float]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    # Every scalar logged at test time (e.g. geometry/wahba_error_test), unscaled.
+    metrics: dict[str, float] = field(default_factory=dict)
+    # Hash of the resolved config the run trained with (plan.settings_hash); "" in old records.
+    config_hash: str = ""
+    cell: str = ""  # row__method__seedN: the cell an older configuration's record shares
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+
+@dataclass
+class FailureRecord:
+    """A run that raised instead of finishing: what it was and the error, for the report."""
+
+    run_id: str
+    cell: str
+    table: str
+    method: str
+    seed: int
+    row_key: str
+    error_type: str
+    message: str
+    git_commit: str
+    wall_time_s: float
+    created: float  # time.time() of the failure, to show the latest attempt
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
@@ -68,6 +95,40 @@ def write_record(records_dir: Path, record: RunRecord) -> Path:
     finally:
         os.unlink(tmp)
     return target
+
+
+def write_failure(failures_dir: Path, failure: FailureRecord) -> Path:
+    """Add ``failure`` as a new file (one per attempt; earlier attempts' files are kept)."""
+    failures_dir = Path(failures_dir)
+    failures_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=failures_dir, prefix=f".{failure.run_id}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(failure.to_json())
+    for attempt in range(1, 10_000):
+        target = failures_dir / f"{failure.run_id}.attempt{attempt}.json"
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            continue
+        os.unlink(tmp)
+        return target
+    os.unlink(tmp)
+    raise RuntimeError(f"too many failure files for {failure.run_id} in {failures_dir}")
+
+
+def load_failures(failures_dir: Path) -> dict[str, FailureRecord]:
+    """The latest failure of each run id under ``failures_dir``."""
+    failures_dir = Path(failures_dir)
+    latest: dict[str, FailureRecord] = {}
+    if not failures_dir.is_dir():
+        return latest
+    for path in failures_dir.glob("*.json"):
+        if path.name.startswith("."):
+            continue
+        failure = FailureRecord(**json.loads(path.read_text()))
+        if failure.run_id not in latest or failure.created > latest[failure.run_id].created:
+            latest[failure.run_id] = failure
+    return latest
 
 
 def load_records(records_dir: Path) -> list[RunRecord]:

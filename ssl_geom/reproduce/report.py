@@ -13,8 +13,9 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from .claims import TableRow, evaluate, render_claims
 from .plan import RunSpec
-from .records import RunRecord
+from .records import FailureRecord, RunRecord
 from .tables import Profile, Row, TableSpec
 
 
@@ -34,6 +35,35 @@ class Cell:
         if self.std is None:
             return f"{self.mean:.1f} (n=1)"
         return f"{self.mean:.1f} ± {self.std:.1f} (n={len(self.values)})"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The records a table uses, and those it leaves out with the reason."""
+
+    current: list[RunRecord]  # records of the planned runs (same resolved settings)
+    outdated: list[RunRecord]  # same cell and seed, older resolved settings
+    other: list[RunRecord]  # cells or profiles this table does not plan now
+
+
+def select_records(records: list[RunRecord], specs: list[RunSpec]) -> Selection:
+    """Split ``records`` into the planned runs' and the left-out ones (kept on disk)."""
+    planned = {spec.run_id for spec in specs}
+    cells = {(spec.profile, spec.cell) for spec in specs}
+    current, outdated, other = [], [], []
+    for record in records:
+        if record.run_id in planned:
+            current.append(record)
+        elif (record.profile, record.cell or _cell_of(record)) in cells:
+            outdated.append(record)
+        else:
+            other.append(record)
+    return Selection(current, outdated, other)
+
+
+def _cell_of(record: RunRecord) -> str:
+    """Records written before ``cell`` existed: their id starts with row__method__seedN."""
+    return "__".join(record.run_id.split("__")[:3])
 
 
 def aggregate(records: list[RunRecord], specs: list[RunSpec]) -> dict[tuple[str, str], Cell]:
@@ -104,14 +134,24 @@ def render_markdown(
     cells: dict[tuple[str, str], Cell],
     missing: dict[str, str],
     records: list[RunRecord] | None = None,
+    failures: dict[str, FailureRecord] | None = None,
+    current_commit: str | None = None,
 ) -> str:
-    """The table: our mean ± std per cell, the paper's number beside it, notes for absent data."""
+    """The table: our mean ± std per cell, the paper's number beside it, notes for absent data.
+
+    Then: test-time geometry columns, curves, the claims with their verdicts, failed runs,
+    records left out (older settings) and the code versions the records come from.
+    """
+    selection = select_records(records or [], specs)
+    failures = failures or {}
     rows: list[Row] = []
     labels: dict[str, str] = {}
     for spec in specs:
         if spec.row not in rows:
             rows.append(spec.row)
             labels[spec.row.key] = spec.row_label
+    foreign = _foreign_commit_cells(selection.current, current_commit)
+    failed_cells = _failed_cells(specs, selection.current, failures)
     header = ["Dataset", "Transformation", "Backbone", *table.methods]
     lines = [
         f"# {table.title}",
@@ -132,13 +172,27 @@ def render_markdown(
             for method in table.methods:
                 cell = cells.get((row.key, method))
                 ours = cell.text() if cell else "not run yet"
-                method_cells.append(f"{ours} / *{_reference_text(table, row, method)}*")
+                if (row.key, method) in failed_cells:
+                    ours = f"{ours}, {failed_cells[(row.key, method)]} failed"
+                mark = " †" if (row.key, method) in foreign else ""
+                method_cells.append(f"{ours}{mark} / *{_reference_text(table, row, method)}*")
         lines.append(
             "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *method_cells])
         )
         lines[-1] += " |"
+    for metric, name in table.test_columns:
+        lines += _test_metric_section(table, rows, labels, selection.current, metric, name)
     if table.curves:
-        lines += _curves_section(table, rows, labels, records or [], specs)
+        lines += _curves_section(table, rows, labels, selection.current, specs)
+    claim_rows = [
+        TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
+        for row in rows
+    ]
+    lines += render_claims(
+        [evaluate(claim, selection.current, claim_rows) for claim in table.claims]
+    )
+    lines += _failures_section(specs, selection.current, failures)
+    lines += _provenance_section(selection, current_commit, bool(foreign))
     substituted = [labels[r.key] for r in rows if labels[r.key] != r.dataset]
     lines += ["", f"Reference numbers: {table.citation}"]
     if substituted:
@@ -147,6 +201,93 @@ def render_markdown(
             "original dataset and are shown for orientation only."
         )
     return "\n".join(lines) + "\n"
+
+
+def _foreign_commit_cells(
+    records: list[RunRecord], current_commit: str | None
+) -> set[tuple[str, str]]:
+    if current_commit is None:
+        return set()
+    return {(r.row["key"], r.method) for r in records if r.git_commit != current_commit}
+
+
+def _failed_cells(
+    specs: list[RunSpec], records: list[RunRecord], failures: dict[str, FailureRecord]
+) -> dict[tuple[str, str], int]:
+    """Per cell, how many planned runs failed and have no record."""
+    done = {r.run_id for r in records}
+    counts: dict[tuple[str, str], int] = {}
+    for spec in specs:
+        if spec.run_id in failures and spec.run_id not in done:
+            key = (spec.row.key, spec.method)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _test_metric_section(
+    table: TableSpec,
+    rows: list[Row],
+    labels: dict[str, str],
+    records: list[RunRecord],
+    metric: str,
+    name: str,
+) -> list[str]:
+    header = ["Dataset", "Transformation", *table.methods]
+    lines = [
+        "",
+        f"## {name} of the final encoder on the test set (mean ± std over seeds)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for row in rows:
+        cells = []
+        for method in table.methods:
+            values = tuple(
+                r.metrics[metric]
+                for r in records
+                if r.row["key"] == row.key and r.method == method and metric in r.metrics
+            )
+            cells.append(_plain_text(Cell(values)) if values else "—")
+        lines.append("| " + " | ".join([labels[row.key], row.transformation, *cells]) + " |")
+    return lines
+
+
+def _failures_section(
+    specs: list[RunSpec], records: list[RunRecord], failures: dict[str, FailureRecord]
+) -> list[str]:
+    done = {r.run_id for r in records}
+    failed = [failures[s.run_id] for s in specs if s.run_id in failures and s.run_id not in done]
+    if not failed:
+        return []
+    lines = ["", "## Failed runs (no result recorded; rerun the sweep to retry)", ""]
+    lines += [f"- `{f.run_id}`: {f.error_type}: {f.message}" for f in failed]
+    return lines
+
+
+def _provenance_section(
+    selection: Selection, current_commit: str | None, any_foreign: bool
+) -> list[str]:
+    lines = ["", "## Records", ""]
+    commits = sorted({r.git_commit for r in selection.current})
+    lines.append(
+        f"{len(selection.current)} records in the table, produced by commit(s) "
+        + (", ".join(f"`{c}`" for c in commits) if commits else "—")
+        + (f"; current commit `{current_commit}`." if current_commit else ".")
+    )
+    if any_foreign:
+        lines.append("† cell includes records produced by a commit other than the current one.")
+    if selection.outdated:
+        lines.append(
+            f"{len(selection.outdated)} records left out: their cell's configuration changed since "
+            "they ran (the resolved config hashes differ); they stay on disk under records/."
+        )
+    if selection.other:
+        lines.append(
+            f"{len(selection.other)} records left out: they belong to cells or profiles this "
+            "table does not plan now."
+        )
+    return lines
 
 
 def write_text_atomic(path: Path, text: str) -> None:

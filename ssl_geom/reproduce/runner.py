@@ -3,32 +3,62 @@
 Each run lives in ``<out>/runs/<run_id>/`` (Lightning logs and checkpoints);
 its result is one JSON record in ``<out>/records/``, written only when the run
 finished. A run killed mid-way leaves its ``last.ckpt`` behind, and the next
-attempt continues from it instead of starting over.
+attempt continues from it instead of starting over — but only after checking
+that the folder's ``settings.json`` names the same resolved configuration;
+otherwise the old attempt is moved aside (never deleted) and the run starts over.
+
+The run trains from ``resolved_config.yaml``, the exact configuration its id
+hashes, not from the experiment file (which may be edited while it trains).
+One process at a time trains a run: ``<out>/runs/<run_id>.lock`` is held with
+``fcntl.flock`` (released by the kernel when the process dies).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from .plan import RunSpec
-from .records import RunRecord, load_records, record_path, write_record
+from .plan import RunSpec, settings_hash, spec_settings
+from .process import RunBusy, run_lock, spawn_worker
+from .records import (
+    FailureRecord,
+    RunRecord,
+    load_records,
+    record_path,
+    write_failure,
+    write_record,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_FILE = "settings.json"
+RESOLVED_FILE = "resolved_config.yaml"
+# Exit code of a worker whose run another process is training (BSD's EX_TEMPFAIL).
+EXIT_BUSY = 75
+Outcome = Literal["finished", "already", "busy", "failed"]
 
 
 class DataMissing(Exception):
     """The run's dataset is not on disk; the table shows a note instead of a number."""
 
 
+class SettingsChanged(RuntimeError):
+    """The config file no longer resolves to the settings the run was planned with."""
+
+
 class MetricHistory(Callback):
-    """Keeps the scalar metrics of every validation epoch, for curves over training."""
+    """Keeps the scalar metrics of every validation epoch, for curves over training.
+
+    Its state is saved in checkpoints, so a resumed run's history still starts at epoch 0.
+    """
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
@@ -42,9 +72,18 @@ class MetricHistory(Callback):
                 row[name] = float(value)
         self.history.append(row)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(point) for point in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(point) for point in state_dict["history"]]
+
 
 def git_commit() -> str:
-    """The code version a record was produced with (``-dirty`` if uncommitted changes)."""
+    """The code version a record was produced with (``-dirty`` if uncommitted changes).
+
+    ``unknown`` for an installed copy without a checkout (records then name the version only).
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
@@ -71,16 +110,11 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return candidates[-1] if candidates else None
 
 
-def _build(spec: RunSpec, directory: Path) -> Any:
+def _build(config: Path, directory: Path, overrides: tuple[str, ...] = ()) -> Any:
     from ssl_geom.cli import build_cli
 
     return build_cli(
-        [
-            "--config",
-            spec.config,
-            *spec.overrides,
-            f"--trainer.default_root_dir={directory}",
-        ],
+        ["--config", str(config), *overrides, f"--trainer.default_root_dir={directory}"],
         run=False,
     )
 
@@ -88,7 +122,7 @@ def _build(spec: RunSpec, directory: Path) -> Any:
 def check_data(spec: RunSpec) -> str | None:
     """``None`` if the run's dataset loads, else the message saying where it was looked for."""
     with tempfile.TemporaryDirectory(prefix="ssl_geom_check_") as scratch:
-        cli = _build(spec, Path(scratch))
+        cli = _build(Path(spec.config), Path(scratch), spec.overrides)
         try:
             cli.datamodule.prepare_data()
             cli.datamodule.setup("fit")
@@ -97,20 +131,63 @@ def check_data(spec: RunSpec) -> str | None:
     return None
 
 
+def _prepare_directory(directory: Path, config_hash: str, resolved: dict[str, Any]) -> Path | None:
+    """Make ``directory`` hold this configuration's attempt; return a checkpoint to resume.
+
+    A folder left by another configuration (or without a settings stamp) is renamed to
+    ``<dir>.stale-<time>`` and the run starts over: resuming it would train other settings
+    than the record will claim.
+    """
+    stamp = directory / SETTINGS_FILE
+    if directory.exists():
+        stamped = json.loads(stamp.read_text()).get("config_hash") if stamp.is_file() else None
+        if stamped != config_hash:
+            directory.rename(directory.with_name(f"{directory.name}.stale-{int(time.time())}"))
+    directory.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        stamp.write_text(json.dumps({"config_hash": config_hash}, indent=2))
+        (directory / RESOLVED_FILE).write_text(yaml.safe_dump(resolved, sort_keys=True))
+    return latest_checkpoint(directory)
+
+
+def _existing_record(records_dir: Path, run_id: str) -> RunRecord | None:
+    if not record_path(records_dir, run_id).exists():
+        return None
+    return next(r for r in load_records(records_dir) if r.run_id == run_id)
+
+
 def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
     """Train ``spec`` (resuming from its last checkpoint), test it, and write its record.
 
-    Returns the existing record untouched if the run had already finished.
+    Returns the existing record untouched if the run had already finished (here or in another
+    process meanwhile). Raises :class:`RunBusy` if another process is training it, and
+    :class:`SettingsChanged` if its config file no longer matches its id.
     """
     out_dir = Path(out_dir)
     records_dir = out_dir / "records"
-    if record_path(records_dir, spec.run_id).exists():
-        return next(r for r in load_records(records_dir) if r.run_id == spec.run_id)
-
+    existing = _existing_record(records_dir, spec.run_id)
+    if existing is not None:
+        return existing
     directory = run_dir(out_dir, spec)
-    directory.mkdir(parents=True, exist_ok=True)
-    resume_from = latest_checkpoint(directory)
-    cli = _build(spec, directory)
+    with run_lock(directory.with_name(f"{spec.run_id}.lock")):
+        existing = _existing_record(records_dir, spec.run_id)
+        if existing is not None:  # finished by another process while we waited
+            return existing
+        resolved = spec_settings(spec)
+        config_hash = settings_hash(resolved, spec.table, spec.profile, spec.seed)
+        if config_hash != spec.config_hash:
+            raise SettingsChanged(
+                f"{spec.config} (with the run's overrides) no longer resolves to the settings "
+                f"run {spec.run_id} was planned with; rerun the sweep to plan it anew"
+            )
+        resume_from = _prepare_directory(directory, config_hash, resolved)
+        return _train_and_record(spec, out_dir, directory, resolved, resume_from)
+
+
+def _train_and_record(
+    spec: RunSpec, out_dir: Path, directory: Path, resolved: dict, resume_from: Path | None
+) -> RunRecord:
+    cli = _build(directory / RESOLVED_FILE, directory)
     history = MetricHistory()
     cli.trainer.callbacks.append(history)
 
@@ -140,24 +217,61 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         history=history.history,
         settings={
             "resumed_from": str(resume_from) if resume_from else None,
-            "config_text": Path(spec.config).read_text(),
+            "resolved_config": resolved,
         },
+        metrics={name: float(value) for name, value in metrics.items()},
+        config_hash=spec.config_hash,
+        cell=spec.cell,
     )
     if cli.trainer.is_global_zero:
-        write_record(records_dir, record)
+        try:
+            write_record(out_dir / "records", record)
+        except FileExistsError:  # another process finished the same run meanwhile
+            return _existing_record(out_dir / "records", spec.run_id) or record
     return record
 
 
-def run_in_subprocess(spec: RunSpec, out_dir: Path) -> int:
-    """Run ``spec`` in a fresh Python process (isolates memory and crashes); return its exit code."""
-    import json
+def run_or_record_failure(spec: RunSpec, out_dir: Path) -> Outcome:
+    """:func:`run_one`, turning any training exception into a failure record (no result).
 
-    return subprocess.call(
-        [
-            sys.executable,
-            "-m",
-            "ssl_geom.reproduce.worker",
-            json.dumps(spec.to_dict()),
-            str(out_dir),
-        ]
-    )
+    A diverged loss (``ssl_geom.methods.DivergedError``), a crash or a changed config are all
+    recorded in ``<out>/failures/`` with their message and reported by the sweep and the table.
+    """
+    out_dir = Path(out_dir)
+    had_record = record_path(out_dir / "records", spec.run_id).exists()
+    start = time.perf_counter()
+    try:
+        run_one(spec, out_dir)
+    except RunBusy as error:
+        print(f"{spec.run_id}: {error}", flush=True)
+        return "busy"
+    except Exception as error:
+        traceback.print_exc()
+        write_failure(
+            out_dir / "failures",
+            FailureRecord(
+                run_id=spec.run_id,
+                cell=spec.cell,
+                table=spec.table,
+                method=spec.method,
+                seed=spec.seed,
+                row_key=spec.row.key,
+                error_type=type(error).__name__,
+                message=str(error).strip().splitlines()[0] if str(error).strip() else "",
+                git_commit=git_commit(),
+                wall_time_s=time.perf_counter() - start,
+                created=time.time(),
+            ),
+        )
+        return "failed"
+    return "already" if had_record else "finished"
+
+
+def run_in_subprocess(spec: RunSpec, out_dir: Path) -> int:
+    """Run ``spec`` in a fresh Python process (isolates memory and crashes); return its exit code.
+
+    0: finished (now or before), ``EXIT_BUSY``: another process is training it, 1: failed
+    (a failure record says why), anything else: the worker itself died (e.g. killed).
+    """
+    worker = [sys.executable, "-m", "ssl_geom.reproduce.worker", json.dumps(spec.to_dict())]
+    return spawn_worker([*worker, str(out_dir)]).wait()

@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Literal
 
 from .plan import RunSpec, plan_runs
-from .records import load_records, record_path
-from .report import aggregate, render_curves, render_markdown, render_plot, write_text_atomic
-from .runner import check_data, run_in_subprocess, run_one
+from .records import load_failures, load_records, record_path
+from .report import (
+    aggregate,
+    render_curves,
+    render_markdown,
+    render_plot,
+    select_records,
+    write_text_atomic,
+)
+from .runner import EXIT_BUSY, check_data, git_commit, run_in_subprocess, run_or_record_failure
 from .tables import get_table
 
 Launcher = Literal["local", "submitit"]
@@ -43,6 +50,39 @@ class SweepResult:
     failed: list[str]
     missing: dict[str, str]
     wall_time_s: float
+    busy: list[str] = field(default_factory=list)  # being trained by another process
+    failure_messages: dict[str, str] = field(default_factory=dict)
+    left_out: int = 0  # records of an older configuration of a planned cell
+
+
+def plan(
+    table_name: str, profile_name: str, experiments: Path | str | None = None
+) -> list[RunSpec]:
+    """The runs of ``table_name`` under ``profile_name`` (checked names, clear errors)."""
+    table = get_table(table_name)
+    if profile_name not in table.profiles:
+        raise ValueError(
+            f"unknown profile {profile_name!r} for {table_name}; "
+            f"available: {', '.join(sorted(table.profiles))}"
+        )
+    return plan_runs(table, table.profiles[profile_name], experiments)
+
+
+def dry_run(
+    table_name: str, profile_name: str, out_dir: Path, experiments: Path | str | None = None
+) -> str:
+    """What a sweep would do, trained nothing: each run, its config and whether it is done."""
+    specs = plan(table_name, profile_name, experiments)
+    records_dir = Path(out_dir) / "records"
+    selection = select_records(load_records(records_dir), specs)
+    lines = [f"{table_name}/{profile_name}: {len(specs)} runs"]
+    for spec in specs:
+        done = record_path(records_dir, spec.run_id).exists()
+        lines.append(f"  {'done' if done else 'todo'}  {spec.run_id}  {spec.config}")
+    lines.append(
+        f"{len(selection.outdated)} records of older configurations would be left out of the table"
+    )
+    return "\n".join(lines)
 
 
 def sweep(
@@ -52,18 +92,14 @@ def sweep(
     launcher: Launcher = "local",
     submitit_options: SubmititOptions | None = None,
     limit: int | None = None,
+    experiments: Path | str | None = None,
 ) -> SweepResult:
     """Do every unfinished run of ``table_name`` under ``profile_name``, then report."""
     start = time.perf_counter()
     table = get_table(table_name)
-    if profile_name not in table.profiles:
-        raise ValueError(
-            f"unknown profile {profile_name!r} for {table_name}; "
-            f"available: {', '.join(sorted(table.profiles))}"
-        )
+    specs = plan(table_name, profile_name, experiments)
     profile = table.profiles[profile_name]
     out_dir = Path(out_dir)
-    specs = plan_runs(table, profile)
     if limit is not None:
         specs = specs[:limit]
 
@@ -86,13 +122,43 @@ def sweep(
         flush=True,
     )
 
-    failed = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions())
+    outcomes = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions())
+    # A run whose worker failed but whose record exists was finished by another process.
+    failed = [
+        run_id
+        for run_id, outcome in outcomes.items()
+        if outcome == "failed" and not record_path(records_dir, run_id).exists()
+    ]
+    busy = [run_id for run_id, outcome in outcomes.items() if outcome == "busy"]
+    failures = load_failures(out_dir / "failures")
+    messages = {
+        run_id: (
+            f"{failures[run_id].error_type}: {failures[run_id].message}"
+            if run_id in failures
+            else "the worker died without a failure record (killed?)"
+        )
+        for run_id in failed
+    }
+    for run_id in busy:
+        print(f"{run_id}: being trained by another process; not waited for", flush=True)
 
     records = load_records(records_dir)
     cells = aggregate(records, specs)
     table_path = out_dir / f"{table.name}.md"
     plot_path = out_dir / f"{table.name}.png"
-    write_text_atomic(table_path, render_markdown(table, profile, specs, cells, missing, records))
+    write_text_atomic(
+        table_path,
+        render_markdown(
+            table,
+            profile,
+            specs,
+            cells,
+            missing,
+            records,
+            failures=failures,
+            current_commit=git_commit(),
+        ),
+    )
     render_plot(table, specs, cells, plot_path)
     curves_path = None
     if table.curves:
@@ -102,30 +168,36 @@ def sweep(
         table_path=table_path,
         plot_path=plot_path,
         curves_path=curves_path,
-        finished=len(todo) - len(failed),
+        finished=len(todo) - len(failed) - len(busy),
         skipped=skipped,
         failed=failed,
         missing=missing,
         wall_time_s=time.perf_counter() - start,
+        busy=busy,
+        failure_messages=messages,
+        left_out=len(select_records(records, specs).outdated),
     )
 
 
 def _launch(
     todo: list[RunSpec], out_dir: Path, launcher: Launcher, options: SubmititOptions
-) -> list[str]:
+) -> dict[str, str]:
+    """Run ``todo``; the outcome of each run id: finished, busy or failed."""
     if launcher == "local":
-        failed = []
+        outcomes = {}
         for i, spec in enumerate(todo, 1):
             print(f"[{i}/{len(todo)}] {spec.run_id}", flush=True)
-            if run_in_subprocess(spec, out_dir) != 0:
-                failed.append(spec.run_id)
-        return failed
+            code = run_in_subprocess(spec, out_dir)
+            outcomes[spec.run_id] = {0: "finished", EXIT_BUSY: "busy"}.get(code, "failed")
+        return outcomes
     if launcher == "submitit":
         return _launch_submitit(todo, out_dir, options)
     raise ValueError(f"unknown launcher {launcher!r}; expected 'local' or 'submitit'")
 
 
-def _launch_submitit(todo: list[RunSpec], out_dir: Path, options: SubmititOptions) -> list[str]:
+def _launch_submitit(
+    todo: list[RunSpec], out_dir: Path, options: SubmititOptions
+) -> dict[str, str]:
     import submitit
 
     executor = submitit.AutoExecutor(folder=out_dir / "submitit", cluster=options.cluster)
@@ -139,39 +211,25 @@ def _launch_submitit(todo: list[RunSpec], out_dir: Path, options: SubmititOption
             nodes=1,
         )
     executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
-    jobs = [
-        executor.submit(
-            _job_entry, spec.to_dict(), str(out_dir), options.gpus_per_job, options.cluster
-        )
-        for spec in todo
-    ]
-    failed = []
+    jobs = [executor.submit(_job_entry, spec.to_dict(), str(out_dir)) for spec in todo]
+    outcomes = {}
     for spec, job in zip(todo, jobs, strict=True):
         try:
-            job.result()
+            outcomes[spec.run_id] = job.result()
         except Exception as error:  # a failed job must not lose the other runs' results
             print(f"job for {spec.run_id} failed: {error}", flush=True)
-            failed.append(spec.run_id)
-    return failed
+            outcomes[spec.run_id] = "failed"
+    return outcomes
 
 
-def _job_entry(spec_dict: dict, out_dir: str, gpus: int, cluster: str) -> None:
-    """Inside a submitit job: one run, with DDP over the job's GPUs on SLURM."""
-    spec = RunSpec.from_dict(spec_dict)
-    if cluster == "slurm" and gpus > 0:
-        spec = RunSpec.from_dict(
-            {
-                **spec.to_dict(),
-                "overrides": [
-                    *spec.overrides,
-                    "--trainer.accelerator=gpu",
-                    f"--trainer.devices={gpus}",
-                    "--trainer.num_nodes=1",
-                    *(["--trainer.strategy=ddp"] if gpus > 1 else []),
-                ],
-            }
-        )
-    run_one(spec, Path(out_dir))
+def _job_entry(spec_dict: dict, out_dir: str) -> str:
+    """Inside a submitit job: one run; its outcome.
+
+    The job's devices come from the config (the paper configs say ``accelerator: auto``,
+    ``devices: auto``: every GPU SLURM gave the job, DDP when there are several). Adding
+    device overrides here would change the resolved settings the run id was planned with.
+    """
+    return run_or_record_failure(RunSpec.from_dict(spec_dict), Path(out_dir))
 
 
 def _path_from_error(message: str) -> str:

@@ -1,4 +1,8 @@
-"""``python -m ssl_geom.reproduce.worker SPEC_JSON OUT_DIR``: one run in its own process."""
+"""``python -m ssl_geom.reproduce.worker SPEC_JSON OUT_DIR``: one run in its own process.
+
+Exit code 0: the run has its record (now or from before); 1: it failed, and
+``OUT_DIR/failures/`` says why; ``runner.EXIT_BUSY``: another process is training it.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ import sys
 from pathlib import Path
 
 from .plan import RunSpec
-from .runner import run_one
+from .runner import EXIT_BUSY, run_or_record_failure
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         raise SystemExit("usage: python -m ssl_geom.reproduce.worker SPEC_JSON OUT_DIR")
-    run_one(RunSpec.from_dict(json.loads(args[0])), Path(args[1]))
+    outcome = run_or_record_failure(RunSpec.from_dict(json.loads(args[0])), Path(args[1]))
+    raise SystemExit({"failed": 1, "busy": EXIT_BUSY}.get(outcome, 0))
 
 
 if __name__ == "__main__":

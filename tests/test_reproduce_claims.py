@@ -1,0 +1,198 @@
+"""Claim verdicts from records: synthetic seeds whose verdict is known by construction.
+
+Every expected interval below is d ± 2·SE with SE = sqrt(s_a²/n_a + s_b²/n_b); samples like
+(10, 11, 12) have mean 11 and sample std 1, so two of them give SE = sqrt(2/3) = 0.816.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ssl_geom.reproduce.claims import (
+    Claim,
+    Comparison,
+    Paper,
+    Quantity,
+    Stats,
+    TableRow,
+    combine,
+    compare,
+    evaluate,
+    metric_value,
+)
+from ssl_geom.reproduce.records import RunRecord
+from ssl_geom.reproduce.tables import TABLE1, TABLES
+
+GREATER = Comparison("greater", Quantity("A"), Quantity("B"))
+WITHIN_3 = Comparison("comparable", Quantity("A"), Quantity("B"), tolerance=3.0)
+
+
+def _stats(*values: float) -> Stats:
+    return Stats(tuple(values))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "verdict"),
+    [
+        # d = 5, interval [3.37, 6.63]: wholly above 0.
+        ((10, 11, 12), (5, 6, 7), "supported"),
+        # d = -5, interval [-6.63, -3.37]: wholly at or below 0.
+        ((5, 6, 7), (10, 11, 12), "not supported"),
+        # d = -0.5, interval [-2.13, 1.13]: straddles 0.
+        ((10, 11, 12), (10.5, 11.5, 12.5), "undecided"),
+    ],
+)
+def test_greater_verdicts(a: tuple, b: tuple, verdict: str) -> None:
+    assert compare(GREATER, _stats(*a), _stats(*b))[0] == verdict
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "verdict"),
+    [
+        ((70, 71, 72), (70.5, 71.5, 72.5), "supported"),  # [-2.13, 1.13] inside ±3
+        ((80, 81, 82), (70, 71, 72), "not supported"),  # [8.37, 11.63] above 3
+        ((73, 74, 75), (70, 71, 72), "undecided"),  # [1.37, 4.63] crosses 3
+    ],
+)
+def test_comparable_verdicts(a: tuple, b: tuple, verdict: str) -> None:
+    assert compare(WITHIN_3, _stats(*a), _stats(*b))[0] == verdict
+
+
+def test_margins_no_spread_and_no_data() -> None:
+    # "At least, within 0.5": d = -0.2 with SE = 0.0816 (std 0.1) -> [-0.36, -0.04] > -0.5.
+    at_least = Comparison("greater", Quantity("A"), Quantity("B"), margin=-0.5)
+    assert compare(at_least, _stats(69.9, 70.0, 70.1), _stats(70.1, 70.2, 70.3))[0] == "supported"
+    # "Clearly above, by 1 point": d = 0.6 with zero spread is not above 1.
+    clearly = Comparison("greater", Quantity("A"), Quantity("B"), margin=1.0)
+    assert compare(clearly, _stats(80.6, 80.6), _stats(80.0, 80.0))[0] == "not supported"
+    assert compare(GREATER, _stats(10.0), _stats(5.0, 6.0)) == (
+        "undecided",
+        "fewer than 2 seeds: no spread to judge the difference by",
+    )
+    assert compare(GREATER, _stats(), _stats(5.0, 6.0)) == ("undecided", "no data")
+    # A projector rank pinned at 64 in every seed of both rows: nothing moved.
+    assert compare(GREATER, _stats(64, 64, 64), _stats(64, 64, 64))[0] == "undecided"
+
+
+def test_combine_needs_every_check() -> None:
+    assert combine(["supported", "supported"]) == "supported"
+    assert combine(["supported", "undecided"]) == "undecided"
+    assert combine(["undecided", "not supported", "supported"]) == "not supported"
+    assert combine([]) == "undecided"
+
+
+def _record(
+    transformation: str, method: str, seed: int, acc: float, key: str = "", **extra
+) -> RunRecord:
+    return RunRecord(
+        run_id=f"{key}{transformation}-{method}-{seed}",
+        table="table1",
+        row={
+            "dataset": "F",
+            "transformation": transformation,
+            "backbone": "b",
+            "key": key or f"f_{transformation}",
+        },
+        method=method,
+        seed=seed,
+        config="x.yaml",
+        overrides=[],
+        accuracy=acc,
+        epochs=1,
+        git_commit="abc",
+        wall_time_s=1.0,
+        profile="local",
+        **extra,
+    )
+
+
+def test_table1_claims_on_records_built_for_each_verdict() -> None:
+    """Per row and seed: A-SSL 70+s, H-SSL 70.5+s, Frozen 60+s, Supervised 65+s.
+
+    H-SSL - A-SSL = 0.5 with SE 0.816 -> [-1.13, 2.13] inside ±3: comparable is supported.
+    Supervised is 5 below A-SSL everywhere -> "supervised is best" is not supported.
+    The SSL-beats-Frozen claim is built undecided on Scale (Frozen 69.5+s there, d = 0.5 / 1.0,
+    intervals straddle 0) and supported on Translation (d = 10).
+    """
+    offsets = {"A-SSL": 70.0, "H-SSL": 70.5, "Frozen": 60.0, "Supervised": 65.0}
+    records = [
+        _record(
+            row, method, seed, base + seed + (9.5 if row == "Scale" and method == "Frozen" else 0)
+        )
+        for row in ("Rotation", "Translation", "Scale")
+        for method, base in offsets.items()
+        for seed in range(3)
+    ]
+    # A CIFAR10 Scale row shares its transformation with the Fashion-MNIST one but is its own
+    # row (never pooled: every check has n = 3); only A-SSL / H-SSL ran there (30+s, 30.5+s).
+    # A Tiny ImageNet row without any record is left out of every claim.
+    records += [
+        _record("Scale", method, seed, base + seed, key="cifar10_scale")
+        for method, base in (("A-SSL", 30.0), ("H-SSL", 30.5))
+        for seed in range(3)
+    ]
+    rows = [TableRow(f"f_{t}", t, t) for t in ("Rotation", "Translation", "Scale")]
+    rows += [TableRow("cifar10_scale", "Scale", "C"), TableRow("tin_scale", "Scale", "T")]
+    comparable, supervised, beats_frozen = (evaluate(c, records, rows) for c in TABLE1.claims)
+    assert comparable.verdict == "supported" and len(comparable.checks) == 4
+    assert all(c.a.n == 3 and c.b.n == 3 for c in comparable.checks)
+    assert supervised.verdict == "not supported"
+    assert beats_frozen.verdict == "undecided"
+    assert {c.row for c in beats_frozen.checks} == {"Translation", "Scale", "C"}  # not Rotation
+    by_row = {(c.row, c.comparison.a.method): c.verdict for c in beats_frozen.checks}
+    assert by_row[("Translation", "A-SSL")] == "supported"
+    assert by_row[("Scale", "H-SSL")] == "undecided"
+
+
+def test_metric_sources_and_fixed_rows() -> None:
+    record = _record(
+        "small augmentations",
+        "SimCLR",
+        0,
+        50.0,
+        metrics={"geometry/wahba_error_test": 3.5},
+        history=[
+            {"epoch": 0.0, "geometry/projector_rank": 60.0},
+            {"epoch": 1.0, "geometry/projector_rank": 40.0},
+        ],
+    )
+    assert metric_value(record, "accuracy") == 50.0
+    assert metric_value(record, "test:geometry/wahba_error_test") == 3.5
+    assert metric_value(record, "final:geometry/projector_rank") == 40.0  # the last epoch's
+    assert metric_value(record, "test:absent") is None
+    with pytest.raises(ValueError, match="unknown metric 'rank'"):
+        metric_value(record, "rank")
+
+    # Quantities naming their rows are compared once, across rows: ranks 40/41/42 (small)
+    # against 20/21/22 (large) -> d = 20, supported.
+    rank = "final:geometry/projector_rank"
+    claim = Claim(
+        Paper("A", "T", "0000.00000"),
+        "Fig. 1",
+        "quote",
+        (
+            Comparison(
+                "greater",
+                Quantity("SimCLR", rank, "small augmentations"),
+                Quantity("SimCLR", rank, "large augmentations"),
+            ),
+        ),
+    )
+    records = [
+        _record(row, "SimCLR", s, 0.0, history=[{"geometry/projector_rank": base + s}])
+        for row, base in (("small augmentations", 40.0), ("large augmentations", 20.0))
+        for s in range(3)
+    ]
+    rows = [TableRow(f"f_{t}", t, t) for t in ("large augmentations", "small augmentations")]
+    result = evaluate(claim, records, rows)
+    assert [c.row for c in result.checks] == ["—"]
+    assert result.verdict == "supported"
+
+
+def test_every_table_has_cited_claims_without_local_paths() -> None:
+    for table in TABLES.values():
+        assert table.claims, table.name
+        assert "shared/" not in table.citation and "arXiv:" in table.citation
+        for claim in table.claims:
+            assert claim.quote and claim.where
+            assert claim.paper.arxiv.count(".") == 1
