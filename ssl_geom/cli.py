@@ -1,8 +1,9 @@
 """Command line: ``lightning fit --config experiments/care_cifar10.yaml`` (also ``ssl-geom``).
 
-A ``LightningCLI`` in subclass mode: ``model`` is any :class:`~ssl_geom.methods.SSLMethod`
-and ``data`` any ``LightningDataModule``, both chosen by ``class_path`` in the YAML, so a
-new method or dataset needs no change here. Subcommands: ``fit``, ``validate``, ``test``,
+A ``LightningCLI`` in subclass mode: ``model`` is any ``LightningModule`` (an
+:class:`~ssl_geom.methods.SSLMethod` to pretrain, :class:`~ssl_geom.evaluation.LinearEval` to
+evaluate a checkpoint) and ``data`` any ``LightningDataModule``, both chosen by ``class_path``
+in the YAML, so a new method or dataset needs no change here. Subcommands: ``fit``, ``validate``, ``test``,
 ``predict``; ``--print_config`` shows the resolved config, ``--ckpt_path`` resumes.
 
 What it adds to plain ``LightningCLI``:
@@ -22,12 +23,13 @@ from __future__ import annotations
 from typing import Any
 
 from jsonargparse import Namespace
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-import ssl_geom.data  # noqa: F401  (registers the DataModules for class_path short names)
-from ssl_geom.methods import SSLMethod
+import ssl_geom.data
+import ssl_geom.evaluation
+import ssl_geom.methods  # noqa: F401  (registers the methods)
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
 
@@ -64,7 +66,7 @@ def _class_name(callback: object) -> str:
 
 
 _CLI_KWARGS: dict[str, Any] = {
-    "model_class": SSLMethod,
+    "model_class": LightningModule,
     "datamodule_class": LightningDataModule,
     "subclass_mode_model": True,
     "subclass_mode_data": True,
