@@ -207,7 +207,7 @@ class LinearEval(L.LightningModule):
         shape = data.image_shape
         try:
             z = self.frozen_features(torch.zeros(2, *shape, device=self.device))
-        except RuntimeError as error:
+        except (RuntimeError, ValueError) as error:
             raise ValueError(
                 f"the backbone {type(self.backbone).__name__} cannot take {data.dataset.name} "
                 f"images of shape {shape} (C, H, W): {error}. Evaluate on the dataset the "
