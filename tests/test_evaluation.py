@@ -133,7 +133,7 @@ def test_trainable_readout_is_cached_as_its_input_and_owned_by_each_classifier(
     paper = LinearEval(checkpoint, backbone="hssl_mnist_plain", num_classes=10)
     assert paper.trainable_readout
     assert paper.frozen_features(torch.zeros(2, 1, 28, 28)).shape == (2, 128, 1, 7, 7)
-    convs = [head[0].conv for head in paper.classifiers.heads]
+    convs = [readout.conv for readout in paper.classifiers.readouts]
     assert convs[0] is not convs[1]
     assert not torch.equal(next(convs[0].parameters()), next(convs[1].parameters()))
 
@@ -144,15 +144,22 @@ def test_jointly_trained_classifiers_each_get_their_own_gradient() -> None:
     torch.manual_seed(0)
     x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
     together, alone = ClassifierBank(8, 3, n=3, seed=5), ClassifierBank(8, 3, n=1, seed=6)
+    torch.testing.assert_close(together.weight[1], alone.weight[0])
     for bank in (together, alone):
         optimizer = torch.optim.Adam(bank.parameters(), lr=1e-2, weight_decay=1e-6)
         for _ in range(5):
-            loss = sum(F.cross_entropy(logits, y) for logits in bank(x))
+            loss = bank.losses(x, y).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    torch.testing.assert_close(together.heads[1].state_dict(), alone.heads[0].state_dict())
-    assert not torch.equal(together.heads[0][1].weight, together.heads[1][1].weight)
+    torch.testing.assert_close(together.weight[1], alone.weight[0])
+    torch.testing.assert_close(together.bias[1], alone.bias[0])
+    assert not torch.equal(together.weight[0], together.weight[1])
+    # The batched logits are each head's own affine map (an independent computation).
+    expected = x @ together.weight[2].T + together.bias[2]
+    torch.testing.assert_close(together(x)[2], expected)
+    losses = together.losses(x, y)
+    torch.testing.assert_close(losses[2], F.cross_entropy(expected, y))
 
 
 def test_backbone_stays_frozen_and_in_eval_mode(tmp_path: Path) -> None:

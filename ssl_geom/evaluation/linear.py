@@ -221,8 +221,7 @@ class LinearEval(L.LightningModule):
         keep = y >= 0  # STL10's unlabeled images (augmented training only)
         if not bool(keep.any()):
             return None
-        logits = self.classifiers(features[keep].float())
-        losses = torch.stack([F.cross_entropy(head, y[keep]) for head in logits])
+        losses = self.classifiers.losses(features[keep].float(), y[keep])
         self.log("linear/train_loss", losses.mean(), on_step=False, on_epoch=True)
         return losses.sum()  # each classifier gets exactly its own gradient
 
