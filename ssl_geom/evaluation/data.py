@@ -96,13 +96,16 @@ class LinearEvalData(L.LightningDataModule):
     """Labelled train/test batches for a frozen-feature classifier; see the module docstring.
 
     Args:
-        dataset: the DataModule that reads the images (its ``batch_size`` is the classifier's
-            batch size, its ``seed`` seeds the train order, its ``max_*_samples`` subset).
+        dataset: the DataModule that reads the images (its ``seed`` seeds the train order,
+            its ``max_*_samples`` subset, its ``batch_size`` is the default batch size).
         augment: train on the dataset's random views (its ``train_views``) instead of the
             deterministic eval transform.
         cache_features: with ``augment=False``, extract the frozen features once.
         cache_max_gib: largest cache (train + test, float32) kept in memory; above it the
             backbone runs every epoch instead.
+        batch_size: the classifiers' batch size when it differs from the dataset's (e.g. a
+            pretraining DataModule reused for evaluation); augmented training keeps the
+            dataset's own loader and batch size.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class LinearEvalData(L.LightningDataModule):
         augment: bool = False,
         cache_features: bool = True,
         cache_max_gib: float = 4.0,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(dataset, SSLDataModule):
@@ -129,12 +133,17 @@ class LinearEvalData(L.LightningDataModule):
                 "augment=True but the dataset's train_views='none' is not an augmentation; "
                 "set dataset train_views (e.g. 'simclr') or augment=false"
             )
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(
+                f"batch_size must be >= 1 (or None for the dataset's), got {batch_size}"
+            )
         if cache_max_gib < 0:
             raise ValueError(f"cache_max_gib must be >= 0, got {cache_max_gib}")
         self.dataset = dataset
         self.augment = augment
         self.cache_features = cache_features
         self.cache_max_gib = cache_max_gib
+        self._batch_size = batch_size
         self._cache: dict[str, TensorBatches] = {}
         self._cache_decided = False
 
@@ -149,7 +158,7 @@ class LinearEvalData(L.LightningDataModule):
 
     @property
     def batch_size(self) -> int:
-        return self.dataset.batch_size
+        return self._batch_size or self.dataset.batch_size
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -23,6 +23,7 @@ def evaluate_checkpoint(
     max_epochs: int = 100,
     augment: bool = False,
     cache_features: bool = True,
+    batch_size: int | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
     **linear_kwargs: Any,
 ) -> dict[str, float]:
@@ -30,11 +31,13 @@ def evaluate_checkpoint(
 
     Returns the values logged at test time (fractions in [0, 1]): ``linear/test_acc`` (mean
     over the classifiers), ``linear/test_acc_std``, ``linear/test_acc_<i>`` and
-    ``knn/test_acc``. ``linear_kwargs`` go to :class:`LinearEval` (``n_classifiers``,
+    ``knn/test_acc``. ``batch_size`` overrides the dataset's. ``linear_kwargs`` go to :class:`LinearEval` (``n_classifiers``,
     ``optimizer``, ``lr``, ...); ``trainer_kwargs`` to the ``Trainer`` (default: no logger,
     no checkpoints, no progress bar, CPU-or-GPU as Lightning picks).
     """
-    data = LinearEvalData(dataset, augment=augment, cache_features=cache_features)
+    data = LinearEvalData(
+        dataset, augment=augment, cache_features=cache_features, batch_size=batch_size
+    )
     model = LinearEval(
         str(checkpoint),
         num_classes=dataset.num_classes,
