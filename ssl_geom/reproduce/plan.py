@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .tables import Profile, Row, TableSpec
+from .tables import LinearEvalMode, Profile, Row, TableSpec
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,14 @@ class RunSpec:
     config: str
     overrides: tuple[str, ...]
     metric: str
+    linear_eval: LinearEvalMode = "none"
 
     @property
     def run_id(self) -> str:
+        # A linear evaluation is part of the result: records made without one are not reused.
+        linear = [self.linear_eval] if self.linear_eval != "none" else []
         digest = hashlib.sha1(
-            json.dumps([self.config, list(self.overrides)], sort_keys=True).encode()
+            json.dumps([self.config, list(self.overrides), *linear], sort_keys=True).encode()
         ).hexdigest()[:8]
         method = self.method.lower().replace("-", "").replace(" ", "")
         return f"{self.row.key}__{method}__seed{self.seed}__{digest}"
@@ -75,6 +78,7 @@ def plan_runs(table: TableSpec, profile: Profile) -> list[RunSpec]:
                             f"--data.seed={seed}",
                         ),
                         metric=table.metric,
+                        linear_eval=table.linear_eval,
                     )
                 )
     return runs

@@ -17,6 +17,8 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from .evaluation import METRIC as LINEAR_METRIC
+from .evaluation import evaluate_run
 from .plan import RunSpec
 from .records import RunRecord, load_records, record_path, write_record
 
@@ -124,6 +126,12 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         raise KeyError(
             f"run {spec.run_id} logged no {spec.metric!r} at test time; logged: {sorted(metrics)}"
         )
+    linear = evaluate_run(
+        spec.linear_eval, cli.trainer.checkpoint_callback.last_model_path, cli.datamodule
+    )
+    accuracy = 100.0 * float(metrics[spec.metric])
+    if linear is not None and spec.linear_eval == "headline":
+        accuracy = 100.0 * linear["metrics"][LINEAR_METRIC]
     record = RunRecord(
         run_id=spec.run_id,
         table=spec.table,
@@ -132,7 +140,7 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         seed=spec.seed,
         config=spec.config,
         overrides=list(spec.overrides),
-        accuracy=100.0 * float(metrics[spec.metric]),
+        accuracy=accuracy,
         epochs=int(cli.trainer.current_epoch),
         git_commit=git_commit(),
         wall_time_s=wall_time,
@@ -141,6 +149,7 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         settings={
             "resumed_from": str(resume_from) if resume_from else None,
             "config_text": Path(spec.config).read_text(),
+            "linear_eval": linear,
         },
     )
     if cli.trainer.is_global_zero:

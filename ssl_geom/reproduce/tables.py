@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+# Where a table shows the linear evaluation of its pretrained runs (reproduce/evaluation.py):
+# nowhere, as its cells (CARE), or in a labelled table beside the online probe (H-SSL).
+LinearEvalMode = Literal["none", "headline", "beside"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class TableSpec:
     # Validation metrics drawn over training (one panel each) and summarised at the end.
     curves: tuple[str, ...] = ()
     experiments_dir: Path = EXPERIMENTS_DIR
+    linear_eval: LinearEvalMode = "none"
 
     def config_path(self, row: Row, method: str) -> Path:
         return self.experiments_dir / f"{self.method_prefix[method]}_{row.config_stem}.yaml"
@@ -193,6 +198,7 @@ TABLE1 = TableSpec(
     profiles=_hssl_profiles(
         (0, 1, 2), _T1_FASHION_NARROW, ", MNIST backbones at 1/4 width (8/16/32 channels)"
     ),
+    linear_eval="beside",
 )
 
 TABLE2 = TableSpec(
@@ -204,6 +210,7 @@ TABLE2 = TableSpec(
     reference=_reference(_T2_PUBLISHED, _HSSL_METHODS),
     citation=HSSL_CITATION,
     profiles=_hssl_profiles((0, 1, 2)),
+    linear_eval="beside",
 )
 
 _CARE_METHODS = ("SimCLR", "MoCo-v2", "CARE-SimCLR", "CARE-MoCo-v2")
@@ -264,6 +271,7 @@ CARE_TABLE = TableSpec(
             description="paper profile: CARE App. E hyper-parameters (ResNet-50, 400 epochs).",
         ),
     },
+    linear_eval="headline",
 )
 
 GEOMETRY_CITATION = (
