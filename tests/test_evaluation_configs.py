@@ -138,3 +138,38 @@ def test_pretrained_checkpoint_evaluates_end_to_end_through_the_cli(tmp_path: Pa
     assert metrics["linear/test_acc_std"] == pytest.approx(statistics.stdev(accuracies))
     # kNN on 512 bank images of a 2-step SimCLR encoder is far above chance (0.1).
     assert metrics["knn/test_acc"] > 0.3
+
+
+def test_cli_built_evaluation_loads_a_care_checkpoint(tmp_path: Path) -> None:
+    # Regression: LightningCLI constructs LinearEval inside a context holding LinearEval's
+    # hyper-parameters; the CARE method rebuilt from the checkpoint must not see them.
+    root = write_fake_dataset("fashion", tmp_path / "data", n_train=32, n_test=32)
+    data_args = [f"--data.init_args.root={root}", "--data.init_args.num_workers=0"]
+    care = build_cli(
+        ["--config", str(EXPERIMENTS / "care_fashion.yaml"), *data_args, *QUIET], run=False
+    ).model
+    checkpoint = tmp_path / "care.ckpt"
+    torch.save(
+        {
+            "state_dict": care.state_dict(),
+            "hyper_parameters": dict(care.hparams),
+            "pytorch-lightning_version": "2.6.0",
+        },
+        checkpoint,
+    )
+    assert care.hparams["_class_path"] == "ssl_geom.methods.CARE"
+    cli = build_cli(
+        [
+            "--config",
+            str(EXPERIMENTS / "linear_fashion.yaml"),
+            f"--model.init_args.checkpoint={checkpoint}",
+            *[
+                a.replace("--data.init_args.", "--data.init_args.dataset.init_args.")
+                for a in data_args
+            ],
+            *QUIET,
+        ],
+        run=False,
+    )
+    for key, value in care.backbone.state_dict().items():
+        torch.testing.assert_close(cli.model.backbone.state_dict()[key], value, rtol=0, atol=0)

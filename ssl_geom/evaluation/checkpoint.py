@@ -17,6 +17,7 @@ the middle of an epoch.
 
 from __future__ import annotations
 
+import contextvars
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,7 +94,11 @@ def load_backbone(
     if _is_lightning_checkpoint(payload):
         from ssl_geom.analysis import load_method
 
-        found = load_method(path).backbone
+        # A fresh context: under `lightning fit`, LightningCLI builds LinearEval inside a
+        # context variable holding LinearEval's hyper-parameters, which the method's own
+        # save_hyperparameters() would otherwise record instead of the method's (CARE then
+        # fails reading hparams.n_split).
+        found = contextvars.Context().run(load_method, path).backbone
         if backbone is None:
             return found.eval()
         state, source = found.state_dict(), f"the backbone of {path}"

@@ -15,7 +15,8 @@ online probe trained beside the SSL loss (which the README calls "not a substitu
 What it does: loads the backbone of any checkpoint (:func:`~ssl_geom.evaluation.load_backbone`),
 freezes it (eval mode, no gradient, kept in eval mode when Lightning calls ``train()``), reads
 features through ``ssl_geom.backbones.readout.build_readout`` (global average pooling for plain
-ResNets, the H-SSL readout for H-SSL backbones), and trains ``n_classifiers`` linear
+ResNets, the H-SSL readout for H-SSL backbones; ``readout="global_pool"`` uses the
+parameter-free pooled vector for every backbone), and trains ``n_classifiers`` linear
 classifiers from different initialisations at once (:class:`ClassifierBank`). Logged:
 
 - every validation epoch: ``linear/val_acc`` (mean over classifiers), ``linear/val_acc_std``,
