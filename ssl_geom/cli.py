@@ -27,9 +27,11 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+# Imported so their classes are known for class_path short names: the DataModules, the
+# methods (pretraining) and LinearEval / LinearEvalData (evaluation).
 import ssl_geom.data
 import ssl_geom.evaluation
-import ssl_geom.methods  # noqa: F401  (registers the methods)
+import ssl_geom.methods  # noqa: F401
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
 
