@@ -4,9 +4,9 @@ What is measured: for each backbone, one training step's network work, i.e. ``ou
 backbone(x)``, ``out.float().mean().backward()`` in train mode (BatchNorm batch statistics),
 on one synthetic batch resident on the device, at the backbone's natural input size:
 
-    hssl_mnist_*          1x28x28   (baseline hssl_mnist_plain)
-    hssl_resnet20_tin_*   3x64x64   (baseline hssl_resnet20_tin_plain)
-    hssl_resnet20_*       3x32x32   (baseline hssl_resnet20_plain)
+    hssl_mnist_*          1x28x28   (baseline hssl_mnist_translation)
+    hssl_resnet20_tin_*   3x64x64   (baseline hssl_resnet20_tin_translation)
+    hssl_resnet20_*       3x32x32   (baseline hssl_resnet20_translation)
     resnet18, resnet50    3x224x224 (their own baseline)
     *_cifar               3x32x32   (their own baseline)
 
@@ -80,9 +80,9 @@ INPUT_SHAPES: tuple[tuple[str, tuple[int, int, int]], ...] = (
 
 # fnmatch pattern -> plain-CNN baseline; names matching none are their own baseline.
 BASELINES: tuple[tuple[str, str], ...] = (
-    ("hssl_mnist_*", "hssl_mnist_plain"),
-    ("hssl_resnet20_tin_*", "hssl_resnet20_tin_plain"),
-    ("hssl_resnet20_*", "hssl_resnet20_plain"),
+    ("hssl_mnist_*", "hssl_mnist_translation"),
+    ("hssl_resnet20_tin_*", "hssl_resnet20_tin_translation"),
+    ("hssl_resnet20_*", "hssl_resnet20_translation"),
 )
 
 

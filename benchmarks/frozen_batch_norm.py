@@ -56,7 +56,7 @@ def probe_accuracy(batch_norm: str, args: argparse.Namespace) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=None)
-    parser.add_argument("--backbone", default="hssl_mnist_plain")
+    parser.add_argument("--backbone", default="hssl_mnist_translation")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-samples", type=int, default=5120)
     parser.add_argument("--probe-lr", type=float, default=1e-3)

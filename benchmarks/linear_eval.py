@@ -3,7 +3,7 @@
 Setup: ``experiments/linear_fashion.yaml``'s protocol (3 classifiers, Adam 1e-3, wd 1e-6,
 batch 512, global-pool readout: 128-d vectors) through ``ssl_geom.evaluation.LinearEval`` and
 ``LinearEvalData`` in a plain ``Trainer``, on all of Fashion-MNIST (60,000 train, 10,000
-test). The backbone is ``hssl_mnist_plain``, from ``--checkpoint`` (any ``lightning fit``
+test). The backbone is ``hssl_mnist_translation``, from ``--checkpoint`` (any ``lightning fit``
 checkpoint of it) or freshly initialised: the cost does not depend on its weights.
 
 Phases, timed with a callback inside the one ``fit`` + ``test``:
@@ -97,8 +97,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint, backbone = args.checkpoint, None
         if checkpoint is None:
             checkpoint = str(Path(scratch) / "backbone.pt")
-            torch.save(build_backbone("hssl_mnist_plain", in_channels=1).state_dict(), checkpoint)
-            backbone = "hssl_mnist_plain"
+            torch.save(
+                build_backbone("hssl_mnist_translation", in_channels=1).state_dict(), checkpoint
+            )
+            backbone = "hssl_mnist_translation"
         model = LinearEval(checkpoint, backbone=backbone, num_classes=10, readout="global_pool")
         data = LinearEvalData(dataset)
         timer = PhaseTimer()

@@ -8,6 +8,9 @@ in the YAML, so a new method or dataset needs no change here. Subcommands: ``fit
 
 What it adds to plain ``LightningCLI``:
 
+- a :class:`~ssl_geom.symmetry.Symmetry` argument (H-SSL's ``transformation``) is read and
+  printed as its value (``rotation``), not as jsonargparse's default for an Enum, the
+  member name (``ROTATION``);
 - links ``data.num_classes``, ``data.in_channels`` and ``data.batch_size`` into the model
   (``apply_on="instantiate"``: they are DataModule attributes). ``data.batch_size`` is the
   *global* batch (the papers' number); each process loads ``batch_size / world_size``, and a
@@ -35,10 +38,12 @@ What it adds to plain ``LightningCLI``:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
+from jsonargparse.typing import register_type
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -46,12 +51,17 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from ssl_geom.checkpoint_file import read_checkpoint
 from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
+from ssl_geom.symmetry import Symmetry, parse_symmetry
 
 # Imported so their classes are known for class_path short names: the methods
 # (pretraining) and LinearEval / LinearEvalData (evaluation).
 import ssl_geom.evaluation  # noqa: F401  (isort: skip)
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
+
+# jsonargparse reads and writes an Enum by member *name* ("ROTATION"); configs spell a
+# Symmetry by its value ("rotation"), as the methods' docs and every experiment do.
+register_type(Symmetry, serializer=str, deserializer=partial(parse_symmetry, what="symmetry"))
 
 
 class SSLGeomCLI(LightningCLI):

@@ -109,7 +109,7 @@ def train_frozen(
 ) -> tuple[dict[str, float], float]:
     """The same backbone, randomly initialised and frozen; only the linear probe trains."""
     model = Frozen(
-        backbone="hssl_mnist_plain",
+        backbone="hssl_mnist_translation",
         in_channels=datamodule.in_channels,
         num_classes=datamodule.num_classes,
         projector_hidden_dims=[],
@@ -173,7 +173,7 @@ def summary(result: DemoResult) -> str:
     return "\n".join(
         [
             "",
-            "ssl_geom demo: CARE (SimCLR base) on Fashion-MNIST, hssl_mnist_plain backbone",
+            "ssl_geom demo: CARE (SimCLR base) on Fashion-MNIST, hssl_mnist_translation backbone",
             f"{'':22}{'linear probe':>14}{'kNN (k=200)':>14}",
             f"{'CARE':22}{result.care_probe_acc:>13.1f}%{result.care_knn_acc:>13.1f}%",
             f"{'Frozen random backbone':22}{result.frozen_probe_acc:>13.1f}%"

@@ -89,7 +89,7 @@ def test_load_method_rebuilds_the_recorded_class_with_its_weights(tmp_path: Path
     torch.manual_seed(0)
     model = SimCLR(
         temperature=0.3,
-        backbone="hssl_mnist_plain",
+        backbone="hssl_mnist_translation",
         in_channels=1,
         projector_hidden_dims=[],
         projector_out_dim=8,

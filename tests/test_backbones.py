@@ -21,22 +21,22 @@ from ssl_geom.backbones import (
 
 # name -> (input (C, H, W), out_channels, G, group, emulated G, output (H, W))
 EXPECTED = {
-    "hssl_mnist_plain": ((1, 28, 28), 128, 1, "trivial", None, (7, 7)),
+    "hssl_mnist_translation": ((1, 28, 28), 128, 1, "translation", None, (7, 7)),
     "hssl_mnist_rotation": ((1, 28, 28), 128, 4, "rotation", None, (7, 7)),
     "hssl_mnist_scale": ((1, 28, 28), 128, 6, "scale", None, (7, 7)),
-    "hssl_mnist_cnn6x": ((1, 28, 28), 128, 6, "trivial", 6, (7, 7)),
-    "hssl_mnist_mlp": ((1, 28, 28), 2048, 1, "trivial", 16, (1, 1)),
-    "hssl_resnet20_plain": ((3, 32, 32), 512, 1, "trivial", None, (8, 8)),
+    "hssl_mnist_cnn6x": ((1, 28, 28), 128, 6, "translation", 6, (7, 7)),
+    "hssl_mnist_mlp": ((1, 28, 28), 2048, 1, "translation", 16, (1, 1)),
+    "hssl_resnet20_translation": ((3, 32, 32), 512, 1, "translation", None, (8, 8)),
     "hssl_resnet20_rotation": ((3, 32, 32), 512, 4, "rotation", None, (8, 8)),
     "hssl_resnet20_scale": ((3, 32, 32), 512, 6, "scale", None, (8, 8)),
-    "hssl_resnet20_cnn6x": ((3, 32, 32), 512, 6, "trivial", 6, (8, 8)),
-    "hssl_resnet20_tin_plain": ((3, 64, 64), 512, 1, "trivial", None, (8, 8)),
+    "hssl_resnet20_cnn6x": ((3, 32, 32), 512, 6, "translation", 6, (8, 8)),
+    "hssl_resnet20_tin_translation": ((3, 64, 64), 512, 1, "translation", None, (8, 8)),
     "hssl_resnet20_tin_rotation": ((3, 64, 64), 512, 4, "rotation", None, (8, 8)),
     "hssl_resnet20_tin_scale": ((3, 64, 64), 512, 6, "scale", None, (8, 8)),
-    "resnet18": ((3, 64, 64), 512, 1, "trivial", None, (2, 2)),
-    "resnet50": ((3, 64, 64), 2048, 1, "trivial", None, (2, 2)),
-    "resnet18_cifar": ((3, 32, 32), 512, 1, "trivial", None, (4, 4)),
-    "resnet50_cifar": ((3, 32, 32), 2048, 1, "trivial", None, (4, 4)),
+    "resnet18": ((3, 64, 64), 512, 1, "translation", None, (2, 2)),
+    "resnet50": ((3, 64, 64), 2048, 1, "translation", None, (2, 2)),
+    "resnet18_cifar": ((3, 32, 32), 512, 1, "translation", None, (4, 4)),
+    "resnet50_cifar": ((3, 32, 32), 2048, 1, "translation", None, (4, 4)),
 }
 # Built in the default suite only if cheap: the CIFAR CNN(6xCHW) has ~560M parameters.
 HEAVY = {"hssl_resnet20_cnn6x"}
@@ -142,7 +142,7 @@ def test_in_channels_changes_the_stem_and_wrong_input_names_the_fix() -> None:
 
 def test_unknown_name_lists_the_registered_ones() -> None:
     with pytest.raises(
-        ValueError, match=r"unknown backbone 'resnet19'.*hssl_mnist_plain.*resnet18"
+        ValueError, match=r"unknown backbone 'resnet19'.*hssl_mnist_translation.*resnet18"
     ):
         build_backbone("resnet19")
 

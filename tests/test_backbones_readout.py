@@ -25,7 +25,7 @@ NARROW_RESNET = {"widths": (8, 16, 16), "stem_channels": (3, 8)}
 @pytest.mark.parametrize(
     ("name", "kwargs", "shape", "readout_type"),
     [
-        ("hssl_mnist_plain", {}, (1, 28, 28), ConvGroupReadout),
+        ("hssl_mnist_translation", {}, (1, 28, 28), ConvGroupReadout),
         ("hssl_mnist_rotation", {}, (1, 28, 28), ConvGroupReadout),
         ("hssl_mnist_scale", {}, (1, 28, 28), ConvGroupReadout),
         ("hssl_resnet20_rotation", NARROW_RESNET, (3, 32, 32), ResNetGroupReadout),

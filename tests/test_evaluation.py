@@ -104,7 +104,9 @@ def test_cached_and_uncached_features_give_the_same_result(
     fake_root: Path, tmp_path: Path, readout: str
 ) -> None:
     # "backbone" is the H-SSL MNIST readout (a trainable conv): its input maps are cached.
-    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
     results = [
         evaluate_checkpoint(
             checkpoint,
@@ -112,7 +114,7 @@ def test_cached_and_uncached_features_give_the_same_result(
             max_epochs=2,
             cache_features=cache,
             trainer_kwargs=QUIET,
-            backbone="hssl_mnist_plain",
+            backbone="hssl_mnist_translation",
             readout=readout,
         )
         for cache in (True, False)
@@ -124,13 +126,15 @@ def test_cached_and_uncached_features_give_the_same_result(
 def test_trainable_readout_is_cached_as_its_input_and_owned_by_each_classifier(
     tmp_path: Path,
 ) -> None:
-    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
     pooled = LinearEval(
-        checkpoint, backbone="hssl_mnist_plain", num_classes=10, readout="global_pool"
+        checkpoint, backbone="hssl_mnist_translation", num_classes=10, readout="global_pool"
     )
     assert not pooled.trainable_readout
     assert pooled.frozen_features(torch.zeros(2, 1, 28, 28)).shape == (2, 128)
-    paper = LinearEval(checkpoint, backbone="hssl_mnist_plain", num_classes=10)
+    paper = LinearEval(checkpoint, backbone="hssl_mnist_translation", num_classes=10)
     assert paper.trainable_readout
     assert paper.frozen_features(torch.zeros(2, 1, 28, 28)).shape == (2, 128, 1, 7, 7)
     convs = [readout.conv for readout in paper.classifiers.readouts]
@@ -163,8 +167,10 @@ def test_jointly_trained_classifiers_each_get_their_own_gradient() -> None:
 
 
 def test_backbone_stays_frozen_and_in_eval_mode(tmp_path: Path) -> None:
-    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
-    model = LinearEval(checkpoint, backbone="hssl_mnist_plain", num_classes=10).train()
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
+    model = LinearEval(checkpoint, backbone="hssl_mnist_translation", num_classes=10).train()
     assert not model.backbone.training
     assert all(not p.requires_grad for p in model.backbone.parameters())
     assert all(p.requires_grad for p in model.classifiers.parameters())
@@ -174,39 +180,47 @@ def test_backbone_stays_frozen_and_in_eval_mode(tmp_path: Path) -> None:
 def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "runs" / "nope.ckpt"
     with pytest.raises(FileNotFoundError, match=str(missing)):
-        LinearEval(str(missing), backbone="hssl_mnist_plain", num_classes=10)
+        LinearEval(str(missing), backbone="hssl_mnist_translation", num_classes=10)
 
 
 def test_mismatched_backbone_lists_the_first_keys(tmp_path: Path) -> None:
-    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
     with pytest.raises(ValueError, match=r"'resnet18_cifar'.*missing: body\.0\.weight") as info:
         LinearEval(str(checkpoint), backbone="resnet18_cifar", num_classes=10)
     assert "unexpected: layers.0.0.weight" in str(info.value)
     # Same architecture, other input channels (as the CLI links from a 3-channel dataset).
     with pytest.raises(ValueError, match=r"shape: layers\.0\.0\.weight"):
-        LinearEval(str(checkpoint), backbone="hssl_mnist_plain", num_classes=10, in_channels=3)
+        LinearEval(
+            str(checkpoint), backbone="hssl_mnist_translation", num_classes=10, in_channels=3
+        )
 
 
 def test_plain_state_dict_needs_a_backbone_name(tmp_path: Path) -> None:
-    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
     with pytest.raises(ValueError, match="plain state dict"):
         load_backbone(checkpoint)
 
 
 def test_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "pickled.pt"
-    torch.save({"model": build_backbone("hssl_mnist_plain", in_channels=1)}, path)
+    torch.save({"model": build_backbone("hssl_mnist_translation", in_channels=1)}, path)
     with pytest.raises(ValueError, match="weights_only"):
-        load_backbone(path, backbone="hssl_mnist_plain")
+        load_backbone(path, backbone="hssl_mnist_translation")
 
 
 def test_input_shape_the_backbone_cannot_take_fails_before_training(
     fake_root: Path, tmp_path: Path
 ) -> None:
-    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
     model = LinearEval(
         str(checkpoint),
-        backbone="hssl_mnist_plain",
+        backbone="hssl_mnist_translation",
         backbone_kwargs={"in_channels": 1},
         num_classes=10,
     )

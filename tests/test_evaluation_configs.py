@@ -61,12 +61,12 @@ def test_linear_config_states_the_papers_protocol(path: Path) -> None:
 def test_fashion_config_fits_and_tests_on_the_fixture(tmp_path: Path) -> None:
     root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
     checkpoint = tmp_path / "backbone.pt"
-    torch.save(build_backbone("hssl_mnist_plain", in_channels=1).state_dict(), checkpoint)
+    torch.save(build_backbone("hssl_mnist_translation", in_channels=1).state_dict(), checkpoint)
     args = [
         "--config",
         str(EXPERIMENTS / "linear_fashion.yaml"),
         f"--model.init_args.checkpoint={checkpoint}",
-        "--model.init_args.backbone=hssl_mnist_plain",
+        "--model.init_args.backbone=hssl_mnist_translation",
         f"--data.init_args.dataset.init_args.root={root}",
         "--data.init_args.dataset.init_args.num_workers=0",
         "--data.init_args.dataset.init_args.batch_size=16",

@@ -26,7 +26,7 @@ trainer:
 model:
   class_path: ssl_geom.methods.SimCLR
   init_args:
-    backbone: hssl_mnist_plain
+    backbone: hssl_mnist_translation
     projector_hidden_dims: [16]
     projector_out_dim: 8
     optimizer: adam

@@ -64,7 +64,7 @@ def test_hssl_refuses_a_group_the_backbone_lacks_and_names_the_fix() -> None:
     with pytest.raises(ValueError) as info:
         HSSL(backbone="tiny_cnn", transformation="rotation", in_channels=3)
     message = str(info.value)
-    for part in ("'tiny_cnn'", "group 'trivial'", "hssl_mnist_rotation", "emulate_fibers=True"):
+    for part in ("'tiny_cnn'", "group 'translation'", "hssl_mnist_rotation", "emulate_fibers=True"):
         assert part in message
     with pytest.raises(ValueError, match="backbone 'test_scales' \\(group 'scale', G=3\\)"):
         HSSL(backbone="test_scales", transformation="rotation")

@@ -72,7 +72,7 @@ class _Rot90Pairs:
 
 def _model(method: str) -> tuple[SSLMethod, _MnistLike]:
     if method == "simclr":
-        return SimCLR(backbone="hssl_mnist_plain", backbone_kwargs=SMALL_MNIST, **COMMON), (
+        return SimCLR(backbone="hssl_mnist_translation", backbone_kwargs=SMALL_MNIST, **COMMON), (
             _MnistLike(2, False)
         )
     if method == "care":
@@ -80,7 +80,7 @@ def _model(method: str) -> tuple[SSLMethod, _MnistLike]:
             n_split=4,
             equivariance_weight=0.5,
             same_params_transform=_Rot90Pairs(),
-            backbone="hssl_mnist_plain",
+            backbone="hssl_mnist_translation",
             backbone_kwargs=SMALL_MNIST,
             **COMMON,
         )

@@ -44,7 +44,7 @@ trainer:
 model:
   class_path: ssl_geom.methods.SimCLR
   init_args:
-    backbone: hssl_mnist_plain
+    backbone: hssl_mnist_translation
     projector_hidden_dims: []
     projector_out_dim: 16
     optimizer: adam

@@ -1,11 +1,13 @@
 """Backbones returning structured feature maps ``(B, C, G, H, W)``; see ``base``."""
 
-from .base import GROUPS, StructuredBackbone, structured_to_vector
+from ssl_geom.symmetry import Symmetry
+
+from .base import StructuredBackbone, structured_to_vector
 from .registry import build_backbone, list_backbones, register_backbone
 
 __all__ = [
-    "GROUPS",
     "StructuredBackbone",
+    "Symmetry",
     "build_backbone",
     "list_backbones",
     "register_backbone",

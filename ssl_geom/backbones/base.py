@@ -3,32 +3,33 @@
 H-SSL (homomorphic SSL, H-SSL paper Sec. 3) samples positive pairs as *fibers*
 of one representation, so code above the backbone must know where the group
 axis is. Every backbone therefore returns a map of shape ``(B, C, G, H, W)``:
-channels, a group axis of size ``G`` and two spatial axes, and declares which
-group acts on that axis:
+channels, a group axis of size ``G`` and two spatial axes, and declares in
+``group`` (a :class:`~ssl_geom.symmetry.Symmetry`) which group acts on that axis in
+addition to the translations of the spatial axes:
 
-- ``"trivial"``: no group structure on ``G`` (a plain CNN has ``G == 1``);
-- ``"rotation"``: C_N regular representation (``G = N``; C4 for the SESN-basis
+- ``Symmetry.TRANSLATION``: none beyond translation, no structure on ``G`` (a plain
+  CNN has ``G == 1``);
+- ``Symmetry.ROTATION``: C_N regular representation (``G = N``; C4 for the SESN-basis
   backbones, C8 for ``hssl_mnist_c8``) — rotating the input by 360°/N rotates
   ``H, W`` and rolls the group axis cyclically by one;
-- ``"scale"``: SESN scales — downscaling the input shifts the scale axis
+- ``Symmetry.SCALE``: SESN scales — downscaling the input shifts the scale axis
   (non-cyclically).
 
 Backbones without structure may still expose an *emulated* group axis
 (``emulated_group_size``) so H-SSL's "without structure" baselines (paper
-Table 2) can be run on purpose; ``group`` stays ``"trivial"`` for them.
+Table 2) can be run on purpose; ``group`` stays ``Symmetry.TRANSLATION`` for them.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .readout import GlobalPoolReadout, Readout
+from ssl_geom.symmetry import Symmetry
 
-GroupName = Literal["trivial", "rotation", "scale"]
-GROUPS: tuple[str, ...] = ("trivial", "rotation", "scale")
+from .readout import GlobalPoolReadout, Readout
 
 
 class StructuredBackbone(nn.Module):
@@ -38,7 +39,7 @@ class StructuredBackbone(nn.Module):
     ``emulated_group_size``) in ``__init__`` and implement ``forward``.
     """
 
-    group: ClassVar[GroupName] = "trivial"
+    group: ClassVar[Symmetry] = Symmetry.TRANSLATION
 
     def __init__(self) -> None:
         super().__init__()

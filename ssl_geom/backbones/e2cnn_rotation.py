@@ -41,7 +41,7 @@ Measured (``tests/test_backbones_cn.py``; 2-core CPU shared with other jobs, loa
 - cost of ``hssl_mnist_c8`` (8/16/32 fields): 2.3-4.0 s to construct (C4 network: 0.05 s;
   4/8/16 fields 0.6 s, 16/32/64 fields 9 s); one forward+backward at batch 128, 28x28,
   2.69x the plain CNN against 4.59x for the C4 network (``python benchmarks/backbones.py
-  --names hssl_mnist_plain hssl_mnist_rotation hssl_mnist_c8 --batch-size 128 --rounds 5
+  --names hssl_mnist_translation hssl_mnist_rotation hssl_mnist_c8 --batch-size 128 --rounds 5
   --threads 2``);
 - checkpoints: e2cnn keeps its sampled basis and the expanded filter as buffers, so the
   state dict holds 3.06M numbers for 92.6k parameters (about 12 MB in float32).
@@ -61,7 +61,8 @@ from e2cnn import gspaces
 from e2cnn import nn as enn
 from torch import nn
 
-from .base import GroupName
+from ssl_geom.symmetry import Symmetry
+
 from .families import LayerFamily
 from .hssl import HSSLMnist
 from .registry import register_backbone
@@ -120,7 +121,7 @@ class CyclicFamily(LayerFamily):
     band-limits its steerable basis by its own rule.
     """
 
-    group: GroupName = "rotation"
+    group: Symmetry = Symmetry.ROTATION
 
     def __init__(self, order: int = 8) -> None:
         if not isinstance(order, int) or order < 2:

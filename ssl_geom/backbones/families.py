@@ -8,11 +8,11 @@ using the convolutional layers from the SESN library"), the three structured
 flavours share one layer type, a convolution steered by SESN's Hermite-Gaussian
 basis (``sesn.py``), and differ only in the copies of the basis they use:
 
-- ``PlainFamily`` (translation, ``G = 1``): the basis at the single scale 1.0.
+- ``TranslationFamily`` (translation only, ``G = 1``): the basis at the single scale 1.0.
 - ``RotationFamily`` (C4, ``G = 4``): the same basis and its quarter turns,
   see ``rotation.py``.
 - ``ScaleFamily`` (SESN scales, ``G = S``): the basis rescaled to each scale.
-- ``StreamFamily`` (``G`` independent streams, ``group = "trivial"``): every
+- ``StreamFamily`` (``G`` independent streams, ``group = Symmetry.TRANSLATION``): every
   SESN kernel replaced by an unconstrained ``kernel_size`` kernel per scale,
   keeping the ``G``-times larger map — the "CNN (6 x CHW)" baseline of H-SSL
   Table 2. Nothing ties the streams together, so the axis carries no symmetry
@@ -34,7 +34,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import GroupName
+from ssl_geom.symmetry import Symmetry
+
 from .sesn import BasisGroupConv, BasisLift, steerable_basis_a
 
 
@@ -116,7 +117,7 @@ class StreamwiseConv2d(nn.Module):
 class LayerFamily(ABC):
     """Builds the layers of one symmetry flavour; see the module docstring."""
 
-    group: GroupName
+    group: Symmetry
     group_size: int
     emulated_group_size: int | None = None
 
@@ -168,10 +169,10 @@ class SteeredFamily(LayerFamily):
         return BasisGroupConv(in_channels, out_channels, basis, stride, padding)
 
 
-class PlainFamily(SteeredFamily):
+class TranslationFamily(SteeredFamily):
     """Translation only (``G = 1``): the SESN basis at the single scale 1.0 (H-SSL App. A)."""
 
-    group: GroupName = "trivial"
+    group: Symmetry = Symmetry.TRANSLATION
     group_size = 1
 
     def basis(self, kernel_size: int, effective_size: int) -> torch.Tensor:
@@ -181,7 +182,7 @@ class PlainFamily(SteeredFamily):
 class StreamFamily(LayerFamily):
     """``G`` independent unconstrained streams ("CNN (6 x CHW)", H-SSL Table 2); no symmetry."""
 
-    group: GroupName = "trivial"
+    group: Symmetry = Symmetry.TRANSLATION
 
     def __init__(self, group_size: int = 6) -> None:
         if group_size < 1:
@@ -211,7 +212,7 @@ DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.25, 1.33, 1.5, 1.66, 1.75)
 class ScaleFamily(SteeredFamily):
     """SESN scale-equivariant layers (``sesn.py``); ``G = len(scales)``."""
 
-    group: GroupName = "scale"
+    group: Symmetry = Symmetry.SCALE
 
     def __init__(self, scales: Sequence[float] = DEFAULT_SCALES) -> None:
         scales = tuple(float(s) for s in scales)

@@ -1,8 +1,8 @@
 """The H-SSL backbones (H-SSL paper App. A "Model Architectures"), each written once.
 
 Every architecture takes a ``LayerFamily`` (``families.py``) and is registered
-in the flavours ``_plain`` (translation, G=1), ``_rotation`` (C4, G=4) and
-``_scale`` (6 SESN scales, G=6); the Table 2 "without structure" baselines are
+in one flavour per :class:`~ssl_geom.symmetry.Symmetry`, named by its value:
+``_translation`` (G=1), ``_rotation`` (C4, G=4) and ``_scale`` (6 SESN scales, G=6); the Table 2 "without structure" baselines are
 ``hssl_mnist_mlp`` and the ``*_cnn6x`` names. Channel counts ``C`` are per
 group element (regular fields), so a rotation map holds ``C*4`` numbers per
 pixel.
@@ -50,8 +50,10 @@ from functools import partial
 import torch
 from torch import nn
 
+from ssl_geom.symmetry import Symmetry
+
 from .base import StructuredBackbone
-from .families import DEFAULT_SCALES, LayerFamily, PlainFamily, ScaleFamily, StreamFamily
+from .families import DEFAULT_SCALES, LayerFamily, ScaleFamily, StreamFamily, TranslationFamily
 from .readout import ConvGroupReadout, Readout, ResNetGroupReadout
 from .registry import register_backbone
 from .rotation import RotationFamily
@@ -190,7 +192,7 @@ class HSSLMnistMLP(StructuredBackbone):
     features as 16 "fibers" of 128 (the paper's reshape to (16, 128)).
     """
 
-    group = "trivial"
+    group = Symmetry.TRANSLATION
 
     def __init__(
         self,
@@ -227,9 +229,9 @@ class HSSLMnistMLP(StructuredBackbone):
 
 
 FLAVOURS: dict[str, Callable[..., LayerFamily]] = {
-    "plain": PlainFamily,
-    "rotation": RotationFamily,
-    "scale": ScaleFamily,
+    Symmetry.TRANSLATION.value: TranslationFamily,
+    Symmetry.ROTATION.value: RotationFamily,
+    Symmetry.SCALE.value: ScaleFamily,
 }
 """Family constructor per flavour suffix; ``scales`` (scale flavour only) is
 accepted by the registered factories and passed to the family."""
@@ -240,7 +242,7 @@ _TIN = {"widths": (64, 128, 256, 512), "strides": (1, 2, 2, 2), "blocks_per_stag
 def _build(arch: Callable[..., StructuredBackbone], flavour: str, arch_defaults: dict, **kwargs):
     family_kwargs = {}
     if "scales" in kwargs:
-        if flavour != "scale":
+        if flavour != Symmetry.SCALE:
             raise TypeError(
                 f"'scales' only applies to the 'scale' flavour, not {flavour!r}; "
                 f"use the _scale backbone to choose scales"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ssl_geom.symmetry import parse_symmetry
+
 from .base import StructuredBackbone
 
 BackboneFactory = Callable[..., StructuredBackbone]
@@ -55,6 +57,8 @@ def build_backbone(name: str, **kwargs: Any) -> StructuredBackbone:
             f"backbone factory {name!r} returned {type(model).__name__}, "
             "expected a StructuredBackbone subclass"
         )
+    # A registered backbone may spell its group as a string; methods compare Symmetry members.
+    model.group = parse_symmetry(model.group, f"backbone {name!r} group")
     return model
 
 

@@ -20,6 +20,8 @@ import torch
 import torchvision
 from torch import nn
 
+from ssl_geom.symmetry import Symmetry
+
 from .base import StructuredBackbone
 from .registry import register_backbone
 
@@ -27,7 +29,7 @@ from .registry import register_backbone
 class TorchvisionResNet(StructuredBackbone):
     """A torchvision ResNet without its pooling and classifier."""
 
-    group = "trivial"
+    group = Symmetry.TRANSLATION
 
     def __init__(
         self,

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import GroupName
+from ssl_geom.symmetry import Symmetry
+
 from .families import SteeredFamily
 from .sesn import steerable_basis_a
 
@@ -53,7 +54,7 @@ def rotation_basis(kernel_size: int, effective_size: int) -> torch.Tensor:
 class RotationFamily(SteeredFamily):
     """C4 (90° rotations) regular-representation layers; ``G = 4``."""
 
-    group: GroupName = "rotation"
+    group: Symmetry = Symmetry.ROTATION
     group_size = C4
 
     def basis(self, kernel_size: int, effective_size: int) -> torch.Tensor:

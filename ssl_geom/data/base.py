@@ -31,6 +31,7 @@ from ssl_geom.data.errors import UnreadableFilesError
 from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
 from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
+    GROUP_VIEWS,
     PAIR_KINDS,
     SameParamsTransform,
     group_ops,
@@ -41,11 +42,13 @@ from ssl_geom.data.transforms import (
     view_pipeline,
 )
 
-TrainViews = Literal["simclr", "none", "rotation", "translation", "scale"]
+TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
+# From the tuple, so the group views are spelled once (Symmetry); jsonargparse reads the
+# choices of ``train_views`` from this Literal.
+TrainViews = Literal[TRAIN_VIEWS]  # type: ignore[valid-type]
 StrengthName = Literal["large", "moderate", "small", "mocov2"]
 Split = Literal["train", "test"]
 
-TRAIN_VIEWS: tuple[str, ...] = get_args(TrainViews)
 STRENGTH_NAMES: tuple[str, ...] = get_args(StrengthName)
 AugmentOn = Literal["loader", "device"]
 AUGMENT_ON: tuple[str, ...] = get_args(AugmentOn)

@@ -41,21 +41,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import torch
 from torchvision.transforms import v2
 
 from ssl_geom.color_jitter import simclr_color_jitter
+from ssl_geom.symmetry import SYMMETRIES, Symmetry, parse_symmetry
 
 Strength = Literal["large", "moderate", "small", "mocov2"]
-GroupView = Literal["rotation", "translation", "scale"]
 
 STRENGTHS: tuple[str, ...] = ("large", "moderate", "small", "mocov2")
-GROUP_VIEWS: tuple[str, ...] = ("rotation", "translation", "scale")
-PairKind = Literal["simclr", "photometric", "photometric_flip", "rotation", "translation", "scale"]
+#: H-SSL's A-SSL input transformations: one per :class:`~ssl_geom.symmetry.Symmetry`.
+GROUP_VIEWS: tuple[str, ...] = SYMMETRIES
 #: Kinds of one-draw-per-batch transforms a DataModule builds (``same_params_transform``).
-PAIR_KINDS: tuple[str, ...] = get_args(PairKind)
+PAIR_KINDS: tuple[str, ...] = ("simclr", "photometric", "photometric_flip", *GROUP_VIEWS)
+# Built from the tuple so the group names are spelled once (in Symmetry); jsonargparse reads
+# the choices of a config value from this Literal.
+PairKind = Literal[PAIR_KINDS]  # type: ignore[valid-type]
 
 #: H-SSL App. A: translate up to ±20% of H/W, downscale to 0.57-1.0.
 HSSL_MAX_TRANSLATION = 0.2
@@ -176,11 +179,12 @@ def simclr_ops(image_size: int, in_channels: int, params: SimCLRParams) -> list[
     return ops + photometric_ops(in_channels, params)
 
 
-def group_ops(kind: str, rotation_order: int = 4) -> list[v2.Transform]:
+def group_ops(kind: Symmetry | str, rotation_order: int = 4) -> list[v2.Transform]:
     """H-SSL's A-SSL input augmentation for one group (App. A); rotations from C_rotation_order."""
-    if kind == "rotation":
+    kind = parse_symmetry(kind, "group view")
+    if kind == Symmetry.ROTATION:
         return [RandomCyclicRotation(rotation_order)]
-    if kind == "translation":
+    if kind == Symmetry.TRANSLATION:
         t = HSSL_MAX_TRANSLATION
         # Nearest keeps integer shifts exact (a pure pixel shift, as a CNN's translation group).
         return [
@@ -188,13 +192,11 @@ def group_ops(kind: str, rotation_order: int = 4) -> list[v2.Transform]:
                 degrees=0.0, translate=(t, t), interpolation=v2.InterpolationMode.NEAREST
             )
         ]
-    if kind == "scale":
-        return [
-            v2.RandomAffine(
-                degrees=0.0, scale=HSSL_SCALE_RANGE, interpolation=v2.InterpolationMode.BILINEAR
-            )
-        ]
-    raise ValueError(f"unknown group view {kind!r}; expected one of {list(GROUP_VIEWS)}")
+    return [
+        v2.RandomAffine(
+            degrees=0.0, scale=HSSL_SCALE_RANGE, interpolation=v2.InterpolationMode.BILINEAR
+        )
+    ]
 
 
 def to_normalised(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:

@@ -14,7 +14,7 @@ its subsets and transforms stay configured there) and decides what the classifie
 What is cached is what precedes every trainable part, as the LightningModule reports it
 through :class:`FrozenEncoder`: the readout's output vectors when the readout is parameter-free
 (global average pooling), else the structured map that enters it. The map can be large
-(Fashion-MNIST through ``hssl_mnist_plain``: 128 x 1 x 7 x 7 floats, 25 KB a sample, 1.8 GB for
+(Fashion-MNIST through ``hssl_mnist_translation``: 128 x 1 x 7 x 7 floats, 25 KB a sample, 1.8 GB for
 the 70,000 images; its C4 version 7 GB), so above ``cache_max_gib`` the data is not cached and
 the backbone runs every epoch instead, with a warning saying so.
 

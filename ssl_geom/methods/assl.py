@@ -25,15 +25,17 @@ from typing import Any, ClassVar
 
 import torch
 
-from ssl_geom.methods.hssl import TRANSFORMATIONS, FiberSSL, Transformation
+from ssl_geom.methods.hssl import FiberSSL, checked_transformation
+from ssl_geom.symmetry import SYMMETRIES, Symmetry
 
 
 class ASSL(FiberSSL):
     """A-SSL (Eq. 5): InfoNCE between the bundles at the same ``g0`` of two transformed views.
 
     Args:
-        transformation: which axis ``g0`` lives on: ``"rotation"``/``"scale"`` (the group
-            axis, spatially pooled) or ``"translation"`` (a spatial patch). Match it to the
+        transformation: the :class:`~ssl_geom.symmetry.Symmetry` (or its string) of the
+            axis ``g0`` lives on: ``"rotation"``/``"scale"`` (the group axis, spatially
+            pooled) or ``"translation"`` (a spatial patch). Match it to the
             DataModule's ``train_views``.
         base_size: ``|g0|`` (the patch side for translation); App. A uses 1.
         emulate_fibers: read ``g0`` on the emulated axis of an unstructured backbone (Table 2).
@@ -46,13 +48,15 @@ class ASSL(FiberSSL):
 
     def __init__(
         self,
-        transformation: Transformation = "rotation",
+        # The value, not the member: jsonargparse would print a member default by its name.
+        transformation: Symmetry = Symmetry.ROTATION.value,
         base_size: int = 1,
         emulate_fibers: bool = False,
         temperature: float = 0.1,
         gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
+        transformation = checked_transformation(transformation)  # saved as a hyper-parameter
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
         self.build_bundles(transformation, base_size, None, emulate_fibers)
 
@@ -74,7 +78,7 @@ class ASSL(FiberSSL):
         if stage != "fit" or views is None or views == transformation or views == "simclr":
             return
         fix = f"set the data's train_views={transformation!r}"
-        if views in TRANSFORMATIONS:
+        if views in SYMMETRIES:
             fix += f" (or the model's transformation={views!r})"
         raise ValueError(
             f"A-SSL reads g0 on the {transformation!r} axis of two transformed views, but the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ssl_geom.methods.hssl import FiberSSL
+from ssl_geom.symmetry import Symmetry
 
 
 class FSSL(FiberSSL):
@@ -36,4 +37,4 @@ class FSSL(FiberSSL):
         **kwargs: Any,
     ) -> None:
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
-        self.build_bundles("translation", patch_size, max_distance, False)
+        self.build_bundles(Symmetry.TRANSLATION, patch_size, max_distance, False)

@@ -7,7 +7,7 @@ equivariant backbone this equals A-SSL with the input transformed by ``g1`` and 
 (Eq. 5), which is why the group axis must carry real structure; H-SSL on an axis without
 it is the paper's Table 2 failure case, available only on purpose (``emulate_fibers``).
 
-Which axis (``transformation``):
+Which axis (``transformation``, a :class:`~ssl_geom.symmetry.Symmetry` or its string):
 
 - ``"rotation"``: the C4 group axis of a rotation backbone (cyclic);
 - ``"scale"``: the scale axis of a SESN backbone (non-cyclic: bundles stay inside);
@@ -23,7 +23,7 @@ The DataModule must yield one un-augmented view: ``train_views: none``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 
@@ -36,17 +36,25 @@ from ssl_geom.methods.fibers import (
     GridBundles,
     IntervalBundles,
 )
+from ssl_geom.symmetry import Symmetry, parse_symmetry
 
-Transformation = Literal["rotation", "scale", "translation"]
-TRANSFORMATIONS: tuple[str, ...] = ("rotation", "scale", "translation")
+_EXAMPLE_BACKBONE = {Symmetry.ROTATION: "hssl_mnist_rotation", Symmetry.SCALE: "hssl_mnist_scale"}
 
-_EXAMPLE_BACKBONE = {"rotation": "hssl_mnist_rotation", "scale": "hssl_mnist_scale"}
+
+def checked_transformation(transformation: Symmetry | str) -> str:
+    """``transformation`` validated (:func:`~ssl_geom.symmetry.parse_symmetry`), as plain text.
+
+    Plain text because it is a hyper-parameter: checkpoints are read back with
+    ``torch.load(weights_only=True)``, which refuses any class it does not know, an enum
+    member included.
+    """
+    return parse_symmetry(transformation, "transformation").value
 
 
 def resolve_bundles(
     backbone: StructuredBackbone,
     backbone_name: str,
-    transformation: str,
+    transformation: Symmetry | str,
     base_size: int,
     max_distance: float | None,
     emulate_fibers: bool,
@@ -59,19 +67,16 @@ def resolve_bundles(
     follow from Eq. 5) and must offer at least two bundle positions. A-SSL transforms the
     input and needs neither.
     """
-    if transformation not in TRANSFORMATIONS:
-        raise ValueError(
-            f"unknown transformation {transformation!r}; valid choices: "
-            f"{', '.join(TRANSFORMATIONS)}"
-        )
-    group, g = backbone.group, backbone.group_size
-    described = f"backbone {backbone_name!r} (group {group!r}, G={g})"
-    if transformation == "translation" and not emulate_fibers:
+    transformation = parse_symmetry(transformation, "transformation")
+    group = parse_symmetry(backbone.group, f"backbone {backbone_name!r} group")
+    g = backbone.group_size
+    described = f"backbone {backbone_name!r} (group {group.value!r}, G={g})"
+    if transformation == Symmetry.TRANSLATION and not emulate_fibers:
         return GridBundles(
             base_size, max_distance, 2 if one_view else 1, f"backbone {backbone_name!r}"
         )
     if emulate_fibers:
-        if group != "trivial":
+        if group != Symmetry.TRANSLATION:
             raise ValueError(
                 f"emulate_fibers=True is for backbones without structure (H-SSL Table 2), but "
                 f"{described} has a real group axis; set emulate_fibers=False"
@@ -85,13 +90,12 @@ def resolve_bundles(
         size = backbone.emulated_group_size
     else:
         if one_view and group != transformation:
-            alternative = group if group != "trivial" else "translation"
             raise ValueError(
-                f"H-SSL over {transformation!r} reads fibers of a {transformation}-equivariant "
+                f"H-SSL over {transformation.value!r} reads fibers of a {transformation}-equivariant "
                 f"group axis, but {described} is not {transformation}-equivariant. Fix: use a "
                 f"{transformation} backbone such as {_EXAMPLE_BACKBONE[transformation]!r} "
                 "(or its hssl_resnet20_* / hssl_resnet20_tin_* counterpart), pick "
-                f"transformation={alternative!r}, or set emulate_fibers=True to sample an "
+                f"transformation={group.value!r}, or set emulate_fibers=True to sample an "
                 "unstructured axis on purpose (H-SSL Table 2)"
             )
         size = g
@@ -100,7 +104,7 @@ def resolve_bundles(
             f"base_size={base_size} exceeds the {transformation} axis of {described}, which "
             f"has {size} elements; use base_size <= {size}"
         )
-    kind = CyclicBundles if transformation == "rotation" else IntervalBundles
+    kind = CyclicBundles if transformation == Symmetry.ROTATION else IntervalBundles
     distance = None if max_distance is None else int(max_distance)
     bundles = kind(size, base_size, distance, emulated=emulate_fibers)
     if one_view and bundles.positions < 2:
@@ -135,7 +139,7 @@ class FiberSSL(SSLMethod):
 
     def build_bundles(
         self,
-        transformation: str,
+        transformation: Symmetry | str,
         base_size: int,
         max_distance: float | None,
         emulate_fibers: bool,
@@ -193,7 +197,8 @@ class HSSL(FiberSSL):
     """H-SSL (Eq. 7): InfoNCE between two fiber bundles of one representation.
 
     Args:
-        transformation: ``"rotation"``, ``"scale"`` or ``"translation"`` (see module doc).
+        transformation: the :class:`~ssl_geom.symmetry.Symmetry` (or its string,
+            ``"rotation"``, ``"scale"``, ``"translation"``) whose fibers pair up (module doc).
         base_size: ``|g0|``: contiguous group elements per bundle, or the patch side for
             translation (paper Table 1: 1).
         max_distance: maximum topographic distance between ``g1`` and ``g2`` (Sec. 4.3):
@@ -209,7 +214,8 @@ class HSSL(FiberSSL):
 
     def __init__(
         self,
-        transformation: Transformation = "rotation",
+        # The value, not the member: jsonargparse would print a member default by its name.
+        transformation: Symmetry = Symmetry.ROTATION.value,
         base_size: int = 1,
         max_distance: float | None = None,
         emulate_fibers: bool = False,
@@ -217,5 +223,6 @@ class HSSL(FiberSSL):
         gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
+        transformation = checked_transformation(transformation)  # saved as a hyper-parameter
         super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
         self.build_bundles(transformation, base_size, max_distance, emulate_fibers)
