@@ -98,9 +98,9 @@ MNIST_SESN = 1 * 32 * 11**2 + 32 * 64 * 3**2 + 64 * 128 * 3**2 + bn(32, 64, 128)
 CIFAR_SESN = sesn_resnet20_params((128, 256, 512), (1, 2, 2), 3)
 TIN_SESN = sesn_resnet20_params((64, 128, 256, 512), (1, 2, 2, 2), 2)
 PAPER_PARAMS = {
-    **{f"hssl_mnist_{f}": MNIST_SESN for f in ("plain", "rotation", "scale")},
-    **{f"hssl_resnet20_{f}": CIFAR_SESN for f in ("plain", "rotation", "scale")},
-    **{f"hssl_resnet20_tin_{f}": TIN_SESN for f in ("plain", "rotation", "scale")},
+    **{f"hssl_mnist_{f}": MNIST_SESN for f in ("translation", "rotation", "scale")},
+    **{f"hssl_resnet20_{f}": CIFAR_SESN for f in ("translation", "rotation", "scale")},
+    **{f"hssl_resnet20_tin_{f}": TIN_SESN for f in ("translation", "rotation", "scale")},
     # Table 2 MLP: Linear 784->784->1024->2048 without bias, BN after each.
     "hssl_mnist_mlp": 784 * 784 + 784 * 1024 + 1024 * 2048 + bn(784, 1024, 2048),
     # Table 2 CNN (6 x CHW): every SESN kernel replaced by a full k x k kernel per scale.
