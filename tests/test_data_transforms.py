@@ -209,7 +209,7 @@ def test_scale_views_shrink_about_the_centre_to_057_to_1() -> None:
 
 
 def test_unknown_group_view_lists_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"'shear'.*rotation.*translation.*scale"):
+    with pytest.raises(ValueError, match=r"'shear'.*translation.*rotation.*scale"):
         group_ops("shear")
 
 

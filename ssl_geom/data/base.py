@@ -83,7 +83,8 @@ class SSLDataModule(L.LightningDataModule):
             Never touches files that are already there.
         seed: seeds the train shuffling, the per-sample augmentations and the subsets.
         train_views: ``"simclr"`` (SimCLR views), ``"none"`` (one un-augmented view), or an
-            H-SSL group augmentation ``"rotation"``/``"translation"``/``"scale"``.
+            H-SSL group augmentation named by a :class:`~ssl_geom.symmetry.Symmetry` value,
+            ``"translation"``/``"rotation"``/``"scale"``.
         n_views: views per sample (default 2; 1 for ``"none"``, which allows no other value).
         include_original: append the un-augmented image as the last view.
         strength: preset for the SimCLR-style views: the geometry paper's ``"large"``/
