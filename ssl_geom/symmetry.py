@@ -14,12 +14,18 @@ same word is used everywhere the idea appears:
 - a DataModule's group ``train_views`` are the A-SSL input transformations of that name.
 
 ``Symmetry`` is a ``str`` enum, so ``backbone.group == "rotation"`` and YAML strings keep
-working. This module imports nothing from the package: it is the bottom layer.
+working. :data:`SymmetryName` is the same spellings as a ``Literal``, for arguments that
+also take the plain string (type checkers and jsonargparse read it; ``tests/test_symmetry.py``
+checks that it equals the enum's values). This module imports nothing from the package: it
+is the bottom layer.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Literal
+
+SymmetryName = Literal["translation", "rotation", "scale"]
 
 
 class Symmetry(str, enum.Enum):

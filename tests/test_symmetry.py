@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import torch
@@ -17,11 +18,11 @@ import yaml
 from ssl_geom.backbones import StructuredBackbone, build_backbone, register_backbone
 from ssl_geom.cli import main, parse_config
 from ssl_geom.data import MNISTDataModule
-from ssl_geom.data.base import TRAIN_VIEWS
-from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS, group_ops
+from ssl_geom.data.base import TRAIN_VIEWS, TrainViews
+from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS, PairKind, group_ops
 from ssl_geom.methods.assl import ASSL
 from ssl_geom.methods.hssl import HSSL
-from ssl_geom.symmetry import SYMMETRIES, Symmetry, parse_symmetry
+from ssl_geom.symmetry import SYMMETRIES, Symmetry, SymmetryName, parse_symmetry
 from tests import (
     hssl_testing,  # noqa: F401  (registers test_c4 / test_scales)
     methods_testing,  # noqa: F401  (registers tiny_cnn)
@@ -31,7 +32,7 @@ HSSL_FASHION = Path(__file__).resolve().parents[1] / "experiments" / "hssl_fashi
 
 
 def test_the_names_are_the_paper_rows_and_compare_as_strings() -> None:
-    assert SYMMETRIES == ("translation", "rotation", "scale")
+    assert SYMMETRIES == get_args(SymmetryName) == ("translation", "rotation", "scale")
     assert Symmetry.ROTATION == "rotation" and f"{Symmetry.SCALE}" == "scale"
     assert parse_symmetry("scale", "x") is Symmetry.SCALE
     assert parse_symmetry(Symmetry.ROTATION, "x") is Symmetry.ROTATION
@@ -45,6 +46,8 @@ def test_an_unknown_name_is_refused_listing_the_choices(bad: object) -> None:
 
 def test_data_lists_come_from_symmetry() -> None:
     assert GROUP_VIEWS == SYMMETRIES
+    # The Literals jsonargparse reads are the tuples the DataModule checks against.
+    assert get_args(TrainViews) == TRAIN_VIEWS and get_args(PairKind) == PAIR_KINDS
     assert set(SYMMETRIES) <= set(PAIR_KINDS) and set(SYMMETRIES) <= set(TRAIN_VIEWS)
     assert len(group_ops(Symmetry.ROTATION)) == len(group_ops("rotation")) == 1
     with pytest.raises(ValueError, match="unknown group view 'shear'; valid choices"):

@@ -41,11 +41,10 @@ from ssl_geom.data.transforms import (
     to_normalised,
     view_pipeline,
 )
+from ssl_geom.symmetry import SymmetryName
 
+TrainViews = Literal["simclr", "none", SymmetryName]
 TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
-# From the tuple, so the group views are spelled once (Symmetry); jsonargparse reads the
-# choices of ``train_views`` from this Literal.
-TrainViews = Literal[TRAIN_VIEWS]  # type: ignore[valid-type]
 StrengthName = Literal["large", "moderate", "small", "mocov2"]
 Split = Literal["train", "test"]
 

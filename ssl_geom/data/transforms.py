@@ -47,18 +47,16 @@ import torch
 from torchvision.transforms import v2
 
 from ssl_geom.color_jitter import simclr_color_jitter
-from ssl_geom.symmetry import SYMMETRIES, Symmetry, parse_symmetry
+from ssl_geom.symmetry import SYMMETRIES, Symmetry, SymmetryName, parse_symmetry
 
 Strength = Literal["large", "moderate", "small", "mocov2"]
 
 STRENGTHS: tuple[str, ...] = ("large", "moderate", "small", "mocov2")
 #: H-SSL's A-SSL input transformations: one per :class:`~ssl_geom.symmetry.Symmetry`.
 GROUP_VIEWS: tuple[str, ...] = SYMMETRIES
+PairKind = Literal["simclr", "photometric", "photometric_flip", SymmetryName]
 #: Kinds of one-draw-per-batch transforms a DataModule builds (``same_params_transform``).
 PAIR_KINDS: tuple[str, ...] = ("simclr", "photometric", "photometric_flip", *GROUP_VIEWS)
-# Built from the tuple so the group names are spelled once (in Symmetry); jsonargparse reads
-# the choices of a config value from this Literal.
-PairKind = Literal[PAIR_KINDS]  # type: ignore[valid-type]
 
 #: H-SSL App. A: translate up to ±20% of H/W, downscale to 0.57-1.0.
 HSSL_MAX_TRANSLATION = 0.2

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 
 from ssl_geom.methods.hssl import FiberSSL, checked_transformation
-from ssl_geom.symmetry import SYMMETRIES, Symmetry
+from ssl_geom.symmetry import SYMMETRIES, Symmetry, SymmetryName
 
 
 class ASSL(FiberSSL):
@@ -48,8 +48,8 @@ class ASSL(FiberSSL):
 
     def __init__(
         self,
-        # The value, not the member: jsonargparse would print a member default by its name.
-        transformation: Symmetry = Symmetry.ROTATION.value,
+        # A string default: jsonargparse would print a member default by its name (ROTATION).
+        transformation: Symmetry | SymmetryName = "rotation",
         base_size: int = 1,
         emulate_fibers: bool = False,
         temperature: float = 0.1,

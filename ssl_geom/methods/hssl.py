@@ -36,7 +36,7 @@ from ssl_geom.methods.fibers import (
     GridBundles,
     IntervalBundles,
 )
-from ssl_geom.symmetry import Symmetry, parse_symmetry
+from ssl_geom.symmetry import Symmetry, SymmetryName, parse_symmetry
 
 _EXAMPLE_BACKBONE = {Symmetry.ROTATION: "hssl_mnist_rotation", Symmetry.SCALE: "hssl_mnist_scale"}
 
@@ -214,8 +214,8 @@ class HSSL(FiberSSL):
 
     def __init__(
         self,
-        # The value, not the member: jsonargparse would print a member default by its name.
-        transformation: Symmetry = Symmetry.ROTATION.value,
+        # A string default: jsonargparse would print a member default by its name (ROTATION).
+        transformation: Symmetry | SymmetryName = "rotation",
         base_size: int = 1,
         max_distance: float | None = None,
         emulate_fibers: bool = False,
