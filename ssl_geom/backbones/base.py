@@ -20,7 +20,7 @@ Table 2) can be run on purpose; ``group`` stays ``"trivial"`` for them.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ class StructuredBackbone(nn.Module):
     ``emulated_group_size``) in ``__init__`` and implement ``forward``.
     """
 
-    group: ClassVar[GroupName] = "trivial"
+    group: GroupName = "trivial"
 
     def __init__(self) -> None:
         super().__init__()

@@ -126,6 +126,7 @@ class BasisLift(nn.Module):
         self.out_channels = out_channels
         self.stride = stride
         self.padding = padding
+        self.basis: torch.Tensor
         self.register_buffer("basis", basis.to(torch.get_default_dtype()))
         num_funcs = basis.shape[0]
         # He (fan-out) init of the expanded kernel at the first group element: the
