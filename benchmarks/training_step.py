@@ -63,6 +63,12 @@ def parse_args() -> argparse.Namespace:
         help="also time CARE with the batched device views (augment_on='device'): one "
         "grouped call per view instead of one transform call per chunk",
     )
+    p.add_argument(
+        "--profile-lightning",
+        action="store_true",
+        help="after the timed rounds, one more (untimed) Trainer.fit of SimCLR under Lightning's "
+        "SimpleProfiler, printing where a step's host time goes (hooks, logging, optimizer)",
+    )
     return p.parse_args()
 
 
@@ -172,7 +178,10 @@ class StepTimer(L.Callback):
 
 
 def time_lightning(
-    args: argparse.Namespace, device: torch.device, build: Callable[[], L.LightningModule]
+    args: argparse.Namespace,
+    device: torch.device,
+    build: Callable[[], L.LightningModule],
+    profiler: str | None = None,
 ) -> float:
     """Seconds for ``args.steps`` timed steps of ``Trainer.fit`` on the synthetic batch."""
     torch.manual_seed(0)
@@ -192,8 +201,11 @@ def time_lightning(
         enable_progress_bar=False,
         enable_model_summary=False,
         callbacks=[timer],
+        profiler=profiler,
     )
     trainer.fit(model, train_dataloaders=Repeat(batch, args.warmup + args.steps))
+    if profiler is not None:
+        print(trainer.profiler.summary())
     return timer.end - timer.start
 
 
@@ -247,6 +259,8 @@ def main() -> None:
                 f"  {name} / SimCLR time per step = {rate['lightning'] / rate[name]:.2f}x "
                 f"(n_split={args.n_split}; target <= 2.1)"
             )
+    if args.profile_lightning:
+        time_lightning(args, device, lambda: SimCLR(**model_kwargs(args)), profiler="simple")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Command line: ``lightning fit --config experiments/care_cifar10.yaml`` (also ``ssl-geom``).
 
-A ``LightningCLI`` in subclass mode: ``model`` is any :class:`~ssl_geom.methods.SSLMethod`
-and ``data`` any ``LightningDataModule``, both chosen by ``class_path`` in the YAML, so a
-new method or dataset needs no change here. Subcommands: ``fit``, ``validate``, ``test``,
+A ``LightningCLI`` in subclass mode: ``model`` is any ``LightningModule`` (an
+:class:`~ssl_geom.methods.SSLMethod` to pretrain, :class:`~ssl_geom.evaluation.LinearEval` to
+evaluate a checkpoint) and ``data`` any ``LightningDataModule``, both chosen by ``class_path``
+in the YAML, so a new method or dataset needs no change here. Subcommands: ``fit``, ``validate``, ``test``,
 ``predict``; ``--print_config`` shows the resolved config, ``--ckpt_path`` resumes.
 
 What it adds to plain ``LightningCLI``:
@@ -38,14 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_warn
 
 from ssl_geom.checkpoint_file import read_checkpoint
 from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
-from ssl_geom.methods import SSLMethod
+
+# Imported so their classes are known for class_path short names: the methods
+# (pretraining) and LinearEval / LinearEvalData (evaluation).
+import ssl_geom.evaluation  # noqa: F401  (isort: skip)
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
 
@@ -172,7 +176,7 @@ def _class_name(callback: object) -> str:
 
 
 _CLI_KWARGS: dict[str, Any] = {
-    "model_class": SSLMethod,
+    "model_class": LightningModule,
     "datamodule_class": LightningDataModule,
     "subclass_mode_model": True,
     "subclass_mode_data": True,

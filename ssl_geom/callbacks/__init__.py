@@ -26,7 +26,7 @@ from ssl_geom.callbacks.knn import KNNAccuracy
 from ssl_geom.callbacks.label_match import LabelMatch
 from ssl_geom.callbacks.rank import ProjectorRank
 from ssl_geom.callbacks.unexplained_variance import FractionUnexplainedVariance
-from ssl_geom.callbacks.wahba import WahbaError, loader_wahba_errors
+from ssl_geom.callbacks.wahba import WahbaError, loader_augmented_embeddings, loader_wahba_errors
 
 __all__ = [
     "AUGMENTATION_KINDS",
@@ -43,6 +43,7 @@ __all__ = [
     "SharedAugmentationCallback",
     "WahbaError",
     "default_batch_fn",
+    "loader_augmented_embeddings",
     "loader_wahba_errors",
     "to_vector",
 ]

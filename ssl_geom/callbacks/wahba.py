@@ -140,7 +140,7 @@ class WahbaError(SharedAugmentationCallback):
         )
 
 
-def loader_wahba_errors(
+def loader_augmented_embeddings(
     pl_module: LightningModule,
     loader: DataLoader,
     transform: Transform,
@@ -151,16 +151,16 @@ def loader_wahba_errors(
     encoder: ModuleSpec = None,
     projector: ModuleSpec = None,
     batch_fn: BatchFn = default_batch_fn,
-) -> Tensor:
-    """``W_f`` of each of K shared augmentations over every sample of ``loader`` (shape ``(K,)``).
+) -> tuple[Tensor, list[Tensor]]:
+    """``(f, [f_a1, ..., f_aK])``: embeddings of every sample of ``loader`` before and after each
+    of K shared augmentations (CPU tensors, rows in loader order).
 
-    CARE Fig. 2c on a trained module (no Trainer needed): augmentation k is drawn with the
-    RNG seeded to ``seed + k`` *for every batch*, so all batches get the same parameters
-    (``transforms.v2`` draws them per call, independently of the batch size) and only the
-    embeddings are kept in memory, never all augmented images. Iterate ``loader`` in a
-    fixed order (no shuffling). :class:`~ssl_geom.callbacks.BatchAugmentation` maps each
-    batch to [0, 1] by that batch's own range, so its colour ops differ slightly between
-    batches; a datamodule's ``same_params_transform()`` has no such dependence.
+    Augmentation k is drawn with the RNG seeded to ``seed + k`` *for every batch*, so all
+    batches get the same parameters (``transforms.v2`` draws them per call, independently of
+    the batch size) and only the embeddings are kept in memory, never all augmented images.
+    Iterate ``loader`` in a fixed order (no shuffling). :class:`~ssl_geom.callbacks.BatchAugmentation`
+    maps each batch to [0, 1] by that batch's own range, so its colour ops differ slightly
+    between batches; a datamodule's ``same_params_transform()`` has no such dependence.
     """
     encode = encoder_fn(pl_module, encoder)
     head = (
@@ -185,9 +185,20 @@ def loader_wahba_errors(
                 with seeded(seed + k):
                     augmented[k].append(embed(apply(transform, x)))
     if not originals:
-        raise ValueError("loader_wahba_errors: the loader yielded no batches")
-    f = torch.cat(originals)
-    return torch.stack([wahba_error(f, torch.cat(parts)) for parts in augmented])
+        raise ValueError("loader_augmented_embeddings: the loader yielded no batches")
+    return torch.cat(originals), [torch.cat(parts) for parts in augmented]
+
+
+def loader_wahba_errors(
+    pl_module: LightningModule, loader: DataLoader, transform: Transform, **kwargs: Any
+) -> Tensor:
+    """``W_f`` of each of K shared augmentations over every sample of ``loader`` (shape ``(K,)``).
+
+    CARE Fig. 2c on a trained module (no Trainer needed); ``kwargs`` as
+    :func:`loader_augmented_embeddings`.
+    """
+    f, augmented = loader_augmented_embeddings(pl_module, loader, transform, **kwargs)
+    return torch.stack([wahba_error(f, f_a) for f_a in augmented])
 
 
 def _cosines(pairs: list[tuple[Tensor, Tensor]]) -> Tensor:

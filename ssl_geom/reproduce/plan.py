@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .configs import experiments_dir
-from .tables import Profile, Row, TableSpec
+from .tables import LinearEvalMode, Profile, Row, TableSpec
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class RunSpec:
     overrides: tuple[str, ...]
     metric: str
     config_hash: str  # of the resolved config, table, profile and seed (see settings_hash)
+    linear_eval: LinearEvalMode = "none"
 
     @property
     def cell(self) -> str:
@@ -91,12 +92,18 @@ def _resolve_cached(config: str, content: str, overrides: tuple[str, ...]) -> st
     return json.dumps(data, sort_keys=True, default=str)
 
 
-def settings_hash(resolved: dict[str, Any], table: str, profile: str, seed: int) -> str:
-    """SHA-1 of the resolved config with the table, profile and seed (hex)."""
-    payload = json.dumps(
-        {"config": resolved, "table": table, "profile": profile, "seed": seed}, sort_keys=True
-    )
-    return hashlib.sha1(payload.encode()).hexdigest()
+def settings_hash(
+    resolved: dict[str, Any], table: str, profile: str, seed: int, linear_eval: str = "none"
+) -> str:
+    """SHA-1 of the resolved config with the table, profile and seed (hex).
+
+    A linear evaluation is part of the result, so a run planned with one (``linear_eval`` not
+    ``"none"``) never reuses a record made without it.
+    """
+    settings = {"config": resolved, "table": table, "profile": profile, "seed": seed}
+    if linear_eval != "none":
+        settings["linear_eval"] = linear_eval
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def with_seed(resolved: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -169,8 +176,9 @@ def plan_runs(
                     overrides=(*cell.overrides, *seed_overrides(seed)),
                     metric=table.metric,
                     config_hash=settings_hash(
-                        with_seed(resolved, seed), table.name, profile.name, seed
+                        with_seed(resolved, seed), table.name, profile.name, seed, table.linear_eval
                     ),
+                    linear_eval=table.linear_eval,
                 )
             )
     return runs

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .claims import TableRow, evaluate, render_claims
+from .evaluation import headline_caption, linear_accuracy
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
 from .tables import Profile, Row, TableSpec
@@ -158,8 +159,7 @@ def render_markdown(
         "",
         f"Profile **{profile.name}** — {profile.description}",
         "",
-        "Each cell: ours, top-1 % of the detached linear classifier on the test split, "
-        "mean ± std over seeds (n = number of finished seeds) / *paper*.",
+        headline_caption(table),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -180,6 +180,8 @@ def render_markdown(
             "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *method_cells])
         )
         lines[-1] += " |"
+    if table.linear_eval == "beside":
+        lines += _linear_section(table, rows, labels, selection.current, missing)
     for metric, name in table.test_columns:
         lines += _test_metric_section(table, rows, labels, selection.current, metric, name)
     if table.curves:
@@ -222,6 +224,45 @@ def _failed_cells(
             key = (spec.row.key, spec.method)
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _linear_section(
+    table: TableSpec,
+    rows: list[Row],
+    labels: dict[str, str],
+    records: list[RunRecord],
+    missing: dict[str, str],
+) -> list[str]:
+    """The same grid, each cell the linear evaluation of the run's frozen backbone."""
+    grouped: dict[tuple[str, str], list[float]] = {}
+    for record in records:
+        value = linear_accuracy(record)
+        if value is not None:
+            grouped.setdefault((record.row["key"], record.method), []).append(value)
+    header = ["Dataset", "Transformation", "Backbone", *table.methods]
+    lines = [
+        "",
+        "## Linear evaluation (beside the paper's online classifier above)",
+        "",
+        "Each cell: top-1 % of linear classifiers trained afterwards on the frozen pretrained "
+        "backbone (experiments/linear_*.yaml: mean over 3 classifier initialisations), mean ± "
+        "std over seeds. The paper reports only the online classifier; under a short budget "
+        "that probe is far from converged, this one is not. '—': no linear config for the data.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for row in rows:
+        cells = [
+            Cell(tuple(grouped[(row.key, m)])).text() if (row.key, m) in grouped else "—"
+            for m in table.methods
+        ]
+        if row.key in missing:
+            cells = ["—"] * len(table.methods)
+        lines.append(
+            "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *cells]) + " |"
+        )
+    return lines
 
 
 def _test_metric_section(

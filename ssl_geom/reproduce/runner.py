@@ -27,6 +27,9 @@ from typing import Any, Literal
 import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from .evaluation import METRIC as LINEAR_METRIC
+from .evaluation import evaluate_run
+from .geometry import test_set_geometry
 from .plan import RunSpec, settings_hash, spec_settings
 from .process import RunBusy, run_lock, spawn_worker
 from .records import (
@@ -37,6 +40,7 @@ from .records import (
     write_failure,
     write_record,
 )
+from .tables import TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = "settings.json"
@@ -174,7 +178,7 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         if existing is not None:  # finished by another process while we waited
             return existing
         resolved = spec_settings(spec)
-        config_hash = settings_hash(resolved, spec.table, spec.profile, spec.seed)
+        config_hash = settings_hash(resolved, spec.table, spec.profile, spec.seed, spec.linear_eval)
         if config_hash != spec.config_hash:
             raise SettingsChanged(
                 f"{spec.config} (with the run's overrides) no longer resolves to the settings "
@@ -196,11 +200,19 @@ def _train_and_record(
     results = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
     wall_time = time.perf_counter() - start
 
-    metrics = results[0] if results else {}
+    metrics = dict(results[0]) if results else {}
     if spec.metric not in metrics:
         raise KeyError(
             f"run {spec.run_id} logged no {spec.metric!r} at test time; logged: {sorted(metrics)}"
         )
+    accuracy = 100.0 * float(metrics[spec.metric])
+    if TABLES[spec.table].test_columns:  # CARE: Wahba error and gamma_f over the test set
+        metrics.update(test_set_geometry(cli.model, cli.datamodule))
+    linear = evaluate_run(
+        spec.linear_eval, cli.trainer.checkpoint_callback.last_model_path, cli.datamodule
+    )
+    if linear is not None and spec.linear_eval == "headline":
+        accuracy = 100.0 * linear["metrics"][LINEAR_METRIC]
     record = RunRecord(
         run_id=spec.run_id,
         table=spec.table,
@@ -209,7 +221,7 @@ def _train_and_record(
         seed=spec.seed,
         config=spec.config,
         overrides=list(spec.overrides),
-        accuracy=100.0 * float(metrics[spec.metric]),
+        accuracy=accuracy,
         epochs=int(cli.trainer.current_epoch),
         git_commit=git_commit(),
         wall_time_s=wall_time,
@@ -218,6 +230,7 @@ def _train_and_record(
         settings={
             "resumed_from": str(resume_from) if resume_from else None,
             "resolved_config": resolved,
+            "linear_eval": linear,
         },
         metrics={name: float(value) for name, value in metrics.items()},
         config_hash=spec.config_hash,

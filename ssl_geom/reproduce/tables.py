@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .claims import Claim, Comparison, Paper, Quantity
 
@@ -28,6 +29,11 @@ GEOMETRY_PAPER = Paper(
     "Toward a Geometrical Understanding of Self-supervised Contrastive Learning",
     "2205.06926",
 )
+
+
+# Where a table shows the linear evaluation of its pretrained runs (reproduce/evaluation.py):
+# nowhere, as its cells (CARE), or in a labelled table beside the online probe (H-SSL).
+LinearEvalMode = Literal["none", "headline", "beside"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class TableSpec:
     claims: tuple[Claim, ...] = ()
     # None: the installed or checked-out ``experiments/`` (see ``configs.experiments_dir``).
     experiments_dir: Path | None = None
+    # Where the linear evaluation of the pretrained runs goes (reproduce/evaluation.py).
+    linear_eval: LinearEvalMode = "none"
 
     def config_path(self, row: Row, method: str, experiments: Path) -> Path:
         """The config of one cell; ``experiments`` is used unless the table names its own folder."""
@@ -298,6 +306,7 @@ TABLE1 = TableSpec(
         ", MNIST CNNs at 1/4 width (8/16/32 channels)",
     ),
     claims=TABLE1_CLAIMS,
+    linear_eval="beside",
 )
 
 TABLE2 = TableSpec(
@@ -312,6 +321,7 @@ TABLE2 = TableSpec(
         {"mnist_cnn6x": (_QUARTER_WIDTH,)}, ", the CNN (6xCHW) at 1/4 width (8/16/32 channels)"
     ),
     claims=TABLE2_CLAIMS,
+    linear_eval="beside",
 )
 
 _CARE_METHODS = ("SimCLR", "MoCo-v2", "CARE-SimCLR", "CARE-MoCo-v2")
@@ -448,6 +458,7 @@ CARE_TABLE = TableSpec(
         ("geometry/gamma_f_test", "Relative equivariance γ_f"),
     ),
     claims=CARE_CLAIMS,
+    linear_eval="headline",
 )
 
 GEOMETRY_CITATION = (

@@ -1,0 +1,97 @@
+"""Linear evaluation of a table's pretrained runs, where the paper evaluates that way.
+
+- CARE Table 1 reports "top-1 linear probe accuracy ... the mean performance from 3 different
+  random initializations for the linear classifier" (Gupta et al., arXiv:2306.13924, App.
+  E.3): its cells are this linear evaluation (``TableSpec.linear_eval == "headline"``).
+- H-SSL Tables 1-2 report the *detached* classifier trained online (Keller et al.,
+  arXiv:2211.08282, App. A), which stays their headline; under the local budget that probe is
+  far from converged, so the linear evaluation is shown beside it, in its own labelled table
+  (``"beside"``).
+
+The protocol of each dataset is its ``experiments/linear_<dataset>.yaml`` (epochs, batch
+size, optimiser, readout), read here so the command line and the tables cannot drift apart;
+the images and subsets are the pretraining DataModule's (the profile's budget). Datasets
+without a linear config (MNIST, Tiny ImageNet: no paper evaluates them linearly) get none.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ssl_geom.data.base import SSLDataModule
+from ssl_geom.evaluation import evaluate_checkpoint
+
+from .configs import experiments_dir
+from .records import RunRecord
+from .tables import LinearEvalMode, TableSpec
+
+LINEAR_CONFIGS = {
+    "Fashion-MNIST": "linear_fashion.yaml",
+    "CIFAR-10": "linear_cifar10.yaml",
+    "CIFAR-100": "linear_cifar100.yaml",
+    "STL10": "linear_stl10.yaml",
+    "ImageNet-100": "linear_imagenet100.yaml",
+}
+METRIC = "linear/test_acc"
+
+
+def linear_config(dataset: SSLDataModule, experiments: Path | None = None) -> Path | None:
+    """The linear-evaluation config of ``dataset`` (in ``experiments``, default the installed or
+    checked-out folder), or ``None`` when the papers have none."""
+    name = LINEAR_CONFIGS.get(dataset.name)
+    return (experiments or experiments_dir()) / name if name is not None else None
+
+
+def evaluate_run(
+    mode: LinearEvalMode, checkpoint: str | Path, dataset: SSLDataModule
+) -> dict[str, Any] | None:
+    """Linear evaluation + kNN of one pretrained run, per its dataset's linear config.
+
+    ``mode`` is the table's ``linear_eval`` (carried by the run's spec). Returns ``{"config",
+    "metrics" (fractions), "wall_time_s"}`` for the run's record, or ``None`` when the table
+    shows no linear evaluation or the dataset has no linear config.
+    """
+    config = linear_config(dataset)
+    if mode == "none" or config is None:
+        return None
+    protocol = yaml.safe_load(config.read_text())
+    start = time.perf_counter()
+    metrics = evaluate_checkpoint(
+        checkpoint,
+        dataset,
+        max_epochs=protocol["trainer"]["max_epochs"],
+        augment=protocol["data"]["init_args"]["augment"],
+        cache_features=protocol["data"]["init_args"]["cache_features"],
+        batch_size=protocol["data"]["init_args"]["dataset"]["init_args"]["batch_size"],
+        trainer_kwargs={"devices": 1},
+        **protocol["model"]["init_args"],
+    )
+    return {
+        "config": str(config),
+        "metrics": metrics,
+        "wall_time_s": time.perf_counter() - start,
+    }
+
+
+def linear_accuracy(record: RunRecord) -> float | None:
+    """The run's linear-evaluation accuracy (%, mean over classifiers), if it has one."""
+    linear = record.settings.get("linear_eval")
+    return 100.0 * linear["metrics"][METRIC] if linear else None
+
+
+def headline_caption(table: TableSpec) -> str:
+    """What a cell of the main table is."""
+    if table.linear_eval == "headline":
+        return (
+            "Each cell: ours, top-1 % of a linear evaluation of the frozen pretrained backbone "
+            "(the mean over 3 classifier initialisations, experiments/linear_*.yaml), mean ± std "
+            "over seeds (n = number of finished seeds) / *paper*."
+        )
+    return (
+        "Each cell: ours, top-1 % of the detached linear classifier on the test split, "
+        "mean ± std over seeds (n = number of finished seeds) / *paper*."
+    )

@@ -1,0 +1,224 @@
+"""Linear evaluation and kNN of a frozen checkpoint (``ssl_geom.evaluation``), on fixtures.
+
+Real Fashion-MNIST end to end through the CLI: ``tests/test_evaluation_cli.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssl_geom.backbones import StructuredBackbone, build_backbone, register_backbone
+from ssl_geom.data import CIFAR10DataModule, MNISTDataModule
+from ssl_geom.data.fake import write_fake_dataset
+from ssl_geom.evaluation import (
+    ClassifierBank,
+    LinearEval,
+    LinearEvalData,
+    evaluate_checkpoint,
+    load_backbone,
+)
+
+QUIET = {"accelerator": "cpu", "devices": 1, "check_val_every_n_epoch": 1000}
+
+
+class Flatten(StructuredBackbone):
+    """Pixels as channels: ``(B, 1, H, W) -> (B, H*W, 1, 1, 1)``, so features are the images."""
+
+    def __init__(self, in_channels: int = 1, size: int = 28) -> None:
+        super().__init__()
+        self.out_channels = in_channels * size * size
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.scale * x.flatten(1))[:, :, None, None, None]
+
+
+register_backbone("test_evaluation_flatten")(Flatten)
+
+
+def write_separable_mnist(root: Path, n_train: int = 200, n_test: int = 100) -> None:
+    """MNIST IDX files where class ``k`` lights pixel block ``k`` (78 pixels at 255) over noise
+    in 0..59: linearly separable by construction (``w_k`` = indicator of block ``k`` scores the
+    true class >= 78 * 255 and any other <= 78 * 59)."""
+    rng = np.random.default_rng(0)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        images = rng.integers(0, 60, size=(n, 28 * 28)).astype(np.uint8)
+        for i, k in enumerate(labels.tolist()):
+            images[i, k * 78 : (k + 1) * 78] = 255
+        for kind, array in (("images-idx3", images.reshape(n, 28, 28)), ("labels-idx1", labels)):
+            header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+            header += struct.pack(f">{array.ndim}i", *array.shape)
+            (raw / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fake_eval_data")
+    write_separable_mnist(root)
+    write_fake_dataset("cifar10", root, n_train=20, n_test=20)
+    return root
+
+
+def mnist(root: Path, **kw) -> MNISTDataModule:
+    return MNISTDataModule(root=str(root), batch_size=64, num_workers=0, train_views="none", **kw)
+
+
+def save_state(backbone: torch.nn.Module, path: Path) -> Path:
+    torch.save(backbone.state_dict(), path)
+    return path
+
+
+def test_linearly_separable_features_reach_100_percent(fake_root: Path, tmp_path: Path) -> None:
+    # The Flatten backbone hands the (normalised) pixels of write_separable_mnist's images to
+    # the classifiers: linearly separable by construction (see there).
+    checkpoint = save_state(Flatten(), tmp_path / "flatten.pt")
+    result = evaluate_checkpoint(
+        checkpoint,
+        mnist(fake_root),
+        max_epochs=30,
+        trainer_kwargs=QUIET,
+        backbone="test_evaluation_flatten",
+        lr=1e-2,
+    )
+    for i in range(3):
+        assert result[f"linear/test_acc_{i}"] == 1.0
+    assert result["linear/test_acc"] == 1.0
+    assert result["linear/test_acc_std"] == 0.0
+    # Cosine neighbours of a template-plus-noise image are its class's images.
+    assert result["knn/test_acc"] == 1.0
+
+
+@pytest.mark.parametrize("readout", ["global_pool", "backbone"])
+def test_cached_and_uncached_features_give_the_same_result(
+    fake_root: Path, tmp_path: Path, readout: str
+) -> None:
+    # "backbone" is the H-SSL MNIST readout (a trainable conv): its input maps are cached.
+    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    results = [
+        evaluate_checkpoint(
+            checkpoint,
+            mnist(fake_root, max_train_samples=128, max_eval_samples=64),
+            max_epochs=2,
+            cache_features=cache,
+            trainer_kwargs=QUIET,
+            backbone="hssl_mnist_plain",
+            readout=readout,
+        )
+        for cache in (True, False)
+    ]
+    assert results[0] == results[1]
+    assert set(results[0]) >= {"linear/test_acc", "linear/test_acc_std", "knn/test_acc"}
+
+
+def test_trainable_readout_is_cached_as_its_input_and_owned_by_each_classifier(
+    tmp_path: Path,
+) -> None:
+    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    pooled = LinearEval(
+        checkpoint, backbone="hssl_mnist_plain", num_classes=10, readout="global_pool"
+    )
+    assert not pooled.trainable_readout
+    assert pooled.frozen_features(torch.zeros(2, 1, 28, 28)).shape == (2, 128)
+    paper = LinearEval(checkpoint, backbone="hssl_mnist_plain", num_classes=10)
+    assert paper.trainable_readout
+    assert paper.frozen_features(torch.zeros(2, 1, 28, 28)).shape == (2, 128, 1, 7, 7)
+    convs = [readout.conv for readout in paper.classifiers.readouts]
+    assert convs[0] is not convs[1]
+    assert not torch.equal(next(convs[0].parameters()), next(convs[1].parameters()))
+
+
+def test_jointly_trained_classifiers_each_get_their_own_gradient() -> None:
+    # Head i of a bank equals a bank of one head seeded seed + i, trained alone on the
+    # same batches: the summed loss gives each head exactly its own gradient.
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    together, alone = ClassifierBank(8, 3, n=3, seed=5), ClassifierBank(8, 3, n=1, seed=6)
+    torch.testing.assert_close(together.weight[1], alone.weight[0])
+    for bank in (together, alone):
+        optimizer = torch.optim.Adam(bank.parameters(), lr=1e-2, weight_decay=1e-6)
+        for _ in range(5):
+            loss = bank.losses(x, y).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    torch.testing.assert_close(together.weight[1], alone.weight[0])
+    torch.testing.assert_close(together.bias[1], alone.bias[0])
+    assert not torch.equal(together.weight[0], together.weight[1])
+    # The batched logits are each head's own affine map (an independent computation).
+    expected = x @ together.weight[2].T + together.bias[2]
+    torch.testing.assert_close(together(x)[2], expected)
+    losses = together.losses(x, y)
+    torch.testing.assert_close(losses[2], F.cross_entropy(expected, y))
+
+
+def test_backbone_stays_frozen_and_in_eval_mode(tmp_path: Path) -> None:
+    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    model = LinearEval(checkpoint, backbone="hssl_mnist_plain", num_classes=10).train()
+    assert not model.backbone.training
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+    assert all(p.requires_grad for p in model.classifiers.parameters())
+
+
+# ---------------------------------------------------------------------- bad input
+def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "runs" / "nope.ckpt"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        LinearEval(str(missing), backbone="hssl_mnist_plain", num_classes=10)
+
+
+def test_mismatched_backbone_lists_the_first_keys(tmp_path: Path) -> None:
+    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    with pytest.raises(ValueError, match=r"'resnet18_cifar'.*missing: body\.0\.weight") as info:
+        LinearEval(str(checkpoint), backbone="resnet18_cifar", num_classes=10)
+    assert "unexpected: layers.0.0.weight" in str(info.value)
+    # Same architecture, other input channels (as the CLI links from a 3-channel dataset).
+    with pytest.raises(ValueError, match=r"shape: layers\.0\.0\.weight"):
+        LinearEval(str(checkpoint), backbone="hssl_mnist_plain", num_classes=10, in_channels=3)
+
+
+def test_plain_state_dict_needs_a_backbone_name(tmp_path: Path) -> None:
+    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="plain state dict"):
+        load_backbone(checkpoint)
+
+
+def test_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pickled.pt"
+    torch.save({"model": build_backbone("hssl_mnist_plain", in_channels=1)}, path)
+    with pytest.raises(ValueError, match="weights_only"):
+        load_backbone(path, backbone="hssl_mnist_plain")
+
+
+def test_input_shape_the_backbone_cannot_take_fails_before_training(
+    fake_root: Path, tmp_path: Path
+) -> None:
+    checkpoint = save_state(build_backbone("hssl_mnist_plain", in_channels=1), tmp_path / "b.pt")
+    model = LinearEval(
+        str(checkpoint),
+        backbone="hssl_mnist_plain",
+        backbone_kwargs={"in_channels": 1},
+        num_classes=10,
+    )
+    cifar = CIFAR10DataModule(root=str(fake_root), batch_size=8, num_workers=0, train_views="none")
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=1, **QUIET)
+    with pytest.raises(ValueError, match=r"cannot take CIFAR-10 images of shape \(3, 32, 32\)"):
+        trainer.fit(model, datamodule=LinearEvalData(cifar))
+    assert trainer.global_step == 0
+
+
+def test_augmented_training_cannot_be_cached(fake_root: Path) -> None:
+    with pytest.raises(ValueError, match="cache_features=false"):
+        LinearEvalData(MNISTDataModule(root=str(fake_root), train_views="simclr"), augment=True)
+    with pytest.raises(ValueError, match="train_views='none'"):
+        LinearEvalData(mnist(fake_root), augment=True, cache_features=False)

@@ -1,0 +1,175 @@
+"""``experiments/linear_*.yaml``: the papers' protocols, parsed and run through the CLI.
+
+- every linear config parses and states the CARE App. E.3 protocol (values quoted from the
+  paper: CIFAR/STL10 100 epochs, batch 512, Adam 1e-3, wd 1e-6; ImageNet100 60 epochs,
+  batch 128, lr 30, x0.1 at 30/40/50; 3 classifier initialisations);
+- the Fashion-MNIST config completes fit + test on the fake fixture;
+- end to end on the real Fashion-MNIST (skipped when absent): a short ``lightning fit`` of
+  SimCLR, then ``fit`` and ``test`` of the linear evaluation, all through the CLI.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssl_geom.backbones import build_backbone
+from ssl_geom.cli import build_cli, parse_config
+from ssl_geom.data.fake import write_fake_dataset
+from ssl_geom.data.mnist import DEBIAN_FASHION_DIR
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+LINEAR = sorted(EXPERIMENTS.glob("linear_*.yaml"))
+CARE_E3 = {"cifar10", "cifar100", "stl10", "fashion"}
+QUIET = [
+    "--trainer.accelerator=cpu",
+    "--trainer.devices=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+
+
+def test_every_dataset_of_the_care_table_has_a_linear_config() -> None:
+    names = {p.stem.removeprefix("linear_") for p in LINEAR}
+    assert names == {"cifar10", "cifar100", "stl10", "imagenet100", "fashion"}
+
+
+@pytest.mark.parametrize("path", LINEAR, ids=[p.name for p in LINEAR])
+def test_linear_config_states_the_papers_protocol(path: Path) -> None:
+    config = parse_config(["--config", str(path), "--model.init_args.checkpoint=x.ckpt"])
+    model, data = config.model.init_args, config.data.init_args
+    assert config.model.class_path == "ssl_geom.evaluation.LinearEval"
+    assert config.data.class_path == "ssl_geom.evaluation.LinearEvalData"
+    assert model.n_classifiers == 3
+    assert data.dataset.init_args.train_views == "none"
+    assert (data.augment, data.cache_features) == (False, True)
+    if path.stem.removeprefix("linear_") in CARE_E3:
+        assert config.trainer.max_epochs == 100
+        assert data.dataset.init_args.batch_size == 512
+        assert (model.optimizer, model.lr, model.weight_decay) == ("adam", 1e-3, 1e-6)
+        assert not model.lr_milestones
+    else:
+        assert config.trainer.max_epochs == 60
+        assert data.dataset.init_args.batch_size == 128
+        assert (model.optimizer, model.lr) == ("sgd", 30.0)
+        assert (list(model.lr_milestones), model.lr_gamma) == ([30, 40, 50], 0.1)
+
+
+def test_fashion_config_fits_and_tests_on_the_fixture(tmp_path: Path) -> None:
+    root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
+    checkpoint = tmp_path / "backbone.pt"
+    torch.save(build_backbone("hssl_mnist_plain", in_channels=1).state_dict(), checkpoint)
+    args = [
+        "--config",
+        str(EXPERIMENTS / "linear_fashion.yaml"),
+        f"--model.init_args.checkpoint={checkpoint}",
+        "--model.init_args.backbone=hssl_mnist_plain",
+        f"--data.init_args.dataset.init_args.root={root}",
+        "--data.init_args.dataset.init_args.num_workers=0",
+        "--data.init_args.dataset.init_args.batch_size=16",
+        "--trainer.max_epochs=2",
+        f"--trainer.default_root_dir={tmp_path / 'runs'}",
+        *QUIET,
+    ]
+    cli = build_cli(["fit", *args])
+    assert cli.trainer.global_step == 2 * 4  # 64 images / 16 per batch, 2 epochs
+    tested = build_cli(
+        ["test", *args, f"--ckpt_path={cli.trainer.checkpoint_callback.last_model_path}"]
+    )
+    metrics = {k: float(v) for k, v in tested.trainer.callback_metrics.items()}
+    for name in ("linear/test_acc", "linear/test_acc_std", "knn/test_acc"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+
+
+def _fashion_available() -> bool:
+    return (DEBIAN_FASHION_DIR / "train-images-idx3-ubyte.gz").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _fashion_available(), reason="real Fashion-MNIST not installed")
+def test_pretrained_checkpoint_evaluates_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    subset = [
+        "--data.init_args.num_workers=0",
+        "--data.init_args.max_train_samples=512",
+        "--data.init_args.max_eval_samples=256",
+    ]
+    pretrain = build_cli(
+        [
+            "fit",
+            "--config",
+            str(EXPERIMENTS / "simclr_fashion.yaml"),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+            f"--trainer.default_root_dir={tmp_path / 'pretrain'}",
+            *subset,
+            *QUIET,
+        ]
+    )
+    checkpoint = pretrain.trainer.checkpoint_callback.last_model_path
+    args = [
+        "--config",
+        str(EXPERIMENTS / "linear_fashion.yaml"),
+        f"--model.init_args.checkpoint={checkpoint}",
+        "--trainer.max_epochs=3",
+        f"--trainer.default_root_dir={tmp_path / 'linear'}",
+        *[a.replace("--data.init_args.", "--data.init_args.dataset.init_args.") for a in subset],
+        *QUIET,
+    ]
+    fitted = build_cli(["fit", *args])
+    linear_checkpoint = fitted.trainer.checkpoint_callback.last_model_path
+    tested = build_cli(["test", *args, f"--ckpt_path={linear_checkpoint}"])
+    metrics = {k: float(v) for k, v in tested.trainer.callback_metrics.items()}
+
+    # The evaluated backbone is the pretrained one, frozen: same weights as in the SSL checkpoint.
+    pretrained = torch.load(checkpoint, weights_only=True)["state_dict"]
+    evaluated = torch.load(linear_checkpoint, weights_only=True)["state_dict"]
+    for key, value in pretrained.items():
+        if key.startswith("backbone."):
+            torch.testing.assert_close(evaluated[key], value, rtol=0, atol=0)
+    # Three classifiers from different initialisations, and the reported std is their spread.
+    weights = evaluated["classifiers.weight"]
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+    accuracies = [metrics[f"linear/test_acc_{i}"] for i in range(3)]
+    assert metrics["linear/test_acc"] == pytest.approx(statistics.fmean(accuracies))
+    assert metrics["linear/test_acc_std"] == pytest.approx(statistics.stdev(accuracies))
+    # kNN on 512 bank images of a 2-step SimCLR encoder is far above chance (0.1).
+    assert metrics["knn/test_acc"] > 0.3
+
+
+def test_cli_built_evaluation_loads_a_care_checkpoint(tmp_path: Path) -> None:
+    # Regression: LightningCLI constructs LinearEval inside a context holding LinearEval's
+    # hyper-parameters; the CARE method rebuilt from the checkpoint must not see them.
+    root = write_fake_dataset("fashion", tmp_path / "data", n_train=32, n_test=32)
+    data_args = [f"--data.init_args.root={root}", "--data.init_args.num_workers=0"]
+    care = build_cli(
+        ["--config", str(EXPERIMENTS / "care_fashion.yaml"), *data_args, *QUIET], run=False
+    ).model
+    checkpoint = tmp_path / "care.ckpt"
+    torch.save(
+        {
+            "state_dict": care.state_dict(),
+            "hyper_parameters": dict(care.hparams),
+            "pytorch-lightning_version": "2.6.0",
+        },
+        checkpoint,
+    )
+    assert care.hparams["_class_path"] == "ssl_geom.methods.CARE"
+    cli = build_cli(
+        [
+            "--config",
+            str(EXPERIMENTS / "linear_fashion.yaml"),
+            f"--model.init_args.checkpoint={checkpoint}",
+            *[
+                a.replace("--data.init_args.", "--data.init_args.dataset.init_args.")
+                for a in data_args
+            ],
+            *QUIET,
+        ],
+        run=False,
+    )
+    for key, value in care.backbone.state_dict().items():
+        torch.testing.assert_close(cli.model.backbone.state_dict()[key], value, rtol=0, atol=0)

@@ -1,0 +1,98 @@
+"""The reproduce tables use the linear evaluation where the paper does (CARE: as the cells;
+H-SSL: a labelled table beside the online classifier), on a tiny fake Fashion-MNIST run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssl_geom.data.fake import write_fake_dataset
+from ssl_geom.reproduce import runner
+from ssl_geom.reproduce.evaluation import linear_accuracy
+from ssl_geom.reproduce.plan import plan_runs
+from ssl_geom.reproduce.report import aggregate, render_markdown
+from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, Profile, Row, TableSpec
+
+_CONFIG = """
+seed_everything: 0
+trainer:
+  max_epochs: 1
+  accelerator: cpu
+  devices: 1
+  precision: 32-true
+  enable_progress_bar: false
+  enable_model_summary: false
+model:
+  class_path: ssl_geom.methods.SimCLR
+  init_args:
+    backbone: hssl_mnist_plain
+    projector_hidden_dims: [16]
+    projector_out_dim: 8
+    optimizer: adam
+    lr: 1.0e-3
+    warmup_epochs: 0
+data:
+  class_path: ssl_geom.data.MNISTDataModule
+  init_args:
+    variant: fashion
+    root: {root}
+    batch_size: 32
+    num_workers: 0
+    train_views: simclr
+"""
+
+
+def _table(tmp_path: Path, mode: str) -> TableSpec:
+    root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "simclr_tiny.yaml").write_text(_CONFIG.format(root=root))
+    return TableSpec(
+        name="tiny",
+        title="tiny grid",
+        methods=("SimCLR",),
+        method_prefix={"SimCLR": "simclr"},
+        rows=(Row("Fashion-MNIST", "SimCLR aug.", "CNN", "tiny"),),
+        reference={},
+        citation="test fixture",
+        profiles={"local": Profile("local", seeds=(0,), overrides=(), description="tiny")},
+        experiments_dir=experiments,
+        linear_eval=mode,
+    )
+
+
+def test_paper_tables_evaluate_where_the_papers_do() -> None:
+    assert CARE_TABLE.linear_eval == "headline"
+    assert TABLE1.linear_eval == "beside"
+    specs = plan_runs(CARE_TABLE, CARE_TABLE.profiles["local"])
+    assert {s.linear_eval for s in specs} == {"headline"}
+
+
+@pytest.mark.parametrize("mode", ["headline", "beside"])
+def test_run_records_its_linear_evaluation(tmp_path: Path, mode: str) -> None:
+    table = _table(tmp_path, mode)
+    profile = table.profiles["local"]
+    (spec,) = plan_runs(table, profile)
+    record = runner.run_one(spec, tmp_path / "out")
+
+    linear = record.settings["linear_eval"]
+    assert linear["config"].endswith("experiments/linear_fashion.yaml")
+    metrics = linear["metrics"]
+    assert set(metrics) >= {"linear/test_acc", "linear/test_acc_std", "knn/test_acc"}
+    mean = sum(metrics[f"linear/test_acc_{i}"] for i in range(3)) / 3
+    assert metrics["linear/test_acc"] == pytest.approx(mean)
+    assert linear_accuracy(record) == pytest.approx(100 * mean)
+
+    history_probe = record.history[-1]["probe/acc"]  # the online probe, logged while training
+    text = render_markdown(table, profile, [spec], aggregate([record], [spec]), {}, [record])
+    if mode == "headline":
+        assert record.accuracy == pytest.approx(100 * mean)
+        assert "linear evaluation of the frozen pretrained backbone" in text
+        assert "beside the paper's online classifier" not in text
+    else:
+        assert 0.0 <= history_probe <= 1.0
+        assert "detached linear classifier" in text
+        section = text.split("## Linear evaluation (beside the paper's online classifier above)")
+        assert len(section) == 2
+        assert f"{100 * mean:.1f} (n=1)" in section[1]
