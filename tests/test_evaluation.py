@@ -1,6 +1,6 @@
 """Linear evaluation and kNN of a frozen checkpoint (``ssl_geom.evaluation``), on fixtures.
 
-Real Fashion-MNIST end to end through the CLI: ``tests/test_evaluation_cli.py``.
+Real Fashion-MNIST end to end through the CLI: ``tests/test_evaluation_configs.py``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def fast_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand-in for the LightningCLI parse (seconds per config on 2 busy cores): the file's
     text and the overrides, which change exactly when the real resolved config can.
 
-    The real parse is exercised in test_reproduce_identity.py.
+    The real parse is exercised in test_reproduce_sweep.py.
     """
     import ssl_geom.reproduce.plan as plan
 

@@ -39,7 +39,7 @@ kernel size or number of scales.
 
 Equivariance is approximate on a pixel grid: small scales are coarsely sampled
 and the Gaussian envelope is truncated at the kernel border, which
-``tests/test_backbones_scale.py`` measures.
+``tests/test_backbones_equivariance.py`` measures.
 
 The two layers take the basis as a tensor ``(F, G, k, k)`` (function ``f`` as
 seen by group element ``g``), so the rotation flavour (``rotation.py``) reuses
