@@ -69,9 +69,7 @@ class ViewParams:
 
     def repeat_interleave(self, repeats: int) -> ViewParams:
         """Each row repeated ``repeats`` times in place (one draw shared by a group of rows)."""
-        return ViewParams(
-            *(t.repeat_interleave(repeats, dim=0) for t in vars(self).values())  # type: ignore[arg-type]
-        )
+        return ViewParams(*(t.repeat_interleave(repeats, dim=0) for t in vars(self).values()))
 
 
 class DeviceSimCLRAugment:

@@ -93,7 +93,9 @@ class KeyQueue(MemoryBankModule):
         self.position = ptr
         self.bank_ptr.fill_(ptr)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         key = prefix + "bank_ptr"
         if key in state_dict:
