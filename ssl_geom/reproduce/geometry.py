@@ -24,7 +24,7 @@ WAHBA_METRIC = "geometry/wahba_error_test"
 GAMMA_METRIC = "geometry/gamma_f_test"
 
 
-def test_set_geometry(
+def split_geometry(
     module: LightningModule, datamodule: SSLDataModule, n_augmentations: int = N_AUGMENTATIONS
 ) -> dict[str, float]:
     """``{WAHBA_METRIC, GAMMA_METRIC}`` of ``module`` over ``datamodule``'s test split."""

@@ -37,6 +37,7 @@ class RunSpec:
     metric: str
     config_hash: str  # of the resolved config, table, profile and seed (see settings_hash)
     linear_eval: LinearEvalMode = "none"
+    test_geometry: bool = False  # measure the test-set Wahba error and gamma_f (CARE table)
 
     @property
     def cell(self) -> str:
@@ -93,16 +94,28 @@ def _resolve_cached(config: str, content: str, overrides: tuple[str, ...]) -> st
 
 
 def settings_hash(
-    resolved: dict[str, Any], table: str, profile: str, seed: int, linear_eval: str = "none"
+    resolved: dict[str, Any],
+    table: str,
+    profile: str,
+    seed: int,
+    linear_eval: str = "none",
+    test_geometry: bool = False,
 ) -> str:
     """SHA-1 of the resolved config with the table, profile and seed (hex).
 
-    A linear evaluation is part of the result, so a run planned with one (``linear_eval`` not
-    ``"none"``) never reuses a record made without it.
+    A linear evaluation and the test-set geometry are part of the result, so a run planned
+    with one never reuses a record made without it (neither changes the hash when absent).
     """
-    settings = {"config": resolved, "table": table, "profile": profile, "seed": seed}
+    settings: dict[str, Any] = {
+        "config": resolved,
+        "table": table,
+        "profile": profile,
+        "seed": seed,
+    }
     if linear_eval != "none":
         settings["linear_eval"] = linear_eval
+    if test_geometry:
+        settings["test_geometry"] = True
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
@@ -176,9 +189,15 @@ def plan_runs(
                     overrides=(*cell.overrides, *seed_overrides(seed)),
                     metric=table.metric,
                     config_hash=settings_hash(
-                        with_seed(resolved, seed), table.name, profile.name, seed, table.linear_eval
+                        with_seed(resolved, seed),
+                        table.name,
+                        profile.name,
+                        seed,
+                        table.linear_eval,
+                        bool(table.test_columns),
                     ),
                     linear_eval=table.linear_eval,
+                    test_geometry=bool(table.test_columns),
                 )
             )
     return runs

@@ -29,7 +29,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from .evaluation import METRIC as LINEAR_METRIC
 from .evaluation import evaluate_run
-from .geometry import test_set_geometry
+from .geometry import split_geometry
 from .plan import RunSpec, settings_hash, spec_settings
 from .process import RunBusy, run_lock, spawn_worker
 from .records import (
@@ -40,7 +40,6 @@ from .records import (
     write_failure,
     write_record,
 )
-from .tables import TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = "settings.json"
@@ -178,7 +177,9 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         if existing is not None:  # finished by another process while we waited
             return existing
         resolved = spec_settings(spec)
-        config_hash = settings_hash(resolved, spec.table, spec.profile, spec.seed, spec.linear_eval)
+        config_hash = settings_hash(
+            resolved, spec.table, spec.profile, spec.seed, spec.linear_eval, spec.test_geometry
+        )
         if config_hash != spec.config_hash:
             raise SettingsChanged(
                 f"{spec.config} (with the run's overrides) no longer resolves to the settings "
@@ -206,8 +207,8 @@ def _train_and_record(
             f"run {spec.run_id} logged no {spec.metric!r} at test time; logged: {sorted(metrics)}"
         )
     accuracy = 100.0 * float(metrics[spec.metric])
-    if TABLES[spec.table].test_columns:  # CARE: Wahba error and gamma_f over the test set
-        metrics.update(test_set_geometry(cli.model, cli.datamodule))
+    if spec.test_geometry:  # CARE: Wahba error and gamma_f over the test set
+        metrics.update(split_geometry(cli.model, cli.datamodule))
     linear = evaluate_run(
         spec.linear_eval, cli.trainer.checkpoint_callback.last_model_path, cli.datamodule
     )
