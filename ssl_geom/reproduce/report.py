@@ -6,18 +6,23 @@ convention for "mean ± std over 3 runs"; with a single seed no std is shown.
 
 from __future__ import annotations
 
-import os
+import io
 import statistics
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ssl_geom.io import write_atomic
 
 from .claims import TableRow, evaluate, render_claims
 from .evaluation import headline_caption, linear_accuracy
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
 from .tables import Profile, Row, TableSpec
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -331,18 +336,6 @@ def _provenance_section(
     return lines
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (a reader never sees a partial file).
-
-    Only derived files (tables, plots) go through here; run records are never replaced.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def render_plot(
     table: TableSpec, specs: list[RunSpec], cells: dict[tuple[str, str], Cell], path: Path
 ) -> None:
@@ -388,12 +381,7 @@ def render_plot(
     ax.set_title(f"{table.title}\nbars: ours (± std over seeds); dashes: paper", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save_figure(fig, path)
 
 
 def render_curves(
@@ -435,9 +423,17 @@ def render_curves(
             ax.legend(fontsize=7)
     fig.suptitle(table.title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    _save_figure(fig, path)
+
+
+def _save_figure(fig: Figure, path: Path) -> None:
+    """Replace ``path`` with ``fig`` as a PNG in one step and close the figure.
+
+    Plots are derived from the records, so rerunning a report replaces them.
+    """
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue(), overwrite=True)
