@@ -22,6 +22,7 @@ from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment
 from ssl_geom.data.transforms import SimCLRParams, simclr_params
 from ssl_geom.methods import CARE
+from tests.conftest import quiet_trainer
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
@@ -224,16 +225,7 @@ def test_care_trains_through_the_trainer_with_device_views(cifar_root) -> None:
         warmup_epochs=0,
     )
     recorder = _Recorder()
-    trainer = L.Trainer(
-        max_steps=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[recorder],
-    )
+    trainer = quiet_trainer(max_steps=2, callbacks=[recorder])
     trainer.fit(model, datamodule=dm)
     assert recorder.views == [(torch.float32, 3)] * 2
     x = torch.randn(16, 3, 32, 32)
