@@ -52,6 +52,15 @@ class Selection:
     other: list[RunRecord]  # cells or profiles this table does not plan now
 
 
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _markdown_head(header: list[str]) -> list[str]:
+    """A Markdown table's header row and its separator."""
+    return [_markdown_row(header), "|" + "|".join("---" for _ in header) + "|"]
+
+
 def select_records(records: list[RunRecord], specs: list[RunSpec]) -> Selection:
     """Split ``records`` into the planned runs' and the left-out ones (kept on disk)."""
     planned = {spec.run_id for spec in specs}
@@ -105,8 +114,7 @@ def _curves_section(
         "",
         "## At the end of training (last validation epoch; curves in the plot)",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     finals = {metric: final_values(records, specs, metric) for metric in table.curves}
     for row in rows:
@@ -114,7 +122,7 @@ def _curves_section(
         for metric in table.curves:
             cell = finals[metric].get(row.key)
             cells.append(_plain_text(cell) if cell else "—")
-        lines.append("| " + " | ".join([labels[row.key], row.transformation, *cells]) + " |")
+        lines.append(_markdown_row([labels[row.key], row.transformation, *cells]))
     return lines
 
 
@@ -166,8 +174,7 @@ def render_markdown(
         "",
         headline_caption(table),
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     for row in rows:
         if row.key in missing:
@@ -182,9 +189,8 @@ def render_markdown(
                 mark = " †" if (row.key, method) in foreign else ""
                 method_cells.append(f"{ours}{mark} / *{_reference_text(table, row, method)}*")
         lines.append(
-            "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *method_cells])
+            _markdown_row([labels[row.key], row.transformation, row.backbone, *method_cells])
         )
-        lines[-1] += " |"
     if table.linear_eval == "beside":
         lines += _linear_section(table, rows, labels, selection.current, missing)
     for metric, name in table.test_columns:
@@ -254,8 +260,7 @@ def _linear_section(
         "std over seeds. The paper reports only the online classifier; under a short budget "
         "that probe is far from converged, this one is not. '—': no linear config for the data.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     for row in rows:
         cells = [
@@ -264,9 +269,7 @@ def _linear_section(
         ]
         if row.key in missing:
             cells = ["—"] * len(table.methods)
-        lines.append(
-            "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *cells]) + " |"
-        )
+        lines.append(_markdown_row([labels[row.key], row.transformation, row.backbone, *cells]))
     return lines
 
 
@@ -283,8 +286,7 @@ def _test_metric_section(
         "",
         f"## {name} of the final encoder on the test set (mean ± std over seeds)",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     for row in rows:
         cells = []
@@ -295,7 +297,7 @@ def _test_metric_section(
                 if r.row["key"] == row.key and r.method == method and metric in r.metrics
             )
             cells.append(_plain_text(Cell(values)) if values else "—")
-        lines.append("| " + " | ".join([labels[row.key], row.transformation, *cells]) + " |")
+        lines.append(_markdown_row([labels[row.key], row.transformation, *cells]))
     return lines
 
 
