@@ -33,10 +33,10 @@ from typing import Protocol, cast
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from ssl_geom.data.base import Split, SSLDataModule
-from ssl_geom.data.datasets import EvalDataset
+from ssl_geom.data.datasets import EpochSeededSampler, EvalDataset
 
 
 class FrozenEncoder(Protocol):
@@ -51,27 +51,11 @@ class FrozenEncoder(Protocol):
         ...
 
 
-class SeededPermutation(Sampler[int]):
-    """``range(n)`` in the order ``randperm(n, Generator().manual_seed(seed + epoch))``.
-
-    Lightning calls :meth:`set_epoch` before each epoch, so a resumed run replays the same
-    order; without it the epoch advances by one per pass.
-    """
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n = n
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
+class SeededPermutation(EpochSeededSampler[int]):
+    """``range(n)`` in the order ``randperm(n, Generator().manual_seed(seed + epoch))``."""
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
+        generator = self.next_generator()
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
 
