@@ -44,9 +44,11 @@ test-slow: setup
 test-all: setup
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
+# ruff and mypy are pinned in the dev extra, so these checks give the same answer everywhere.
 lint: setup
 	$(PY) -m ruff check ssl_geom tests benchmarks
 	$(PY) -m ruff format --check ssl_geom tests benchmarks
+	$(PY) -m mypy ssl_geom
 
 format: setup
 	$(PY) -m ruff check --fix ssl_geom tests benchmarks

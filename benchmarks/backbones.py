@@ -52,10 +52,8 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,6 +62,7 @@ from typing import TypeVar
 import torch
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone, list_backbones
+from ssl_geom.io import write_atomic
 
 HEAVY_PARAMS = 100_000_000
 T = TypeVar("T")
@@ -323,27 +322,6 @@ def format_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_json_new(path: Path, payload: dict) -> None:
-    """Write ``payload`` to ``path`` without ever replacing an existing file.
-
-    The JSON goes to a temporary file in the same directory first, which is then
-    hard-linked to ``path``: like a rename, ``path`` appears only complete, but unlike
-    ``os.rename`` the link fails if ``path`` exists (e.g. created during the run).
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would make the result private
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.link(tmp, path)
-    except FileExistsError:
-        raise SystemExit(f"--json {path} appeared during the run; not overwriting it") from None
-    finally:
-        os.unlink(tmp)
-
-
 def resolve_names(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """Requested names (deduplicated, in order), with the registry's error for unknown ones."""
     registered = list_backbones()
@@ -412,7 +390,12 @@ def main() -> None:
             "skipped": skipped,
             "wall_s": wall,
         }
-        write_json_new(args.json, payload)
+        try:
+            write_atomic(args.json, json.dumps(payload, indent=2))
+        except FileExistsError:
+            raise SystemExit(
+                f"--json {args.json} appeared during the run; not overwriting it"
+            ) from None
         print(f"wrote {args.json}")
 
 

@@ -23,13 +23,15 @@ import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ssl_geom.callbacks import KNNAccuracy, ProjectorRank, RelativeEquivariance, WahbaError
 from ssl_geom.cli import build_cli
+from ssl_geom.data.base import SSLDataModule
 from ssl_geom.data.mnist import MNISTDataModule
 from ssl_geom.methods import Frozen
 from ssl_geom.reproduce.configs import experiments_dir
@@ -82,7 +84,7 @@ def _fit_metrics(trainer: Trainer) -> dict[str, float]:
 
 def train_care(
     out: Path, overrides: list[str], experiments: Path | None = None
-) -> tuple[Trainer, LightningDataModule, dict[str, float], float]:
+) -> tuple[Trainer, SSLDataModule, dict[str, float], float]:
     """CARE from the demo config with the geometry callbacks.
 
     Returns the trainer, the DataModule, the metrics logged during fit, and the probe's
@@ -97,15 +99,17 @@ def train_care(
         ],
         run=False,
     )
-    cli.trainer.callbacks.extend(_geometry_callbacks(with_projector=True))
+    # Lightning sets Trainer.callbacks at run time without declaring it on the class
+    cli.trainer.callbacks.extend(_geometry_callbacks(with_projector=True))  # type: ignore[attr-defined]
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     fitted = _fit_metrics(cli.trainer)
     (tested,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
-    return cli.trainer, cli.datamodule, fitted, float(tested["probe/test_acc"])
+    datamodule = cast(SSLDataModule, cli.datamodule)  # the demo config's MNISTDataModule
+    return cli.trainer, datamodule, fitted, float(tested["probe/test_acc"])
 
 
 def train_frozen(
-    datamodule: LightningDataModule, care_trainer: Trainer, logger: TensorBoardLogger
+    datamodule: SSLDataModule, care_trainer: Trainer, logger: TensorBoardLogger
 ) -> tuple[dict[str, float], float]:
     """The same backbone, randomly initialised and frozen; only the linear probe trains."""
     model = Frozen(

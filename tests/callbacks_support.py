@@ -19,6 +19,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from tests.conftest import quiet_trainer
+
 IMAGE = (1, 6, 6)
 D_IN = 36
 
@@ -138,17 +140,12 @@ class FakeDataModule(PlainDataModule):
 
 
 def trainer(callbacks: list, logger: Logger | None = None, **kwargs: Any) -> L.Trainer:
-    """CPU trainer without checkpoints or progress bars."""
+    """One epoch with validation (the callbacks measure there), logged to memory."""
     options: dict[str, Any] = {
-        "accelerator": "cpu",
-        "devices": 1,
         "max_epochs": 1,
+        "limit_val_batches": None,
         "logger": logger or MemoryLogger(),
-        "enable_progress_bar": False,
-        "enable_checkpointing": False,
-        "enable_model_summary": False,
         "num_sanity_val_steps": 0,
         "callbacks": callbacks,
     }
-    options.update(kwargs)
-    return L.Trainer(**options)
+    return quiet_trainer(**{**options, **kwargs})

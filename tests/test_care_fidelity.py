@@ -13,7 +13,6 @@ import importlib
 from pathlib import Path
 from types import SimpleNamespace
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -27,6 +26,7 @@ from ssl_geom.data import ImageNet100DataModule, STL10DataModule
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS
 from ssl_geom.methods import CARE
+from tests.conftest import quiet_trainer
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 IMAGENET100_CONFIGS = (
@@ -310,15 +310,7 @@ def test_photometric_pair_is_resolved_from_the_datamodule_and_trains(stl10_root:
     model = CARE(
         n_split=2, equivariance_batch_size=4, equivariance_views="photometric", batch_size=8, **TINY
     )
-    trainer = L.Trainer(
-        max_steps=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = quiet_trainer(max_steps=1)
     trainer.fit(model, dm)
     ops = _flat(model._same_params.ops)
     assert not [op for op in ops if isinstance(op, (v2.RandomResizedCrop, v2.RandomHorizontalFlip))]

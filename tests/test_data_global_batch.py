@@ -18,6 +18,7 @@ from torch import nn
 
 from ssl_geom.data import MNISTDataModule
 from ssl_geom.data.fake import write_fake_dataset
+from tests.conftest import quiet_trainer
 from tests.ddp_utils import run_distributed
 
 
@@ -43,17 +44,7 @@ def _fit_one_step(rank: int, world_size: int, root: str) -> dict:
     os.environ.update(LOCAL_RANK=str(rank), NODE_RANK="0", WORLD_SIZE=str(world_size))
     dm = MNISTDataModule(root=root, batch_size=8, num_workers=0, include_original=True)
     model = _RecordFirstBatch()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=world_size,
-        strategy="ddp",
-        max_steps=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(devices=world_size, strategy="ddp", max_steps=1)
     trainer.fit(model, dm)
     return {
         "global": dm.global_batch_size,

@@ -1,6 +1,6 @@
 """Linear evaluation and kNN of a frozen checkpoint (``ssl_geom.evaluation``), on fixtures.
 
-Real Fashion-MNIST end to end through the CLI: ``tests/test_evaluation_cli.py``.
+Real Fashion-MNIST end to end through the CLI: ``tests/test_evaluation_configs.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import gzip
 import struct
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -25,6 +24,7 @@ from ssl_geom.evaluation import (
     evaluate_checkpoint,
     load_backbone,
 )
+from tests.conftest import quiet_trainer
 
 QUIET = {"accelerator": "cpu", "devices": 1, "check_val_every_n_epoch": 1000}
 
@@ -225,7 +225,7 @@ def test_input_shape_the_backbone_cannot_take_fails_before_training(
         num_classes=10,
     )
     cifar = CIFAR10DataModule(root=str(fake_root), batch_size=8, num_workers=0, train_views="none")
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=1, **QUIET)
+    trainer = quiet_trainer(max_epochs=1, check_val_every_n_epoch=1000)
     with pytest.raises(ValueError, match=r"cannot take CIFAR-10 images of shape \(3, 32, 32\)"):
         trainer.fit(model, datamodule=LinearEvalData(cifar))
     assert trainer.global_step == 0

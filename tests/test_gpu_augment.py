@@ -22,6 +22,7 @@ from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment
 from ssl_geom.data.transforms import SimCLRParams, simclr_params
 from ssl_geom.methods import CARE
+from tests.conftest import quiet_trainer
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
@@ -154,14 +155,15 @@ def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fake_dataset("cifar10", tmp_path_factory.mktemp("c10"), n_train=64, n_test=32)
 
 
-def test_datamodule_device_option_yields_uint8_then_views_after_transfer(cifar_root) -> None:
-    dm = CIFAR10DataModule(
-        root=str(cifar_root),
-        batch_size=16,
-        num_workers=0,
-        augment_on="device",
-        include_original=True,
+def _device_views(root: Path) -> CIFAR10DataModule:
+    """Batches of 16 uint8 images that become views (plus the original) on the device."""
+    return CIFAR10DataModule(
+        root=str(root), batch_size=16, num_workers=0, augment_on="device", include_original=True
     )
+
+
+def test_datamodule_device_option_yields_uint8_then_views_after_transfer(cifar_root) -> None:
+    dm = _device_views(cifar_root)
     images, y = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32) and y.shape == (16,)
     views = dm.device_views(images)
@@ -205,13 +207,7 @@ class _Recorder(L.Callback):
 
 def test_care_trains_through_the_trainer_with_device_views(cifar_root) -> None:
     """Lightning calls the DataModule hook: CARE gets 3 float views and one batched call."""
-    dm = CIFAR10DataModule(
-        root=str(cifar_root),
-        batch_size=16,
-        num_workers=0,
-        augment_on="device",
-        include_original=True,
-    )
+    dm = _device_views(cifar_root)
     model = CARE(
         backbone="hssl_mnist_mlp",
         backbone_kwargs={"in_channels": 3, "image_size": 32},
@@ -224,16 +220,7 @@ def test_care_trains_through_the_trainer_with_device_views(cifar_root) -> None:
         warmup_epochs=0,
     )
     recorder = _Recorder()
-    trainer = L.Trainer(
-        max_steps=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[recorder],
-    )
+    trainer = quiet_trainer(max_steps=2, callbacks=[recorder])
     trainer.fit(model, datamodule=dm)
     assert recorder.views == [(torch.float32, 3)] * 2
     x = torch.randn(16, 3, 32, 32)

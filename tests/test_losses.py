@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from ssl_geom.losses import (
     info_nce,
@@ -15,6 +18,8 @@ from ssl_geom.losses import (
     uniformity_loss,
 )
 from tests.ddp_utils import run_distributed
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def _nt_xent_by_loop(z1: torch.Tensor, z2: torch.Tensor, t: float) -> torch.Tensor:
@@ -57,13 +62,26 @@ def test_info_nce_rejects_bad_input() -> None:
         info_nce(torch.randn(4, 3), torch.randn(4, 3), temperature=0)
 
 
-def _ddp_info_nce(rank: int, world_size: int, z1: torch.Tensor, z2: torch.Tensor) -> dict:
+def _rank_loss(rank: int, world_size: int, loss_fn: LossFn, z1: Tensor, z2: Tensor) -> dict:
+    """This rank's share of the rows: its loss and the gradients of its rows."""
     n = z1.shape[0] // world_size
     local1 = z1[rank * n : (rank + 1) * n].clone().requires_grad_(True)
     local2 = z2[rank * n : (rank + 1) * n].clone().requires_grad_(True)
-    loss = info_nce(local1, local2, temperature=0.5, gather_distributed=True)
+    loss = loss_fn(local1, local2)
     loss.backward()
     return {"loss": loss.detach(), "g1": local1.grad, "g2": local2.grad}
+
+
+def _split_over_two_ranks(
+    loss_fn: LossFn, whole_fn: LossFn, seed: int, dim: int
+) -> tuple[Tensor, Tensor, Tensor, list[dict]]:
+    """(whole-batch loss, its two gradients, the 2 ranks' results) on the same 8 rows."""
+    g = torch.Generator().manual_seed(seed)
+    z1, z2 = torch.randn(8, dim, generator=g), torch.randn(8, dim, generator=g)
+    full1, full2 = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
+    full = whole_fn(full1, full2)
+    full.backward()
+    return full, full1.grad, full2.grad, run_distributed(_rank_loss, 2, loss_fn, z1, z2)
 
 
 @pytest.mark.ddp
@@ -72,27 +90,18 @@ def test_info_nce_gathers_negatives_and_gradients_across_processes() -> None:
     # losses is the full-batch loss, and (the gather's backward all-reduces) each rank's
     # gradient is world_size x the full-batch gradient of its rows: DDP's averaging of
     # parameter gradients then gives exactly the single-process gradient.
-    g = torch.Generator().manual_seed(1)
-    z1, z2 = torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)
-    full1, full2 = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
-    full = info_nce(full1, full2, temperature=0.5)
-    full.backward()
-    results = run_distributed(_ddp_info_nce, 2, z1, z2)
+    full, grad1, grad2, results = _split_over_two_ranks(
+        partial(info_nce, temperature=0.5, gather_distributed=True),
+        partial(info_nce, temperature=0.5),
+        seed=1,
+        dim=4,
+    )
     mean_loss = torch.stack([r["loss"] for r in results]).mean()
     assert mean_loss.item() == pytest.approx(full.item(), rel=1e-5)
     grads1 = torch.cat([r["g1"] for r in results])
     grads2 = torch.cat([r["g2"] for r in results])
-    torch.testing.assert_close(grads1, 2 * full1.grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(grads2, 2 * full2.grad, rtol=1e-4, atol=1e-6)
-
-
-def _ddp_equivariance(rank: int, world_size: int, z1: torch.Tensor, z2: torch.Tensor) -> dict:
-    n = z1.shape[0] // world_size
-    local1 = z1[rank * n : (rank + 1) * n].clone().requires_grad_(True)
-    local2 = z2[rank * n : (rank + 1) * n].clone().requires_grad_(True)
-    loss = orthogonal_equivariance_loss(local1, local2, n_split=2)
-    loss.backward()
-    return {"loss": loss.detach(), "g1": local1.grad, "g2": local2.grad}
+    torch.testing.assert_close(grads1, 2 * grad1, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(grads2, 2 * grad2, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.ddp
@@ -100,15 +109,15 @@ def test_equivariance_loss_on_halves_matches_whole_batch_under_ddp() -> None:
     # Chunks never span processes: 2 ranks x 2 local chunks are the 4 chunks of the whole
     # batch, so the mean of the rank losses is the whole-batch loss, and each rank's gradient
     # is world_size x the whole-batch gradient of its rows (DDP then averages it back).
-    g = torch.Generator().manual_seed(4)
-    z1, z2 = torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g)
-    full1, full2 = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
-    full = orthogonal_equivariance_loss(full1, full2, n_split=4)
-    full.backward()
-    results = run_distributed(_ddp_equivariance, 2, z1, z2)
+    full, grad1, grad2, results = _split_over_two_ranks(
+        partial(orthogonal_equivariance_loss, n_split=2),
+        partial(orthogonal_equivariance_loss, n_split=4),
+        seed=4,
+        dim=3,
+    )
     assert torch.stack([r["loss"] for r in results]).mean().item() == pytest.approx(full.item())
-    torch.testing.assert_close(torch.cat([r["g1"] for r in results]), 2 * full1.grad)
-    torch.testing.assert_close(torch.cat([r["g2"] for r in results]), 2 * full2.grad)
+    torch.testing.assert_close(torch.cat([r["g1"] for r in results]), 2 * grad1)
+    torch.testing.assert_close(torch.cat([r["g2"] for r in results]), 2 * grad2)
 
 
 def _random_rotation(d: int, g: torch.Generator) -> torch.Tensor:

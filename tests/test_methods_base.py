@@ -16,24 +16,10 @@ from torch import nn
 
 from ssl_geom.methods import SimCLR, SSLMethod, SSLStepOutput
 from ssl_geom.methods.optim import build_schedule
+from tests.conftest import quiet_trainer
 from tests.methods_testing import SyntheticSSLData
 
 TINY = {"backbone": "tiny_cnn", "in_channels": 3, "projector_hidden_dims": [16]}
-
-
-def trainer(max_steps: int, callbacks: list | None = None, **kw) -> L.Trainer:
-    return L.Trainer(
-        max_steps=max_steps,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-        callbacks=callbacks,
-        **kw,
-    )
 
 
 class ProbeOnly(SSLMethod):
@@ -73,7 +59,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
         def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
             grads.extend(p.grad for p in pl_module.backbone.parameters())
 
-    trainer(3, callbacks=[Grads()]).fit(model, SyntheticSSLData())
+    quiet_trainer(max_steps=3, callbacks=[Grads()]).fit(model, SyntheticSSLData())
     # The SSL loss is 0 * z, so any backbone gradient could only come from the probe.
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
     for name, p in model.backbone.named_parameters():
@@ -83,7 +69,7 @@ def test_probe_is_detached_it_trains_but_sends_no_gradient_into_the_backbone() -
 
 def test_bias_and_norm_parameters_get_no_weight_decay_and_probe_has_its_own_group() -> None:
     model = SimCLR(num_classes=4, weight_decay=1e-4, probe_lr=0.05, lr=0.2, **TINY)
-    trainer(1).fit(model, SyntheticSSLData())
+    quiet_trainer(max_steps=1).fit(model, SyntheticSSLData())
     groups = {g["name"]: g for g in trainer_optimizer(model).param_groups}
     by_id = {id(p): n for n, p in model.named_parameters()}
     names = {k: sorted(by_id[id(p)] for p in g["params"]) for k, g in groups.items()}
@@ -109,7 +95,7 @@ def test_warmup_cosine_per_step_values_by_hand_and_logged_lr_is_the_one_used() -
     expected = [0.2, 0.4, 0.4, 0.3, 0.1, 0.0]
     record = RecordLR()
     model = SimCLR(lr=0.4, warmup_steps=2, optimizer="sgd", **TINY)
-    trainer(6, callbacks=[record]).fit(model, SyntheticSSLData(n=48))
+    quiet_trainer(max_steps=6, callbacks=[record]).fit(model, SyntheticSSLData(n=48))
     assert record.used == pytest.approx(expected, abs=1e-12)
     assert record.logged == pytest.approx(expected, abs=1e-6)
 
@@ -118,7 +104,7 @@ def test_warmup_epochs_are_converted_to_steps_per_epoch() -> None:
     # 4 batches per epoch, warmup_epochs=0.5 -> 2 warm-up steps: lr/2 at step 0, lr at step 1.
     record = RecordLR()
     model = SimCLR(lr=0.4, warmup_epochs=0.5, optimizer="sgd", lr_schedule="constant", **TINY)
-    trainer(3, callbacks=[record]).fit(model, SyntheticSSLData(n=32))
+    quiet_trainer(max_steps=3, callbacks=[record]).fit(model, SyntheticSSLData(n=32))
     assert record.used == pytest.approx([0.2, 0.4, 0.4])
 
 
@@ -133,7 +119,7 @@ def test_lr_scaling_is_explicit_and_the_scaled_value_is_logged() -> None:
         optimizer="sgd",
         **TINY,
     )
-    trainer(2, callbacks=[record]).fit(model, SyntheticSSLData())
+    quiet_trainer(max_steps=2, callbacks=[record]).fit(model, SyntheticSSLData())
     assert record.logged == pytest.approx([0.0125, 0.0125])
 
 
@@ -150,15 +136,7 @@ def test_schedule_builder_matches_the_same_hand_values_without_a_trainer() -> No
 
 def test_probe_accuracy_is_logged_on_validation() -> None:
     model = SimCLR(num_classes=4, **TINY)
-    t = L.Trainer(
-        max_epochs=1,
-        limit_val_batches=2,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    t = quiet_trainer(max_epochs=1, limit_val_batches=2, num_sanity_val_steps=0)
     t.fit(model, SyntheticSSLData(n=16))
     assert 0.0 <= float(t.callback_metrics["probe/acc"]) <= 1.0
     assert {"train/loss", "train/info_nce", "lr", "probe/train_loss"} <= set(t.callback_metrics)

@@ -14,6 +14,7 @@ import torch
 
 from ssl_geom.data import CIFAR10DataModule
 from ssl_geom.methods import CARE
+from tests.conftest import quiet_trainer
 from tests.methods_testing import SyntheticSSLData
 
 TINY = {"backbone": "tiny_cnn", "in_channels": 3, "projector_hidden_dims": [16]}
@@ -74,14 +75,7 @@ def add_shared_noise(batch: torch.Tensor) -> torch.Tensor:
 
 
 def fit(model: CARE, steps: int = 2, **data) -> L.Trainer:
-    trainer = L.Trainer(
-        max_steps=steps,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_steps=steps)
     trainer.fit(model, SyntheticSSLData(include_original=True, **data))
     return trainer
 
@@ -153,6 +147,6 @@ def test_batch_size_from_the_datamodule_is_checked_before_the_first_step() -> No
 
 
 def test_missing_originals_are_refused_before_the_first_step() -> None:
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False)
+    trainer = quiet_trainer(max_steps=1)
     with pytest.raises(ValueError, match="include_original=False; set"):
         trainer.fit(CARE(n_split=2, **TINY), SyntheticSSLData(include_original=False))

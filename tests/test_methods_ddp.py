@@ -19,6 +19,7 @@ import torch
 
 from ssl_geom.losses import info_nce
 from ssl_geom.methods import CARE, SimCLR, SSLMethod
+from tests.conftest import quiet_trainer
 from tests.ddp_utils import run_distributed
 from tests.methods_testing import SyntheticSSLData
 
@@ -49,18 +50,7 @@ def _train_both(rank: int, world_size: int) -> dict:
     results = {}
     for method in ("simclr", "care"):
         model, first = build(method), FirstStep()
-        trainer = L.Trainer(
-            accelerator="cpu",
-            devices=world_size,
-            strategy="ddp",
-            max_steps=2,
-            limit_val_batches=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=[first],
-        )
+        trainer = quiet_trainer(devices=world_size, strategy="ddp", max_steps=2, callbacks=[first])
         trainer.fit(model, SyntheticSSLData(n=32, include_original=method == "care"))
         results[method] = {
             "init": first.init,

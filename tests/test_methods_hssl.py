@@ -18,6 +18,7 @@ from ssl_geom.methods.frozen import Frozen
 from ssl_geom.methods.fssl import FSSL
 from ssl_geom.methods.hssl import HSSL
 from ssl_geom.methods.supervised import Supervised
+from tests.conftest import quiet_trainer
 from tests.hssl_testing import rotate_each
 from tests.methods_testing import SyntheticSSLData
 
@@ -40,17 +41,11 @@ def fit_one_step(
     include_original: bool = False,
 ) -> L.Trainer:
     """One optimizer step, then one validation batch (so ``probe/acc`` is logged)."""
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         limit_train_batches=1,
         limit_val_batches=1,
         num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
         callbacks=callbacks,
     )
     trainer.fit(model, SyntheticSSLData(n_views=n_views, include_original=include_original))
@@ -113,7 +108,7 @@ def test_assl_refuses_views_of_another_group_before_training() -> None:
         train_views = "rotation"
 
     model = ASSL(backbone="test_scales", transformation="scale", **SMALL_HEAD)
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, barebones=True)
+    trainer = quiet_trainer(max_steps=1, barebones=True)
     with pytest.raises(
         ValueError, match="train_views='rotation'; set the data's train_views='scale'"
     ):

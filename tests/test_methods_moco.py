@@ -6,13 +6,13 @@ Resuming with the queue restored is tested through the CLI in ``test_cli.py``.
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ssl_geom.methods import MoCoV2, MomentumQueue
+from tests.conftest import quiet_trainer
 from tests.methods_testing import SyntheticSSLData, TinyCNN
 
 TINY = {"backbone": "tiny_cnn", "in_channels": 3, "projector_hidden_dims": [16]}
@@ -122,14 +122,7 @@ def test_the_key_permutation_is_fresh_each_call_and_restored_from_a_state_dict()
 def test_a_training_step_enqueues_the_keys_of_the_batch(symmetric, keys_per_step) -> None:
     model = MoCoV2(queue_size=64, symmetric=symmetric, projector_out_dim=8, bn_splits=4, **TINY)
     initial = model.momentum_encoder.queue.clone()
-    trainer = L.Trainer(
-        max_steps=3,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_steps=3)
     trainer.fit(model, SyntheticSSLData())
     written = 3 * keys_per_step
     assert model.momentum_encoder.queue_ptr == written
@@ -165,7 +158,7 @@ def test_moco_checks_its_arguments_at_construction() -> None:
 
 
 def test_the_datamodule_batch_size_is_checked_before_the_first_step() -> None:
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False)
+    trainer = quiet_trainer(max_steps=1)
     with pytest.raises(ValueError, match="bn_splits=8 must divide the batch size 8"):
         trainer.fit(MoCoV2(**TINY), SyntheticSSLData(batch_size=8))
 

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_geom.methods import CARE, HSSL, SimCLR, SSLMethod
+from tests.conftest import quiet_trainer
 
 BATCH, STEPS = 16, 5
 SMALL_MNIST = {"channels": [2, 4, 4]}
@@ -107,17 +108,7 @@ def run_losses(method: str) -> list[float]:
     torch.manual_seed(0)
     model, data = _model(method)
     record = _Record()
-    trainer = L.Trainer(
-        max_steps=STEPS,
-        accelerator="cpu",
-        precision="64-true",
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[record],
-    )
+    trainer = quiet_trainer(max_steps=STEPS, precision="64-true", callbacks=[record])
     trainer.fit(model, DataLoader(data, batch_size=BATCH, drop_last=True))
     return record.losses
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
 from ssl_geom.methods import SimCLR
+from tests.conftest import quiet_trainer
 from tests.methods_testing import SyntheticSSLData
 
 TINY = {"backbone": "tiny_cnn", "in_channels": 3, "projector_hidden_dims": [16]}
@@ -50,16 +50,7 @@ def test_bf16_mixed_precision_trains_on_cpu() -> None:
     before = [p.clone() for p in model.parameters()]
     dtypes: list[torch.dtype] = []
     model.projector.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
-    trainer = L.Trainer(
-        max_steps=2,
-        precision="bf16-mixed",
-        accelerator="cpu",
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_steps=2, precision="bf16-mixed")
     trainer.fit(model, SyntheticSSLData())
     assert dtypes and set(dtypes) == {torch.bfloat16}  # the forward really ran in bf16
     assert torch.isfinite(trainer.callback_metrics["train/loss"])

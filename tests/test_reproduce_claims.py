@@ -22,6 +22,7 @@ from ssl_geom.reproduce.claims import (
 )
 from ssl_geom.reproduce.records import RunRecord
 from ssl_geom.reproduce.tables import TABLE1, TABLES
+from tests.reproduce_testing import run_record
 
 GREATER = Comparison("greater", Quantity("A"), Quantity("B"))
 WITHIN_3 = Comparison("comparable", Quantity("A"), Quantity("B"), tolerance=3.0)
@@ -84,26 +85,9 @@ def test_combine_needs_every_check() -> None:
 def _record(
     transformation: str, method: str, seed: int, acc: float, key: str = "", **extra
 ) -> RunRecord:
-    return RunRecord(
-        run_id=f"{key}{transformation}-{method}-{seed}",
-        table="table1",
-        row={
-            "dataset": "F",
-            "transformation": transformation,
-            "backbone": "b",
-            "key": key or f"f_{transformation}",
-        },
-        method=method,
-        seed=seed,
-        config="x.yaml",
-        overrides=[],
-        accuracy=acc,
-        epochs=1,
-        git_commit="abc",
-        wall_time_s=1.0,
-        profile="local",
-        **extra,
-    )
+    row = {"dataset": "F", "transformation": transformation, "backbone": "b"}
+    row["key"] = key or f"f_{transformation}"
+    return run_record(f"{key}{transformation}-{method}-{seed}", row, method, seed, acc, **extra)
 
 
 def test_table1_claims_on_records_built_for_each_verdict() -> None:

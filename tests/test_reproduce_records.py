@@ -20,6 +20,7 @@ from ssl_geom.reproduce.records import (
 )
 from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot, select_records
 from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, TABLE2, TABLES, get_table
+from tests.reproduce_testing import run_record
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def fast_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand-in for the LightningCLI parse (seconds per config on 2 busy cores): the file's
     text and the overrides, which change exactly when the real resolved config can.
 
-    The real parse is exercised in test_reproduce_identity.py.
+    The real parse is exercised in test_reproduce_sweep.py.
     """
     import ssl_geom.reproduce.plan as plan
 
@@ -38,20 +39,8 @@ def fast_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _record(run_id: str, key: str, method: str, seed: int, acc: float) -> RunRecord:
-    return RunRecord(
-        run_id=run_id,
-        table="table1",
-        row={"dataset": "MNIST", "transformation": "Rotation", "backbone": "Rot-Eq.", "key": key},
-        method=method,
-        seed=seed,
-        config="x.yaml",
-        overrides=[],
-        accuracy=acc,
-        epochs=1,
-        git_commit="abc",
-        wall_time_s=1.0,
-        profile="local",
-    )
+    row = {"dataset": "MNIST", "transformation": "Rotation", "backbone": "Rot-Eq.", "key": key}
+    return run_record(run_id, row, method, seed, acc)
 
 
 def test_record_round_trips_and_is_never_overwritten(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lightning.pytorch import Callback
 
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce import runner
@@ -125,11 +126,21 @@ class _Crash(Exception):
     pass
 
 
+def _add_callback_to_runs(monkeypatch: pytest.MonkeyPatch, callback: Callback) -> None:
+    """Make every run the runner builds in this test also use ``callback``."""
+    build = runner._build
+
+    def build_with_callback(*args, **kwargs):
+        cli = build(*args, **kwargs)
+        cli.trainer.callbacks.append(callback)
+        return cli
+
+    monkeypatch.setattr(runner, "_build", build_with_callback)
+
+
 def test_interrupted_run_resumes_from_its_last_checkpoint(
     tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lightning.pytorch import Callback
-
     class CrashAtSecondEpoch(Callback):
         def on_train_epoch_start(self, trainer, pl_module) -> None:
             if trainer.current_epoch == 1:
@@ -137,21 +148,13 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(
 
     spec = plan_runs(tiny, tiny.profiles["local"])[0]
     out = tmp_path / "results"
-    build = runner._build
-
-    def crashing_build(*args, **kwargs):
-        cli = build(*args, **kwargs)
-        cli.trainer.callbacks.append(CrashAtSecondEpoch())
-        return cli
-
-    monkeypatch.setattr(runner, "_build", crashing_build)
-    with pytest.raises(_Crash):
+    with monkeypatch.context() as crashing, pytest.raises(_Crash):
+        _add_callback_to_runs(crashing, CrashAtSecondEpoch())
         runner.run_one(spec, out)
     assert not (out / "records").exists() or not list((out / "records").iterdir())
     checkpoint = runner.latest_checkpoint(runner.run_dir(out, spec))
     assert checkpoint is not None
 
-    monkeypatch.setattr(runner, "_build", build)
     record = runner.run_one(spec, out)
     assert record.settings["resumed_from"] == str(checkpoint)
     assert record.epochs == 2
@@ -259,20 +262,11 @@ class _Diverged(RuntimeError):
 def test_a_training_exception_is_recorded_as_a_failure_not_a_result(
     tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lightning.pytorch import Callback
-
     class Diverge(Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
             raise _Diverged("non-finite loss (nan) at step 0")
 
-    build = runner._build
-
-    def diverging_build(*args, **kwargs):
-        cli = build(*args, **kwargs)
-        cli.trainer.callbacks.append(Diverge())
-        return cli
-
-    monkeypatch.setattr(runner, "_build", diverging_build)
+    _add_callback_to_runs(monkeypatch, Diverge())
     spec = plan_runs(tiny, tiny.profiles["local"])[0]
     out = tmp_path / "results"
     assert runner.run_or_record_failure(spec, out) == "failed"

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_geom.methods import CARE, HSSL, MoCoV2, SimCLR, SSLMethod
+from tests.conftest import quiet_trainer
 from tests.hssl_testing import C4Backbone  # noqa: F401  (registers "test_c4")
 from tests.methods_testing import TinyCNN  # noqa: F401  (registers "tiny_cnn")
 
@@ -90,17 +91,7 @@ def test_steady_state_training_steps_do_not_synchronise(name: str) -> None:
     torch.manual_seed(0)
     model, n_views, original = _methods()[name]
     record = _SyncErrors()
-    trainer = L.Trainer(
-        accelerator="cuda",
-        devices=1,
-        max_steps=WARMUP + CHECKED,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[record],
-    )
+    trainer = quiet_trainer(accelerator="cuda", max_steps=WARMUP + CHECKED, callbacks=[record])
     data = DataLoader(_Views(n_views, original), batch_size=BATCH, drop_last=True)
     try:
         trainer.fit(model, data)

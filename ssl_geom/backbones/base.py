@@ -22,8 +22,6 @@ Table 2) can be run on purpose; ``group`` stays ``Symmetry.TRANSLATION`` for the
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from torch import nn
 
@@ -39,7 +37,7 @@ class StructuredBackbone(nn.Module):
     ``emulated_group_size``) in ``__init__`` and implement ``forward``.
     """
 
-    group: ClassVar[Symmetry] = Symmetry.TRANSLATION
+    group: Symmetry = Symmetry.TRANSLATION
 
     def __init__(self) -> None:
         super().__init__()

@@ -39,7 +39,7 @@ kernel size or number of scales.
 
 Equivariance is approximate on a pixel grid: small scales are coarsely sampled
 and the Gaussian envelope is truncated at the kernel border, which
-``tests/test_backbones_scale.py`` measures.
+``tests/test_backbones_equivariance.py`` measures.
 
 The two layers take the basis as a tensor ``(F, G, k, k)`` (function ``f`` as
 seen by group element ``g``), so the rotation flavour (``rotation.py``) reuses
@@ -126,6 +126,7 @@ class BasisLift(nn.Module):
         self.out_channels = out_channels
         self.stride = stride
         self.padding = padding
+        self.basis: torch.Tensor
         self.register_buffer("basis", basis.to(torch.get_default_dtype()))
         num_funcs = basis.shape[0]
         # He (fan-out) init of the expanded kernel at the first group element: the

@@ -16,7 +16,7 @@ stored class by class (ImageFolder, some train splits); ``seed=None`` takes the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +26,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from ssl_geom.callbacks._protocol import BatchFn, Samples, default_batch_fn
+from ssl_geom.data.protocol import ProvidesTrainEvalDataloader, attached_datamodule
 
 Source = Literal["validation", "train"]
 SOURCES = ("validation", "train")
@@ -53,12 +54,15 @@ def _validation_loader(trainer: Trainer) -> DataLoader | None:
 
 
 def _train_eval_loader(trainer: Trainer) -> DataLoader | None:
-    factory = getattr(trainer.datamodule, "train_eval_dataloader", None)
-    return first_loader(factory()) if callable(factory) else None
+    dm = attached_datamodule(trainer)
+    if isinstance(dm, ProvidesTrainEvalDataloader):
+        return first_loader(dm.train_eval_dataloader())
+    return None
 
 
 def source_loader(trainer: Trainer, source: Source) -> DataLoader:
     """The DataLoader a reference set of this ``source`` is drawn from (see the module doc)."""
+    candidates: tuple[Callable[[Trainer], DataLoader | None], ...]
     if source == "validation":
         candidates = (_validation_loader, _train_eval_loader)
     else:

@@ -88,7 +88,8 @@ class BatchAugmentation:
                 f"BatchAugmentation expects an image batch (B, C, H, W), got {shape}; for other "
                 "inputs pass transform=callable to the callback"
             )
-        key = tuple(batch.shape[1:])
+        channels, height, width = batch.shape[1:]
+        key = (channels, height, width)
         if key not in self._pipelines:
             self._pipelines[key] = v2.Compose(self.ops(*key))
         pipeline = self._pipelines[key]

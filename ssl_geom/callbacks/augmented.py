@@ -30,6 +30,7 @@ from ssl_geom.callbacks._protocol import Samples
 from ssl_geom.callbacks._runtime import seeded
 from ssl_geom.callbacks.augmentation import BatchAugmentation
 from ssl_geom.callbacks.base import GeometryCallback, Transform, positive_int
+from ssl_geom.data.protocol import ProvidesSameParamsTransform, attached_datamodule
 
 Space = Literal["projector", "encoder"]
 SPACES = ("projector", "encoder")
@@ -74,9 +75,12 @@ class AugmentedGeometryCallback(GeometryCallback):
         """The user's transform, else the datamodule's ``same_params_transform()``, else default."""
         if self.transform is not None:
             return self.transform
-        factory = getattr(trainer.datamodule, "same_params_transform", None)
+        dm = attached_datamodule(trainer)
         return self._store.get(
-            ("default_transform",), factory if callable(factory) else BatchAugmentation
+            ("default_transform",),
+            dm.same_params_transform
+            if isinstance(dm, ProvidesSameParamsTransform)
+            else BatchAugmentation,
         )
 
     def check_samples(self, trainer: Trainer, pl_module: LightningModule, samples: Samples) -> None:

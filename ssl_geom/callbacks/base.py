@@ -119,7 +119,9 @@ class GeometryCallback(Callback, ABC):
 
     # ------------------------------------------------------------------ lightning hooks
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        first = next(c for c in trainer.callbacks if isinstance(c, GeometryCallback))
+        # Lightning sets Trainer.callbacks at run time without declaring it on the class
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]
+        first = next(c for c in callbacks if isinstance(c, GeometryCallback))
         if first is self:
             self.shared.clear()
         self._store = first.shared

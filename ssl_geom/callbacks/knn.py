@@ -36,6 +36,11 @@ from ssl_geom.callbacks._protocol import Samples, encoder_fn
 from ssl_geom.callbacks._reference import iterate, select_indices, source_loader
 from ssl_geom.callbacks._runtime import embed_sharded
 from ssl_geom.callbacks.base import GeometryCallback, as_features, positive_int
+from ssl_geom.data.protocol import (
+    ProvidesNumClasses,
+    ProvidesTrainEvalDataloader,
+    attached_datamodule,
+)
 
 
 @dataclass
@@ -95,10 +100,10 @@ class KNNAccuracy(GeometryCallback):
 
     def _choose(self, trainer: Trainer) -> _Split:
         val = source_loader(trainer, "validation")
-        factory = getattr(trainer.datamodule, "train_eval_dataloader", None)
-        if callable(factory):
+        dm = attached_datamodule(trainer)
+        if isinstance(dm, ProvidesTrainEvalDataloader):
             queries = select_indices(val, self.reference.size, self.reference.seed)
-            bank_loader = factory()
+            bank_loader = dm.train_eval_dataloader()
             bank = select_indices(
                 bank_loader, self.bank_size or _length(bank_loader), self.bank_seed
             )
@@ -175,7 +180,10 @@ class KNNAccuracy(GeometryCallback):
             trainer, pl_module, split.query_loader, split.queries, split.n_queries
         )
         b_h, b_y = self._embed(trainer, pl_module, split.bank_loader, split.bank, split.n_bank)
-        num_classes = self.num_classes or getattr(trainer.datamodule, "num_classes", None)
+        dm = attached_datamodule(trainer)
+        num_classes = self.num_classes or (
+            dm.num_classes if isinstance(dm, ProvidesNumClasses) else None
+        )
         if not isinstance(num_classes, int):
             num_classes = int(torch.cat([q_y, b_y]).max().item()) + 1
         predicted = knn_predict(

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torchvision.transforms import v2
 
 from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
 from ssl_geom.data.errors import UnreadableFilesError
 from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
-from ssl_geom.data.sources import ConcatSource, ImageSource, random_subset, unreadable_samples
+from ssl_geom.data.sources import ImageSource, Sample, random_subset, unreadable_samples
 from ssl_geom.data.transforms import (
     GROUP_VIEWS,
     PAIR_KINDS,
@@ -320,7 +320,11 @@ class SSLDataModule(L.LightningDataModule):
         rank_zero_info(f"{self.name}: reading {folder.resolve()}")
         train = self._read_split(folder, "train")
         unlabeled = self._read_unlabeled(folder)
-        ssl_train = train if unlabeled is None else ConcatSource([train, unlabeled])
+        ssl_train = (
+            train
+            if unlabeled is None  # sources are structurally map-style Datasets (sources.py)
+            else ConcatDataset([cast(Dataset[Sample], train), cast(Dataset[Sample], unlabeled)])
+        )
         sources = {
             "ssl_train": random_subset(ssl_train, self.max_train_samples, self.seed),
             "train": random_subset(train, self.max_train_samples, self.seed),

@@ -11,11 +11,14 @@ the training process.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from ssl_geom.data.sources import ImageSource
+
+T = TypeVar("T")
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -71,13 +74,15 @@ class EvalDataset(Dataset):
         return (self.transform(image), *labels)
 
 
-class SeededViewSampler(Sampler[tuple[int, int]]):
-    """Random permutation of ``range(n)`` paired with per-sample augmentation seeds.
+class EpochSeededSampler(Sampler[T]):
+    """A sampler whose epoch-``e`` draw comes from ``Generator().manual_seed(seed + e * stride)``.
 
-    Epoch ``e`` uses ``Generator().manual_seed(seed + e * 1_000_003)``. Lightning calls
-    :meth:`set_epoch` before each epoch (so a resumed run replays the same epochs); without it
-    the epoch advances by one per pass.
+    Lightning calls :meth:`set_epoch` before each epoch (so a resumed run replays the same
+    epochs); without it the epoch advances by one per pass. Subclasses draw from
+    :meth:`next_generator` in ``__iter__``.
     """
+
+    epoch_stride: int = 1
 
     def __init__(self, n: int, seed: int) -> None:
         self.n = n
@@ -90,9 +95,23 @@ class SeededViewSampler(Sampler[tuple[int, int]]):
     def __len__(self) -> int:
         return self.n
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch * 1_000_003)
+    def next_generator(self) -> torch.Generator:
+        """This epoch's generator; moves on to the next epoch."""
+        generator = torch.Generator().manual_seed(self.seed + self.epoch * self.epoch_stride)
         self.epoch += 1
+        return generator
+
+
+class SeededViewSampler(EpochSeededSampler[tuple[int, int]]):
+    """Random permutation of ``range(n)`` paired with per-sample augmentation seeds.
+
+    Epoch ``e`` uses ``Generator().manual_seed(seed + e * 1_000_003)``.
+    """
+
+    epoch_stride = 1_000_003
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = self.next_generator()
         order = torch.randperm(self.n, generator=generator).tolist()
         seeds = torch.randint(0, 2**62, (self.n,), generator=generator).tolist()
         return iter(zip(order, seeds, strict=True))

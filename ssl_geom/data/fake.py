@@ -11,10 +11,8 @@ overwritten: writing into a folder that already holds the dataset raises FileExi
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import struct
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch
 from torchvision.io import encode_jpeg
 
 from ssl_geom.data.imagenet100 import imagenet100_classes
+from ssl_geom.io import write_atomic
 
 FAKE_DATASETS: tuple[str, ...] = (
     "mnist",
@@ -49,21 +48,6 @@ def _labels(n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.arange(n) % n_classes)
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Atomically create ``path`` (temp file + os.replace); refuse to overwrite."""
-    if path.exists():
-        raise FileExistsError(f"{path} already exists; write_fake_dataset never overwrites files")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _idx(array: np.ndarray) -> bytes:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
     header += struct.pack(f">{array.ndim}i", *array.shape)
@@ -75,8 +59,8 @@ def _mnist(root: Path, folder: str, n_train: int, n_test: int, rng: np.random.Ge
         y = _labels(n, 10, rng)
         x = _images(rng, y, 10, (1, 28, 28))[:, 0]
         raw = root / folder / "raw"
-        _write_bytes(raw / f"{prefix}-images-idx3-ubyte.gz", gzip.compress(_idx(x), mtime=0))
-        _write_bytes(raw / f"{prefix}-labels-idx1-ubyte.gz", gzip.compress(_idx(y), mtime=0))
+        write_atomic(raw / f"{prefix}-images-idx3-ubyte.gz", gzip.compress(_idx(x), mtime=0))
+        write_atomic(raw / f"{prefix}-labels-idx1-ubyte.gz", gzip.compress(_idx(y), mtime=0))
 
 
 def _pickle(obj: dict) -> bytes:
@@ -93,12 +77,12 @@ def _cifar10(root: Path, n_train: int, n_test: int, rng: np.random.Generator) ->
             "data": x[part],
             "labels": y[part].tolist(),
         }
-        _write_bytes(folder / f"data_batch_{i}", _pickle(batch))
+        write_atomic(folder / f"data_batch_{i}", _pickle(batch))
     y = _labels(n_test, 10, rng)
     x = _images(rng, y, 10, (3, 32, 32)).reshape(n_test, -1)
-    _write_bytes(folder / "test_batch", _pickle({"data": x, "labels": y.tolist()}))
+    write_atomic(folder / "test_batch", _pickle({"data": x, "labels": y.tolist()}))
     names = [f"class_{i}" for i in range(10)]
-    _write_bytes(folder / "batches.meta", _pickle({"label_names": names, "num_vis": 3072}))
+    write_atomic(folder / "batches.meta", _pickle({"label_names": names, "num_vis": 3072}))
 
 
 def _cifar100(root: Path, n_train: int, n_test: int, rng: np.random.Generator) -> None:
@@ -107,12 +91,12 @@ def _cifar100(root: Path, n_train: int, n_test: int, rng: np.random.Generator) -
         fine = _labels(n, 100, rng)
         x = _images(rng, fine, 100, (3, 32, 32)).reshape(n, -1)
         entry = {"data": x, "fine_labels": fine.tolist(), "coarse_labels": (fine // 5).tolist()}
-        _write_bytes(folder / split, _pickle(entry))
+        write_atomic(folder / split, _pickle(entry))
     meta = {
         "fine_label_names": [f"fine_{i}" for i in range(100)],
         "coarse_label_names": [f"coarse_{i}" for i in range(20)],
     }
-    _write_bytes(folder / "meta", _pickle(meta))
+    write_atomic(folder / "meta", _pickle(meta))
 
 
 def _stl10(root: Path, n_train: int, n_test: int, rng: np.random.Generator) -> None:
@@ -123,11 +107,11 @@ def _stl10(root: Path, n_train: int, n_test: int, rng: np.random.Generator) -> N
 
     for split, n in (("train", n_train), ("test", n_test)):
         y = _labels(n, 10, rng)
-        _write_bytes(folder / f"{split}_X.bin", column_major(_images(rng, y, 10, (3, 96, 96))))
-        _write_bytes(folder / f"{split}_y.bin", (y + 1).astype(np.uint8).tobytes())
+        write_atomic(folder / f"{split}_X.bin", column_major(_images(rng, y, 10, (3, 96, 96))))
+        write_atomic(folder / f"{split}_y.bin", (y + 1).astype(np.uint8).tobytes())
     y = _labels(n_train, 10, rng)
-    _write_bytes(folder / "unlabeled_X.bin", column_major(_images(rng, y, 10, (3, 96, 96))))
-    _write_bytes(folder / "class_names.txt", "".join(f"class_{i}\n" for i in range(10)).encode())
+    write_atomic(folder / "unlabeled_X.bin", column_major(_images(rng, y, 10, (3, 96, 96))))
+    write_atomic(folder / "class_names.txt", "".join(f"class_{i}\n" for i in range(10)).encode())
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -137,7 +121,7 @@ def _jpeg(image: np.ndarray) -> bytes:
 def _tiny_imagenet(root: Path, n_train: int, n_test: int, rng: np.random.Generator) -> None:
     folder = root / "tiny-imagenet-200"
     wnids = [f"n{90000000 + i:08d}" for i in range(200)]
-    _write_bytes(folder / "wnids.txt", "".join(w + "\n" for w in wnids).encode())
+    write_atomic(folder / "wnids.txt", "".join(w + "\n" for w in wnids).encode())
     y = _labels(n_train, 200, rng)
     x = _images(rng, y, 200, (3, 64, 64))
     counts = dict.fromkeys(wnids, 0)
@@ -145,16 +129,16 @@ def _tiny_imagenet(root: Path, n_train: int, n_test: int, rng: np.random.Generat
         wnid = wnids[label]
         name = f"{wnid}_{counts[wnid]}.JPEG"
         counts[wnid] += 1
-        _write_bytes(folder / "train" / wnid / "images" / name, _jpeg(image))
+        write_atomic(folder / "train" / wnid / "images" / name, _jpeg(image))
     for wnid in wnids:  # the real archive has a folder per class even for empty ones here
         (folder / "train" / wnid / "images").mkdir(parents=True, exist_ok=True)
     y = _labels(n_test, 200, rng)
     x = _images(rng, y, 200, (3, 64, 64))
     lines = []
     for i, (image, label) in enumerate(zip(x, y, strict=True)):
-        _write_bytes(folder / "val" / "images" / f"val_{i}.JPEG", _jpeg(image))
+        write_atomic(folder / "val" / "images" / f"val_{i}.JPEG", _jpeg(image))
         lines.append(f"val_{i}.JPEG\t{wnids[label]}\t0\t0\t63\t63\n")
-    _write_bytes(folder / "val" / "val_annotations.txt", "".join(lines).encode())
+    write_atomic(folder / "val" / "val_annotations.txt", "".join(lines).encode())
 
 
 def _imagenet100(root: Path, n_train: int, n_test: int, rng: np.random.Generator) -> None:
@@ -167,7 +151,7 @@ def _imagenet100(root: Path, n_train: int, n_test: int, rng: np.random.Generator
             (folder / split / wnid).mkdir(parents=True, exist_ok=True)
         for i, (image, label) in enumerate(zip(x, y, strict=True)):
             wnid = wnids[label]
-            _write_bytes(folder / split / wnid / f"{wnid}_{i}.JPEG", _jpeg(image))
+            write_atomic(folder / split / wnid / f"{wnid}_{i}.JPEG", _jpeg(image))
 
 
 _WRITERS: dict[str, Callable[[Path, int, int, np.random.Generator], None]] = {

@@ -69,9 +69,7 @@ class ViewParams:
 
     def repeat_interleave(self, repeats: int) -> ViewParams:
         """Each row repeated ``repeats`` times in place (one draw shared by a group of rows)."""
-        return ViewParams(
-            *(t.repeat_interleave(repeats, dim=0) for t in vars(self).values())  # type: ignore[arg-type]
-        )
+        return ViewParams(*(t.repeat_interleave(repeats, dim=0) for t in vars(self).values()))
 
 
 class DeviceSimCLRAugment:
@@ -114,7 +112,9 @@ class DeviceSimCLRAugment:
         self.seed = seed
         s = params.jitter_strength
         # v2.ColorJitter ranges: [max(0, 1 - x), 1 + x] for b/c/s, [-x, x] for hue.
-        strengths = (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s) if in_channels == 3 else (0.8 * s,) * 2
+        strengths: tuple[float, ...] = (
+            (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s) if in_channels == 3 else (0.8 * s,) * 2
+        )
         self._jitter_ranges = [(max(0.0, 1.0 - x), 1.0 + x) for x in strengths[:3]]
         if in_channels == 3:
             self._jitter_ranges.append((-strengths[3], strengths[3]))
@@ -280,6 +280,8 @@ class DeviceSimCLRAugment:
         """Per-row separable Gaussian blur (reflect padding, as ``v2.GaussianBlur``); 0 = none."""
         n, c, h, w = images.shape
         k = self.params.blur_kernel
+        if k is None:
+            raise ValueError("blur() needs params.blur_kernel (an odd kernel size); it is None")
         x = torch.arange(k, device=images.device, dtype=images.dtype) - k // 2
         safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma)).to(images.dtype)
         kernel = torch.exp(-0.5 * (x[None] / safe[:, None]) ** 2)

@@ -166,6 +166,13 @@ class MNISTDataModule(SSLDataModule):
     def _read_split(self, folder: Path, split: Split) -> ImageSource:
         image_stem, label_stem = FILES["test" if split == "test" else "train"]
         image_path, label_path = _find_file(folder, image_stem), _find_file(folder, label_stem)
+        if image_path is None or label_path is None:  # _locate() saw them; removed since
+            raise DatasetNotFoundError(
+                self.name,
+                [folder],
+                [f"{image_stem}[.gz]", f"{label_stem}[.gz]"],
+                self._placement_hint(),
+            )
         images, labels = read_idx(image_path), read_idx(label_path)
         if images.ndim != 3 or labels.ndim != 1:
             raise CorruptDatasetError(

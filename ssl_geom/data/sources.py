@@ -4,7 +4,8 @@ A source only reads pixels; transforms live in :mod:`ssl_geom.data.datasets`. Ar
 the whole split in memory as uint8 (MNIST, CIFAR), STL10 memory-maps its binaries (the
 unlabeled split is 2.7 GB), folder formats decode JPEG/PNG files with ``torchvision.io``
 (no PIL). Every source is picklable without copying its pixels into the pickle, so spawn-based
-loader workers stay cheap.
+loader workers stay cheap. Subsets and concatenations (STL10: train + unlabeled) are torch's
+``Subset`` and ``ConcatDataset``.
 """
 
 from __future__ import annotations
@@ -12,26 +13,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Subset
 from torchvision.io import ImageReadMode, decode_image
 
 from ssl_geom.data.errors import CorruptDatasetError
 
 Labels = tuple[int, ...]
+Sample = tuple[torch.Tensor, Labels]
 
 
 class ImageSource(Protocol):
-    """``len(source)`` samples; ``source[i]`` -> ``(uint8 tensor (C, H, W), labels)``."""
+    """``len(source)`` samples; ``source[i]`` -> ``(uint8 tensor (C, H, W), labels)``.
+
+    All a DataModule needs (``verify`` reads every sample through ``source[i]``), so torch's
+    ``Subset`` and ``ConcatDataset`` of sources are sources too; the file formats below are
+    torch Datasets.
+    """
 
     def __len__(self) -> int: ...
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Labels]: ...
+    def __getitem__(self, index: int) -> Sample: ...
 
 
-class ArraySource:
+class ArraySource(Dataset[Sample]):
     """In-memory uint8 images ``(N, C, H, W)`` with one or more label arrays ``(N,)``."""
 
     def __init__(self, images: np.ndarray, labels: Sequence[np.ndarray]) -> None:
@@ -53,7 +61,7 @@ class ArraySource:
         return image, tuple(int(y[index]) for y in self.labels)
 
 
-class ColumnMajorBinarySource:
+class ColumnMajorBinarySource(Dataset[Sample]):
     """STL10-style raw binary: N images of ``(C, W, H)`` uint8 (column-major), memory-mapped.
 
     The map is opened lazily in each process and dropped from pickles, so workers share the
@@ -94,7 +102,7 @@ class ColumnMajorBinarySource:
         return torch.from_numpy(image), (label,)
 
 
-class FileSource:
+class FileSource(Dataset[Sample]):
     """Image files (JPEG/PNG) decoded to RGB uint8 with ``torchvision.io``."""
 
     def __init__(self, paths: Sequence[str], labels: Sequence[int]) -> None:
@@ -115,37 +123,6 @@ class FileSource:
         return image, (int(self.labels[index]),)
 
 
-class ConcatSource:
-    """Several sources one after the other (STL10: train + unlabeled)."""
-
-    def __init__(self, sources: Sequence[ImageSource]) -> None:
-        self.sources = list(sources)
-        self.offsets = np.cumsum([0] + [len(s) for s in self.sources])
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Labels]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        k = int(np.searchsorted(self.offsets, index, side="right")) - 1
-        return self.sources[k][index - int(self.offsets[k])]
-
-
-class SubsetSource:
-    """A fixed subset of another source."""
-
-    def __init__(self, source: ImageSource, indices: Sequence[int]) -> None:
-        self.source = source
-        self.indices = np.asarray(indices, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Labels]:
-        return self.source[int(self.indices[index])]
-
-
 def random_subset(source: ImageSource, max_samples: int | None, seed: int) -> ImageSource:
     """A seeded random subset of ``max_samples`` (kept in file order), or ``source`` itself.
 
@@ -155,7 +132,8 @@ def random_subset(source: ImageSource, max_samples: int | None, seed: int) -> Im
         return source
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(source), generator=generator)[:max_samples]
-    return SubsetSource(source, chosen.sort().values.tolist())
+    # An ImageSource is structurally a map-style Dataset, which is all Subset reads.
+    return Subset(cast(Dataset[Sample], source), chosen.sort().values.tolist())
 
 
 def unreadable_samples(sources: Iterable[ImageSource], threads: int) -> list[tuple[str, str]]:

@@ -27,16 +27,16 @@ in one indexing operation rather than collated sample by sample.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterator, Sized
+from typing import Protocol, cast
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
-from ssl_geom.data.base import SSLDataModule
-from ssl_geom.data.datasets import EvalDataset
+from ssl_geom.data.base import Split, SSLDataModule
+from ssl_geom.data.datasets import EpochSeededSampler, EvalDataset
 
 
 class FrozenEncoder(Protocol):
@@ -51,27 +51,11 @@ class FrozenEncoder(Protocol):
         ...
 
 
-class SeededPermutation(Sampler[int]):
-    """``range(n)`` in the order ``randperm(n, Generator().manual_seed(seed + epoch))``.
-
-    Lightning calls :meth:`set_epoch` before each epoch, so a resumed run replays the same
-    order; without it the epoch advances by one per pass.
-    """
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n = n
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
+class SeededPermutation(EpochSeededSampler[int]):
+    """``range(n)`` in the order ``randperm(n, Generator().manual_seed(seed + epoch))``."""
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
+        generator = self.next_generator()
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
 
@@ -180,7 +164,7 @@ class LinearEvalData(L.LightningDataModule):
                 "LinearEvalData caches features through the LightningModule's "
                 "frozen_features(x); train it with ssl_geom.evaluation.LinearEval"
             )
-        return module
+        return cast(FrozenEncoder, module)
 
     def use_cache(self) -> bool:
         if not self.cache_features or self.augment:
@@ -222,7 +206,7 @@ class LinearEvalData(L.LightningDataModule):
 
     # ----------------------------------------------------------------- loaders
     def _batches(self, dataset: Dataset, shuffle: bool, tensors: bool) -> DataLoader:
-        n = len(dataset)
+        n = len(cast(Sized, dataset))  # both callers pass a map-style dataset
         sampler = SeededPermutation(n, self.dataset.seed) if shuffle else range(n)
         batches = BatchSampler(sampler, self.batch_size, drop_last=False)
         if tensors:  # one slice per batch, in this process
@@ -235,7 +219,7 @@ class LinearEvalData(L.LightningDataModule):
             persistent_workers=self.dataset.persistent_workers,
         )
 
-    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _split_loader(self, split: Split, shuffle: bool) -> DataLoader:
         if self.use_cache():
             return self._batches(self.features(split), shuffle, tensors=True)
         images = EvalDataset(self.dataset.source(split), self.dataset.eval_transform())

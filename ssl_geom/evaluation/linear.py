@@ -38,17 +38,19 @@ features, told apart by their number of dimensions (images are ``(B, C, H, W)``)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightly.utils.benchmarking import knn_predict
+from lightning.fabric.utilities.data import AttributeDict
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ssl_geom.backbones import structured_to_vector
 from ssl_geom.backbones.readout import GlobalPoolReadout, Readout, build_readout
+from ssl_geom.data.protocol import attached_datamodule
 from ssl_geom.evaluation.checkpoint import load_backbone
 from ssl_geom.evaluation.data import LinearEvalData
 from ssl_geom.evaluation.heads import ClassifierBank
@@ -61,6 +63,11 @@ def _has_state(module: nn.Module) -> bool:
     """Whether training could change ``module``: parameters, or buffers such as BatchNorm's
     running statistics (stricter than ``Readout.has_parameters``: those change too)."""
     return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+def _accuracies(metrics: nn.ModuleList) -> list[MulticlassAccuracy]:
+    """The accuracy metrics held in ``metrics`` (a ModuleList is typed to yield nn.Module)."""
+    return [cast(MulticlassAccuracy, metric) for metric in metrics]
 
 
 class LinearEval(L.LightningModule):
@@ -134,13 +141,13 @@ class LinearEval(L.LightningModule):
         if backbone is not None and in_channels is not None:
             kwargs.setdefault("in_channels", in_channels)
         self.backbone = load_backbone(checkpoint, backbone, kwargs).requires_grad_(False)
-        readout = self._build_readout()
-        self.trainable_readout = _has_state(readout)
+        built = self._build_readout()
+        self.trainable_readout = _has_state(built)
         # A parameter-free readout is part of the frozen encoder and its output is cached;
         # a trainable one belongs to each classifier, which gets its own copy.
-        self.pool = None if self.trainable_readout else readout
+        self.pool = None if self.trainable_readout else built
         self.classifiers = ClassifierBank(
-            readout.out_features,
+            built.out_features,
             num_classes,
             n_classifiers,
             seed=classifier_seed,
@@ -160,6 +167,16 @@ class LinearEval(L.LightningModule):
         if self.hparams.readout == "global_pool":
             return GlobalPoolReadout(self.backbone.out_channels)
         return build_readout(self.backbone)
+
+    @property
+    def hparams(self) -> AttributeDict:
+        """The saved ``__init__`` arguments, read as attributes (``self.hparams.lr``).
+
+        Lightning types the property ``AttributeDict | MutableMapping``, on which a type
+        checker refuses attribute access; ``save_hyperparameters`` always stores an
+        ``AttributeDict``, so this only narrows the type.
+        """
+        return cast(AttributeDict, super().hparams)
 
     # ------------------------------------------------------------------ frozen encoder
     def train(self, mode: bool = True) -> LinearEval:
@@ -187,13 +204,13 @@ class LinearEval(L.LightningModule):
         return F.normalize(vectors.float(), dim=1)
 
     def _classifier_input(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        if isinstance(x, (list, tuple)):  # augmented SSL batches: (views, y), one view used
-            x = x[0]
-        return self.frozen_features(x) if x.ndim == 4 else x
+        # augmented SSL batches: (views, y), one view used
+        images = x if isinstance(x, torch.Tensor) else x[0]
+        return self.frozen_features(images) if images.ndim == 4 else images
 
     # ------------------------------------------------------------------ checks before fitting
     def setup(self, stage: str) -> None:
-        data = self.trainer.datamodule if self.trainer is not None else None
+        data = attached_datamodule(self.trainer)
         if not isinstance(data, LinearEvalData):
             raise TypeError(
                 "LinearEval reads its data through ssl_geom.evaluation.LinearEvalData (which "
@@ -228,7 +245,8 @@ class LinearEval(L.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         features = self._classifier_input(batch[0])
-        for metric, head in zip(self.val_acc, self.classifiers(features.float()), strict=True):
+        heads = self.classifiers(features.float())
+        for metric, head in zip(_accuracies(self.val_acc), heads, strict=True):
             metric.update(head, batch[1])
 
     def on_validation_epoch_end(self) -> None:
@@ -239,8 +257,11 @@ class LinearEval(L.LightningModule):
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         features, y = self._classifier_input(batch[0]), batch[1]
-        for metric, head in zip(self.test_acc, self.classifiers(features.float()), strict=True):
+        heads = self.classifiers(features.float())
+        for metric, head in zip(_accuracies(self.test_acc), heads, strict=True):
             metric.update(head, y)
+        if self._bank is None:
+            raise RuntimeError("the kNN bank is built in on_test_start(), which has not run")
         bank, labels = self._bank
         predicted = knn_predict(
             self.knn_vectors(features),
@@ -259,8 +280,8 @@ class LinearEval(L.LightningModule):
         self._bank = None
 
     def _log_accuracies(self, metrics: nn.ModuleList, stage: str) -> None:
-        accuracies = torch.stack([metric.compute() for metric in metrics])
-        for metric in metrics:
+        accuracies = torch.stack([metric.compute() for metric in _accuracies(metrics)])
+        for metric in _accuracies(metrics):
             metric.reset()
         for i, value in enumerate(accuracies):
             self.log(f"linear/{stage}_acc_{i}", value)
@@ -270,7 +291,7 @@ class LinearEval(L.LightningModule):
 
     def _knn_bank(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(D, N)`` normalised train vectors and their ``(N,)`` labels."""
-        data: LinearEvalData = self.trainer.datamodule
+        data = cast(LinearEvalData, attached_datamodule(self.trainer))  # checked in setup()
         if data.use_cache():
             cached = data.features("train")
             vectors, labels = self.knn_vectors(cached.features.to(self.device)), cached.labels
@@ -286,6 +307,7 @@ class LinearEval(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         params = list(self.classifiers.parameters())
+        optimizer: torch.optim.Optimizer
         if hp.optimizer == "adam":
             optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
         else:

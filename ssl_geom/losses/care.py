@@ -12,8 +12,8 @@ two augmentations ``ã1, ã2`` that are shared by every sample of a chunk; the l
 compares the chunk's Gram matrices ``G1 = Z1 Z1^T`` and ``G2 = Z2 Z2^T``: an orthogonal
 map between the two views leaves all inner products unchanged. Per chunk of ``m``
 samples we use ``(2/m) sum_{i != j} (G1 - G2)_ij^2`` and average over chunks; this is
-the scale of the authors' code, so the paper's lambda values (0.01 CIFAR-10, 0.001
-CIFAR-100, ...) carry over unchanged (see DESIGN.md).
+the scale of the authors' code (github.com/Sharut/CARE), so the paper's lambda values
+(0.01 CIFAR-10, 0.001 CIFAR-100, ...) carry over unchanged.
 
 Uniformity and invariance, the decomposition ``L_InfoNCE = L_inv + L_unif`` of Sec. 3
 used by the Fig. 7 ablations::

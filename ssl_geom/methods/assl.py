@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ssl_geom.data.protocol import ProvidesIncludeOriginal, ProvidesTrainViews, attached_datamodule
 from ssl_geom.methods.hssl import FiberSSL, checked_transformation
 from ssl_geom.symmetry import SYMMETRIES, Symmetry, SymmetryName
 
@@ -67,13 +68,17 @@ class ASSL(FiberSSL):
         reports a meaningless number, so the mismatch is caught before the first step.
         SimCLR views (``train_views="simclr"``) are allowed: a deliberate other augmentation.
         """
-        dm = getattr(self.trainer, "datamodule", None)
-        if stage == "fit" and getattr(dm, "include_original", None) is False:
+        dm = attached_datamodule(self.trainer)
+        if (
+            stage == "fit"
+            and isinstance(dm, ProvidesIncludeOriginal)
+            and dm.include_original is False
+        ):
             raise ValueError(
                 f"A-SSL's classifier reads the un-augmented image, but {type(dm).__name__} has "
                 "include_original=False; set data.init_args.include_original: true"
             )
-        views = getattr(dm, "train_views", None)
+        views = dm.train_views if isinstance(dm, ProvidesTrainViews) else None
         transformation = self.hparams.transformation
         if stage != "fit" or views is None or views == transformation or views == "simclr":
             return

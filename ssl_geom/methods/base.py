@@ -73,16 +73,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone, structured_to_vector
 from ssl_geom.backbones.readout import build_readout
+from ssl_geom.data.protocol import ProvidesBatchSize, attached_datamodule
 from ssl_geom.methods.divergence import DivergenceMonitor
 from ssl_geom.methods.heads import build_projector
 from ssl_geom.methods.optim import (
@@ -165,6 +168,19 @@ class SSLMethod(L.LightningModule):
     #: ``__init__`` arguments kept out of ``hparams`` (objects that YAML cannot hold,
     #: e.g. a transform passed from Python).
     hparams_ignore: ClassVar[tuple[str, ...]] = ()
+    #: Built by the methods that project (see "How a subclass plugs in"); Supervised and
+    #: Frozen have none. Declared so that :meth:`project` type-checks.
+    projector: nn.Module
+
+    @property
+    def hparams(self) -> AttributeDict:
+        """The saved ``__init__`` arguments, read as attributes (``self.hparams.lr``).
+
+        Lightning types the property ``AttributeDict | MutableMapping``, on which a type
+        checker refuses attribute access; ``save_hyperparameters`` always stores an
+        ``AttributeDict``, so this only narrows the type.
+        """
+        return cast(AttributeDict, super().hparams)
 
     def __init__(
         self,
@@ -409,10 +425,10 @@ class SSLMethod(L.LightningModule):
         """``batch_size`` if set, else the attached DataModule's (global) one, else ``None``."""
         if self.hparams.batch_size is not None:
             return int(self.hparams.batch_size)
-        trainer = self._trainer
-        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
-        size = getattr(dm, "batch_size", None)
-        return int(size) if size is not None else None
+        dm = attached_datamodule(self._trainer)
+        if isinstance(dm, ProvidesBatchSize) and dm.batch_size is not None:
+            return int(dm.batch_size)
+        return None
 
     def per_process_batch_size(self) -> int | None:
         """This process's share of :meth:`global_batch_size` (``None`` when unknown)."""
@@ -447,7 +463,7 @@ class SSLMethod(L.LightningModule):
         )
         return lr
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         hp = self.hparams
         lr = self.effective_lr()
         groups = weight_decay_groups(

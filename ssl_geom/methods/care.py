@@ -31,11 +31,16 @@ Wang & Isola). Each active term is logged as ``train/<term>``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 import torch.nn.functional as F
 
+from ssl_geom.data.protocol import (
+    ProvidesIncludeOriginal,
+    ProvidesSameParamsTransform,
+    attached_datamodule,
+)
 from ssl_geom.data.transforms import PAIR_KINDS, PairKind
 from ssl_geom.losses import (
     info_nce,
@@ -211,15 +216,15 @@ class CARE(SSLMethod):
             self._check_n_split(self.per_process_batch_size())
         else:
             self.equivariance_rows(self.hparams.equivariance_batch_size // self.trainer.world_size)
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and getattr(dm, "include_original", None) is False:
+        dm = attached_datamodule(self.trainer)
+        if isinstance(dm, ProvidesIncludeOriginal) and dm.include_original is False:
             raise ValueError(
                 f"CARE builds its equivariance views from the un-augmented images, but "
                 f"{type(dm).__name__} has include_original=False; set "
                 "data.init_args.include_original: true"
             )
         if self._same_params is None:
-            if dm is None or not hasattr(dm, "same_params_transform"):
+            if not isinstance(dm, ProvidesSameParamsTransform):
                 raise ValueError(
                     "CARE needs a batched same-parameters transform: train with an ssl_geom "
                     "DataModule (it provides same_params_transform()) or pass "
@@ -245,7 +250,9 @@ class CARE(SSLMethod):
         with torch.no_grad():
             if getattr(t, "draws_per_group", False):  # one batched call for all chunks
                 groups = 1 if self.hparams.shared_pair_across_chunks else n_split
-                return t(originals, n_groups=groups), t(originals, n_groups=groups)
+                # a transform that says so takes n_groups (ssl_geom's DeviceSameParams)
+                grouped = cast(Callable[..., torch.Tensor], t)
+                return grouped(originals, n_groups=groups), grouped(originals, n_groups=groups)
             if self.hparams.shared_pair_across_chunks:
                 return t(originals), t(originals)
             first, second = [], []

@@ -24,11 +24,12 @@ initialisation, unchanged by data; pick the mode your comparison needs and state
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
+from ssl_geom.methods.probe import OnlineProbe
 
 FrozenBatchNorm = Literal["eval", "batch"]
 FROZEN_BATCH_NORMS: tuple[str, ...] = ("eval", "batch")
@@ -71,5 +72,7 @@ class Frozen(SSLMethod):
             features = self.backbone(views[0])
         # No SSL objective. A zero that is still attached to the probe keeps the step's
         # loss differentiable when a batch has no labelled sample for the probe.
-        zero = sum(p.sum() for p in self.probe.parameters()) * 0.0
+        probe = cast(OnlineProbe, self.probe)  # __init__ refuses a Frozen without one
+        # a Tensor, not sum()'s start 0: the probe has parameters (its linear layer)
+        zero = cast(torch.Tensor, sum(p.sum() for p in probe.parameters())) * 0.0
         return SSLStepOutput(loss=zero, probe_features=features)

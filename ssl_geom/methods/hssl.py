@@ -41,7 +41,7 @@ from ssl_geom.symmetry import Symmetry, SymmetryName, parse_symmetry
 _EXAMPLE_BACKBONE = {Symmetry.ROTATION: "hssl_mnist_rotation", Symmetry.SCALE: "hssl_mnist_scale"}
 
 
-def checked_transformation(transformation: Symmetry | str) -> str:
+def checked_transformation(transformation: Symmetry | str) -> SymmetryName:
     """``transformation`` validated (:func:`~ssl_geom.symmetry.parse_symmetry`), as plain text.
 
     Plain text because it is a hyper-parameter: checkpoints are read back with

@@ -35,7 +35,7 @@ the same permutations as an uninterrupted one. The contrastive logits are in flo
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -51,6 +51,7 @@ from lightly.models.utils import (
 )
 from torch import nn
 
+from ssl_geom.backbones import StructuredBackbone
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
 from ssl_geom.methods.split_batchnorm import convert_split_batchnorm
 
@@ -92,7 +93,9 @@ class KeyQueue(MemoryBankModule):
         self.position = ptr
         self.bank_ptr.fill_(ptr)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         key = prefix + "bank_ptr"
         if key in state_dict:
@@ -119,7 +122,7 @@ class MomentumQueue(nn.Module):
 
     def __init__(
         self,
-        backbone: nn.Module,
+        backbone: StructuredBackbone,
         projector: nn.Module,
         dim: int,
         queue_size: int,
@@ -141,7 +144,10 @@ class MomentumQueue(nn.Module):
         self.backbone = copy.deepcopy(backbone)
         self.projector = copy.deepcopy(projector)
         if shuffle_bn and bn_splits > 1:
-            self.backbone = convert_split_batchnorm(self.backbone, bn_splits)
+            # the same module comes back: a backbone is not itself a BatchNorm
+            self.backbone = cast(
+                StructuredBackbone, convert_split_batchnorm(self.backbone, bn_splits)
+            )
             self.projector = convert_split_batchnorm(self.projector, bn_splits)
         deactivate_requires_grad(self.backbone)
         deactivate_requires_grad(self.projector)

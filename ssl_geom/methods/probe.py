@@ -6,6 +6,7 @@ See :mod:`ssl_geom.methods.base` for why the probe exists and how it is trained.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import cast
 
 import torch
 from torch import nn
@@ -45,7 +46,7 @@ class OnlineProbe(nn.Sequential):
     @property
     def dtype(self) -> torch.dtype:
         """The dtype of the probe's parameters (features are cast to it)."""
-        return self.classifier.linear.weight.dtype
+        return cast(nn.Linear, self.get_submodule("classifier.linear")).weight.dtype
 
 
 class ProbeAccuracy(Metric):
@@ -59,6 +60,8 @@ class ProbeAccuracy(Metric):
     """
 
     full_state_update = False
+    correct: torch.Tensor  # states registered by add_state, declared for type checkers
+    total: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

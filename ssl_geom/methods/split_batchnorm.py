@@ -25,6 +25,8 @@ BatchNorm it wraps, matching the official multi-GPU code.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -88,11 +90,13 @@ class SplitBatchNorm(_BatchNorm):
         factor = 0.0 if self.momentum is None else self.momentum
         running_mean = running_var = None
         if self.track_running_stats:
-            self.num_batches_tracked.add_(1)
+            # nn.BatchNorm types its buffers Optional; they exist when it tracks statistics.
+            tracked = cast(torch.Tensor, self.num_batches_tracked)
+            tracked.add_(1)
             if self.momentum is None:  # cumulative average, as nn.BatchNorm does
-                factor = 1.0 / float(self.num_batches_tracked)
-            running_mean = self.running_mean.repeat(k)
-            running_var = self.running_var.repeat(k)
+                factor = 1.0 / float(tracked)
+            running_mean = cast(torch.Tensor, self.running_mean).repeat(k)
+            running_var = cast(torch.Tensor, self.running_var).repeat(k)
         out = F.batch_norm(
             input.reshape(n // k, k * c, *input.shape[2:]),
             running_mean,
@@ -103,10 +107,10 @@ class SplitBatchNorm(_BatchNorm):
             momentum=factor,
             eps=self.eps,
         )
-        if running_mean is not None:
+        if running_mean is not None and running_var is not None:
             with torch.no_grad():
-                self.running_mean.copy_(running_mean.view(k, c).mean(dim=0))
-                self.running_var.copy_(running_var.view(k, c).mean(dim=0))
+                cast(torch.Tensor, self.running_mean).copy_(running_mean.view(k, c).mean(dim=0))
+                cast(torch.Tensor, self.running_var).copy_(running_var.view(k, c).mean(dim=0))
         return out.view(input.shape)
 
 

@@ -1,7 +1,7 @@
 """One machine-readable JSON record per finished run, written atomically; failures beside them.
 
 A sweep over hundreds of cluster jobs must survive being killed at any moment:
-a record appears only once its run has finished (temp file + ``os.link``,
+a record appears only once its run has finished (``ssl_geom.io.write_atomic``,
 so a reader never sees half a file), and an existing record is never
 overwritten — a rerun of the sweep skips it instead. A run that raised
 (a diverged loss, a crash) leaves a :class:`FailureRecord` in ``failures/``
@@ -11,11 +11,11 @@ and no accuracy record, so it is reported as failed, never as a result.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ssl_geom.io import write_atomic
 
 
 @dataclass
@@ -76,43 +76,24 @@ def write_record(records_dir: Path, record: RunRecord) -> Path:
     Raises ``FileExistsError`` if the run already has a record: results are
     never overwritten, a finished run is skipped by the sweep instead.
     """
-    records_dir = Path(records_dir)
-    records_dir.mkdir(parents=True, exist_ok=True)
     target = record_path(records_dir, record.run_id)
     if target.exists():
         raise FileExistsError(
             f"record {target} already exists; finished runs are never overwritten "
             "(delete it yourself to redo that run)"
         )
-    fd, tmp = tempfile.mkstemp(dir=records_dir, prefix=f".{record.run_id}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(record.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        # os.link fails if target appeared meanwhile (another job): no clobbering.
-        os.link(tmp, target)
-    finally:
-        os.unlink(tmp)
-    return target
+    return write_atomic(target, record.to_json())
 
 
 def write_failure(failures_dir: Path, failure: FailureRecord) -> Path:
     """Add ``failure`` as a new file (one per attempt; earlier attempts' files are kept)."""
     failures_dir = Path(failures_dir)
-    failures_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=failures_dir, prefix=f".{failure.run_id}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(failure.to_json())
     for attempt in range(1, 10_000):
         target = failures_dir / f"{failure.run_id}.attempt{attempt}.json"
         try:
-            os.link(tmp, target)
+            return write_atomic(target, failure.to_json())
         except FileExistsError:
             continue
-        os.unlink(tmp)
-        return target
-    os.unlink(tmp)
     raise RuntimeError(f"too many failure files for {failure.run_id} in {failures_dir}")
 
 

@@ -6,18 +6,23 @@ convention for "mean ± std over 3 runs"; with a single seed no std is shown.
 
 from __future__ import annotations
 
-import os
+import io
 import statistics
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ssl_geom.io import write_atomic
 
 from .claims import TableRow, evaluate, render_claims
 from .evaluation import headline_caption, linear_accuracy
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
 from .tables import Profile, Row, TableSpec
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,15 @@ class Selection:
     current: list[RunRecord]  # records of the planned runs (same resolved settings)
     outdated: list[RunRecord]  # same cell and seed, older resolved settings
     other: list[RunRecord]  # cells or profiles this table does not plan now
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _markdown_head(header: list[str]) -> list[str]:
+    """A Markdown table's header row and its separator."""
+    return [_markdown_row(header), "|" + "|".join("---" for _ in header) + "|"]
 
 
 def select_records(records: list[RunRecord], specs: list[RunSpec]) -> Selection:
@@ -100,8 +114,7 @@ def _curves_section(
         "",
         "## At the end of training (last validation epoch; curves in the plot)",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     finals = {metric: final_values(records, specs, metric) for metric in table.curves}
     for row in rows:
@@ -109,7 +122,7 @@ def _curves_section(
         for metric in table.curves:
             cell = finals[metric].get(row.key)
             cells.append(_plain_text(cell) if cell else "—")
-        lines.append("| " + " | ".join([labels[row.key], row.transformation, *cells]) + " |")
+        lines.append(_markdown_row([labels[row.key], row.transformation, *cells]))
     return lines
 
 
@@ -161,8 +174,7 @@ def render_markdown(
         "",
         headline_caption(table),
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     for row in rows:
         if row.key in missing:
@@ -177,9 +189,8 @@ def render_markdown(
                 mark = " †" if (row.key, method) in foreign else ""
                 method_cells.append(f"{ours}{mark} / *{_reference_text(table, row, method)}*")
         lines.append(
-            "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *method_cells])
+            _markdown_row([labels[row.key], row.transformation, row.backbone, *method_cells])
         )
-        lines[-1] += " |"
     if table.linear_eval == "beside":
         lines += _linear_section(table, rows, labels, selection.current, missing)
     for metric, name in table.test_columns:
@@ -249,8 +260,7 @@ def _linear_section(
         "std over seeds. The paper reports only the online classifier; under a short budget "
         "that probe is far from converged, this one is not. '—': no linear config for the data.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     for row in rows:
         cells = [
@@ -259,9 +269,7 @@ def _linear_section(
         ]
         if row.key in missing:
             cells = ["—"] * len(table.methods)
-        lines.append(
-            "| " + " | ".join([labels[row.key], row.transformation, row.backbone, *cells]) + " |"
-        )
+        lines.append(_markdown_row([labels[row.key], row.transformation, row.backbone, *cells]))
     return lines
 
 
@@ -278,8 +286,7 @@ def _test_metric_section(
         "",
         f"## {name} of the final encoder on the test set (mean ± std over seeds)",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        *_markdown_head(header),
     ]
     for row in rows:
         cells = []
@@ -290,7 +297,7 @@ def _test_metric_section(
                 if r.row["key"] == row.key and r.method == method and metric in r.metrics
             )
             cells.append(_plain_text(Cell(values)) if values else "—")
-        lines.append("| " + " | ".join([labels[row.key], row.transformation, *cells]) + " |")
+        lines.append(_markdown_row([labels[row.key], row.transformation, *cells]))
     return lines
 
 
@@ -329,18 +336,6 @@ def _provenance_section(
             "table does not plan now."
         )
     return lines
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (a reader never sees a partial file).
-
-    Only derived files (tables, plots) go through here; run records are never replaced.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def render_plot(
@@ -388,12 +383,7 @@ def render_plot(
     ax.set_title(f"{table.title}\nbars: ours (± std over seeds); dashes: paper", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save_figure(fig, path)
 
 
 def render_curves(
@@ -435,9 +425,17 @@ def render_curves(
             ax.legend(fontsize=7)
     fig.suptitle(table.title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    _save_figure(fig, path)
+
+
+def _save_figure(fig: Figure, path: Path) -> None:
+    """Replace ``path`` with ``fig`` as a PNG in one step and close the figure.
+
+    Plots are derived from the records, so rerunning a report replaces them.
+    """
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue(), overwrite=True)

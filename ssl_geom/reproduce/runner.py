@@ -27,6 +27,8 @@ from typing import Any, Literal
 import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from ssl_geom.io import write_atomic
+
 from .evaluation import METRIC as LINEAR_METRIC
 from .evaluation import evaluate_run
 from .geometry import split_geometry
@@ -148,8 +150,9 @@ def _prepare_directory(directory: Path, config_hash: str, resolved: dict[str, An
             directory.rename(directory.with_name(f"{directory.name}.stale-{int(time.time())}"))
     directory.mkdir(parents=True, exist_ok=True)
     if not stamp.is_file():
-        stamp.write_text(json.dumps({"config_hash": config_hash}, indent=2))
-        (directory / RESOLVED_FILE).write_text(yaml.safe_dump(resolved, sort_keys=True))
+        # The stamp last: a folder with a stamp always holds the configuration it names.
+        write_atomic(directory / RESOLVED_FILE, yaml.safe_dump(resolved, sort_keys=True))
+        write_atomic(stamp, json.dumps({"config_hash": config_hash}, indent=2))
     return latest_checkpoint(directory)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ssl_geom.io import write_atomic
+
 from .plan import RunSpec, plan_runs
 from .records import load_failures, load_records, record_path
 from .report import (
@@ -20,7 +22,6 @@ from .report import (
     render_markdown,
     render_plot,
     select_records,
-    write_text_atomic,
 )
 from .runner import EXIT_BUSY, check_data, git_commit, run_in_subprocess, run_or_record_failure
 from .tables import get_table
@@ -146,7 +147,7 @@ def sweep(
     cells = aggregate(records, specs)
     table_path = out_dir / f"{table.name}.md"
     plot_path = out_dir / f"{table.name}.png"
-    write_text_atomic(
+    write_atomic(
         table_path,
         render_markdown(
             table,
@@ -158,6 +159,7 @@ def sweep(
             failures=failures,
             current_commit=git_commit(),
         ),
+        overwrite=True,
     )
     render_plot(table, specs, cells, plot_path)
     curves_path = None

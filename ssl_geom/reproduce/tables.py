@@ -150,7 +150,9 @@ _HSSL_GPU = (
     "--model.warmup_epochs=0",
 )
 _FASHION_LABEL = "Fashion-MNIST (stand-in for MNIST)"
-_FASHION_FOR_MNIST = {"mnist": (_FASHION_LABEL, ("--data.variant=fashion",))}
+_FASHION_FOR_MNIST: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mnist": (_FASHION_LABEL, ("--data.variant=fashion",))
+}
 # The MNIST CNNs at a quarter of their width (8/16/32 instead of 32/64/128 channels): a
 # full-width Table 2 CNN (6xCHW) run took 675 s for 3 epochs on 6,000 images here.
 _QUARTER_WIDTH = '--model.backbone_kwargs={"channels": [8, 16, 32]}'
@@ -359,7 +361,7 @@ _CARE_FASHION_ROWS = (Row("Fashion-MNIST", "SimCLR augmentations", "H-SSL MNIST 
 # lambda = 1 the Wahba error fell to 7.0 and gamma_f to 0.14 for 6 points of accuracy. 0.1 is
 # between the two; it is not yet measured (a sweep like CARE Fig. 8 should settle it).
 CARE_LOCAL_LAMBDA = 0.1
-_CARE_LAMBDA_OVERRIDES = {
+_CARE_LAMBDA_OVERRIDES: dict[str, tuple[str, ...]] = {
     method: (f"--model.equivariance_weight={CARE_LOCAL_LAMBDA}",)
     for method in ("CARE-SimCLR", "CARE-MoCo-v2")
 }

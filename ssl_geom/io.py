@@ -1,0 +1,58 @@
+"""Write a whole file or nothing: the one helper behind every file ssl_geom writes itself.
+
+Run records, failure records, report tables and plots, settings stamps and the fake
+datasets must survive a job killed at any moment (cluster preemption, Ctrl-C) without
+leaving half a file that a later reader would take for a whole one. The bytes go to a
+hidden temporary file in the target's directory first (same file system, so the last
+step is atomic); only then does the target appear:
+
+- ``overwrite=False`` hard-links the temporary file to ``path``. Unlike a rename, the
+  link fails if ``path`` exists — also when another process created it in the meantime —
+  so a file a user (or a parallel job) has is never replaced.
+- ``overwrite=True`` renames it over ``path`` (``os.replace``): a reader sees the old
+  file or the new one, never a mix. Only for files derived from others (tables, plots).
+
+Hand-written because the standard library has no atomic create-or-fail write and the
+usual packages (``atomicwrites``) are unmaintained; ``tempfile.mkstemp`` is not used
+because it creates the file with mode 0600, which would make results private to the
+user who ran the sweep — ``os.open(..., 0o666)`` honours the umask like ``open`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` completely or not at all; return ``path``.
+
+    Creates missing parent directories. With ``overwrite=False`` (the default) an
+    existing ``path`` raises ``FileExistsError`` and is left untouched. The data is
+    flushed to disk (``fsync``) before ``path`` appears, so a machine crash cannot leave
+    an empty file behind a name either.
+    """
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+            return path
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{path} already exists; refusing to overwrite it "
+                "(delete or move it first to write it again)"
+            ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

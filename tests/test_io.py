@@ -1,0 +1,65 @@
+"""ssl_geom.io.write_atomic: whole file or nothing, and no overwrite unless asked."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from ssl_geom import io as ssl_io
+from ssl_geom.io import write_atomic
+
+
+def test_writes_text_and_bytes_creating_parents(tmp_path: Path) -> None:
+    text = write_atomic(tmp_path / "a" / "b" / "t.md", "héllo\n")
+    raw = write_atomic(tmp_path / "r.bin", b"\x00\xff")
+    assert text.read_bytes() == "héllo\n".encode()
+    assert raw.read_bytes() == b"\x00\xff"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "r.bin"]
+
+
+def test_mode_follows_the_umask_like_open(tmp_path: Path) -> None:
+    # The reference is what a plain open() creates in the same directory under the same umask.
+    path = write_atomic(tmp_path / "x.json", "{}")
+    (tmp_path / "plain").write_text("{}")
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+
+
+def test_refuses_an_existing_file_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "record.json"
+    path.write_text("mine")
+    with pytest.raises(FileExistsError, match=r"record\.json already exists.*delete or move it"):
+        write_atomic(path, "theirs")
+    assert path.read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]  # no temporary file left
+
+
+def test_overwrite_true_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "table.md"
+    path.write_text("old")
+    write_atomic(path, "new", overwrite=True)
+    assert path.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.md"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_crash_mid_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool
+) -> None:
+    # Fail after part of the data is written but before it is flushed: the moment a killed
+    # job would leave half a file behind a plain open(path, "w").
+    def crash(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ssl_io.os, "fsync", crash)
+    new = tmp_path / "new.json"
+    kept = tmp_path / "kept.md"
+    kept.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(new, "x" * 100_000, overwrite=overwrite)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(kept, "y" * 100_000, overwrite=overwrite)
+    assert not new.exists()
+    assert kept.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.md"]
