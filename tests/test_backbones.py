@@ -56,7 +56,10 @@ def test_every_builtin_backbone_is_listed() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(EXPECTED)],
+    [
+        pytest.param(n, marks=(pytest.mark.slow, pytest.mark.heavy)) if n in HEAVY else n
+        for n in sorted(EXPECTED)
+    ],
 )
 def test_structured_map_shape_group_and_embed(name: str) -> None:
     (c, h, w), channels, g, group, emulated, spatial = EXPECTED[name]

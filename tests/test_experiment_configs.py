@@ -63,12 +63,16 @@ def light_to_train(config: dict) -> bool:
     )
 
 
+def _marks(config: dict, fast: bool) -> tuple:
+    """Slow when ``fast`` is False; also heavy (one at a time) for the ~10 GB backbones."""
+    if fast:
+        return ()
+    return (pytest.mark.slow, pytest.mark.heavy) if heavy_to_build(config) else (pytest.mark.slow,)
+
+
 def marked(predicate) -> list:
-    """``CONFIGS`` as pytest params, the ones ``predicate`` rejects marked slow."""
-    return [
-        pytest.param(p, id=p.name, marks=() if predicate(load(p)) else pytest.mark.slow)
-        for p in CONFIGS
-    ]
+    """``CONFIGS`` as pytest params, the ones ``predicate`` rejects marked slow (and heavy)."""
+    return [pytest.param(p, id=p.name, marks=_marks(load(p), predicate(load(p)))) for p in CONFIGS]
 
 
 @pytest.fixture(scope="module")
