@@ -45,7 +45,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointFileError(
             f"refusing to load {path}: it holds pickled objects other than tensors and plain "
             f"data ({global_line}), and unpickling them could run code. If you trust whoever "
-            "wrote it, load it yourself with torch.load(path, weights_only=False)"
+            "wrote it, load it yourself with torch.load and its weights_only check turned off"
         ) from None
     except Exception as err:  # a non-checkpoint file fails anywhere in the unpickler
         reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
