@@ -38,11 +38,13 @@ test: setup
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
 
 # The slow set is mostly one file of fast_dev_runs, so spread single tests, not files. The
-# heavy ones (about 10 GB each, measured 10.3 GB peak RSS) run one at a time afterwards: two
-# side by side exceed this machine's 24 GB and the worker is killed.
+# heavy ones (about 10 GB each, measured 10.3 GB peak RSS) run afterwards, each in a process
+# of its own: two side by side exceed this machine's 24 GB, and one process running them in
+# turn keeps enough of each to be killed at the ninth.
 test-slow: setup
 	$(PY) -m pytest -q -m "slow and not heavy" -n $(PYTEST_WORKERS) --dist load
-	$(PY) -m pytest -q -m "heavy" -p no:xdist
+	@$(PY) -m pytest -q -m heavy --collect-only -p no:xdist | grep '::' | while read -r t; do \
+		echo "$$t"; $(PY) -m pytest -q -p no:xdist "$$t" || exit 1; done
 
 test-all: test test-slow
 
