@@ -5,7 +5,7 @@ What it shows, end to end, with the pieces a researcher would use:
 1. trains CARE (SimCLR base, CARE paper Sec. 3) from ``experiments/care_fashion.yaml`` through
    the same ``LightningCLI`` that ``lightning fit --config ...`` uses, with the geometry
    callbacks attached: projector rank, Wahba error and relative equivariance gamma_f over
-   20 same-parameter augmentations of a fixed probe set, and weighted kNN accuracy;
+   20 same-parameter augmentations of a fixed reference set, and weighted kNN accuracy;
 2. trains the *Frozen* baseline (H-SSL Tables 1-2): the same randomly initialised backbone,
    where only the linear probe learns — what the SSL training must beat;
 3. prints a summary: linear-probe (test split) and kNN accuracy of both, the geometry of the
@@ -183,7 +183,7 @@ def summary(result: DemoResult) -> str:
             f"{'Frozen random backbone':22}{result.frozen_probe_acc:>13.1f}%"
             f"{result.frozen_knn_acc:>13.1f}%",
             "",
-            "Geometry of the CARE embedding (probe set, 20 same-parameter augmentations):",
+            "Geometry of the CARE embedding (reference set, 20 same-parameter augmentations):",
             f"  Wahba error   mean {result.wahba_mean:.3f}   worst {result.wahba_max:.3f}"
             "   (0 = every augmentation acts as one rotation)",
             f"  gamma_f       {result.gamma_f:.3f}   (relative equivariance; lower = more equivariant)",
