@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import lightning as L
@@ -62,6 +63,14 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="also time CARE with the batched device views (augment_on='device'): one "
         "grouped call per view instead of one transform call per chunk",
+    )
+    p.add_argument(
+        "--count-ops",
+        action="store_true",
+        help="after the timed rounds, profile --steps steady steps of the bare loop and of the "
+        "Trainer (torch.profiler) and print, per step, the operator calls each makes, the calls "
+        "the Trainer adds, and the host reads of tensor values (aten::item, which synchronise "
+        "when the tensor is on a GPU)",
     )
     p.add_argument(
         "--profile-lightning",
@@ -115,8 +124,10 @@ def make_batch(args: argparse.Namespace, device: torch.device, n_views: int) -> 
     return views, labels
 
 
-def time_bare(args: argparse.Namespace, device: torch.device) -> float:
-    """Seconds for ``args.steps`` steps of the hand-written SimCLR loop."""
+def time_bare(
+    args: argparse.Namespace, device: torch.device, profiler: torch.profiler.profile | None = None
+) -> float:
+    """Seconds for ``args.steps`` steps of the hand-written SimCLR loop (profiled when given)."""
     torch.manual_seed(0)
     model = prepare(SimCLR(**model_kwargs(args)).to(device), args).train()
     groups = weight_decay_groups(model.ssl_modules(), 1e-6)
@@ -140,11 +151,16 @@ def time_bare(args: argparse.Namespace, device: torch.device) -> float:
     for _ in range(args.warmup):
         step()
     sync(device)
+    if profiler is not None:
+        profiler.start()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
     sync(device)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if profiler is not None:
+        profiler.stop()
+    return elapsed
 
 
 class Repeat:
@@ -161,20 +177,29 @@ class Repeat:
 
 
 class StepTimer(L.Callback):
-    """Wall time from the first timed step's start to the last step's end."""
+    """Wall time from the first timed step's start to the last step's end (profiled if given)."""
 
-    def __init__(self, warmup: int, device: torch.device) -> None:
-        self.warmup, self.device = warmup, device
+    def __init__(
+        self,
+        warmup: int,
+        device: torch.device,
+        profiler: torch.profiler.profile | None = None,
+    ) -> None:
+        self.warmup, self.device, self.profiler = warmup, device, profiler
         self.start = self.end = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup:
             sync(self.device)
+            if self.profiler is not None:
+                self.profiler.start()
             self.start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module) -> None:
         sync(self.device)
         self.end = time.perf_counter()
+        if self.profiler is not None:
+            self.profiler.stop()
 
 
 def time_lightning(
@@ -182,13 +207,18 @@ def time_lightning(
     device: torch.device,
     build: Callable[[], L.LightningModule],
     profiler: str | None = None,
+    op_profiler: torch.profiler.profile | None = None,
 ) -> float:
-    """Seconds for ``args.steps`` timed steps of ``Trainer.fit`` on the synthetic batch."""
+    """Seconds for ``args.steps`` timed steps of ``Trainer.fit`` on the synthetic batch.
+
+    ``profiler``: a Lightning profiler name; ``op_profiler``: a torch profiler run over the
+    timed steps (started and stopped by the timer).
+    """
     torch.manual_seed(0)
     model = prepare(build(), args)
     n_views = 3 if isinstance(model, CARE) else 2
     batch = make_batch(args, device, n_views)
-    timer = StepTimer(args.warmup, device)
+    timer = StepTimer(args.warmup, device, op_profiler)
     trainer = L.Trainer(
         accelerator=device.type,
         devices=1,
@@ -207,6 +237,44 @@ def time_lightning(
     if profiler is not None:
         print(trainer.profiler.summary())
     return timer.end - timer.start
+
+
+def op_counts(prof: torch.profiler.profile, steps: int) -> Counter[str]:
+    """Calls per step of each operator the profiler saw (every nesting level)."""
+    return Counter({e.key: e.count / steps for e in prof.key_averages()})
+
+
+def count_ops(args: argparse.Namespace, device: torch.device) -> None:
+    """Print what the Trainer runs per step on top of the bare loop (see ``--count-ops``)."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    bare_prof = torch.profiler.profile(activities=activities)
+    time_bare(args, device, bare_prof)
+    trainer_prof = torch.profiler.profile(activities=activities)
+    time_lightning(args, device, lambda: SimCLR(**model_kwargs(args)), op_profiler=trainer_prof)
+    bare, trainer = op_counts(bare_prof, args.steps), op_counts(trainer_prof, args.steps)
+    aten = {name for name in {*bare, *trainer} if name.startswith("aten::")}
+    print(
+        f"operator calls per step (aten::*, all nesting levels): bare {sum(bare[n] for n in aten):.1f}"
+        f", Trainer {sum(trainer[n] for n in aten):.1f}"
+    )
+    extra = sorted(((trainer[n] - bare[n], n) for n in aten), reverse=True)
+    print(
+        "  the Trainer's extra calls per step: "
+        + ", ".join(f"{name} +{d:.1f}" for d, name in extra if abs(d) >= 0.5)
+        or "none"
+    )
+    for name in ("aten::item", "aten::_local_scalar_dense", "aten::nonzero"):
+        print(f"  {name} per step: bare {bare[name]:.2f}, Trainer {trainer[name]:.2f}")
+    if device.type == "cuda":
+        for label, prof in (("bare", bare_prof), ("Trainer", trainer_prof)):
+            kernels = sum(
+                e.count
+                for e in prof.key_averages()
+                if e.device_type == torch.autograd.DeviceType.CUDA
+            )
+            print(f"  {label}: {kernels / args.steps:.1f} CUDA kernels/copies per step")
 
 
 def main() -> None:
@@ -259,6 +327,8 @@ def main() -> None:
                 f"  {name} / SimCLR time per step = {rate['lightning'] / rate[name]:.2f}x "
                 f"(n_split={args.n_split}; target <= 2.1)"
             )
+    if args.count_ops:
+        count_ops(args, device)
     if args.profile_lightning:
         time_lightning(args, device, lambda: SimCLR(**model_kwargs(args)), profiler="simple")
 

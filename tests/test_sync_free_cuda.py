@@ -83,10 +83,16 @@ def _methods() -> dict[str, tuple[SSLMethod, int, bool]]:
         ),
         "moco": (MoCoV2(queue_size=64, **common), 2, False),
         "hssl": (HSSL(**{**common, "backbone": "test_c4"}), 1, False),
+        # LARS with weight decay: lightly's step read two norms per parameter on the host.
+        "simclr_lars": (
+            SimCLR(**{**common, "optimizer": "lars", "lr": 0.3, "weight_decay": 1e-6}),
+            2,
+            False,
+        ),
     }
 
 
-@pytest.mark.parametrize("name", ["simclr", "care", "moco", "hssl"])
+@pytest.mark.parametrize("name", ["simclr", "care", "moco", "hssl", "simclr_lars"])
 def test_steady_state_training_steps_do_not_synchronise(name: str) -> None:
     torch.manual_seed(0)
     model, n_views, original = _methods()[name]

@@ -1,8 +1,9 @@
 """Optimizers and the warm-up + cosine schedule shared by every method.
 
-Built from maintained pieces: lightly's ``LARS`` and ``CosineWarmupScheduler`` and its
+Built from maintained pieces: lightly's ``LARS`` (with a synchronisation-free step,
+:mod:`ssl_geom.methods.lars`) and ``CosineWarmupScheduler`` and its
 ``get_weight_decay_parameters`` (bias and normalisation parameters without weight decay).
-lightly's LARS skips the layer-wise trust ratio for groups whose ``weight_decay`` is 0,
+LARS skips the layer-wise trust ratio for groups whose ``weight_decay`` is 0,
 so the no-decay group is also excluded from LARS adaptation, as in SimCLR and BYOL.
 """
 
@@ -14,9 +15,10 @@ from typing import Any
 
 import torch
 from lightly.models.utils import get_weight_decay_parameters
-from lightly.utils.lars import LARS
 from lightly.utils.scheduler import CosineWarmupScheduler
 from torch import nn
+
+from ssl_geom.methods.lars import LARS
 
 OPTIMIZERS: tuple[str, ...] = ("lars", "sgd", "adam", "adamw")
 SCHEDULES: tuple[str, ...] = ("warmup_cosine", "constant")
