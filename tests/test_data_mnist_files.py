@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ssl_geom.data import CorruptDatasetError, DatasetNotFoundError, MNISTDataModule
 from ssl_geom.data import mnist as mnist_module
@@ -133,3 +134,37 @@ def test_a_bit_flipped_gz_names_the_file_and_says_to_replace_it(tmp_path: Path) 
     message = str(info.value)
     assert str(path) in message and "replace it with a fresh copy" in message
     assert isinstance(info.value.__cause__, Exception)  # zlib.error or gzip's CRC error
+
+
+def test_fashion_coarse_labels_follow_the_documented_superclasses(tmp_path: Path) -> None:
+    # One image of each class in order: the expected super-class of fine label k is read off
+    # the hand-written table below (Fashion-MNIST class names), not computed by the module.
+    by_hand = {0: 0, 2: 0, 3: 0, 4: 0, 6: 0, 1: 1, 5: 2, 7: 2, 9: 2, 8: 3}
+    labels = list(range(10))
+    _write_mnist_files(tmp_path / "f", labels, labels)
+    dm = MNISTDataModule(
+        root=str(tmp_path / "f"), variant="fashion", coarse_labels=True, num_workers=0, batch_size=4
+    )
+    assert dm.num_coarse_classes == 4
+    dm.setup("fit")
+    batches = list(dm.val_dataloader())
+    assert all(len(b) == 3 and b[0].shape[1:] == (1, 28, 28) for b in batches)
+    y, y_coarse = (torch.cat([b[i] for b in batches]) for i in (1, 2))
+    assert sorted(y.tolist()) == labels
+    assert y_coarse.tolist() == [by_hand[int(k)] for k in y]
+    views, y_train = next(iter(dm.train_dataloader()))  # SSL batches keep the fine label only
+    assert isinstance(views, list) and y_train.dtype == torch.long and y_train.ndim == 1
+
+
+def test_without_coarse_labels_eval_batches_stay_x_y(tmp_path: Path) -> None:
+    _write_mnist_files(tmp_path / "f", list(range(10)), list(range(10)))
+    dm = MNISTDataModule(root=str(tmp_path / "f"), variant="fashion", num_workers=0)
+    dm.setup("fit")
+    assert len(next(iter(dm.val_dataloader()))) == 2 and dm.num_coarse_classes is None
+
+
+def test_coarse_labels_for_mnist_digits_are_refused_at_construction() -> None:
+    with pytest.raises(
+        ValueError, match=r"coarse_labels=True needs variant='fashion' \(got 'mnist'\)"
+    ):
+        MNISTDataModule(variant="mnist", coarse_labels=True)

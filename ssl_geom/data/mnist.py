@@ -45,6 +45,20 @@ LABEL_SIGNATURES: dict[str, dict[Split, tuple[int, ...]]] = {
 }
 _NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 
+# Fashion-MNIST's classes grouped into super-classes by garment type, its stand-in for CIFAR-100's
+# 20 coarse labels in the geometry paper's fine-vs-coarse label match (Cosentino et al., Fig. 6).
+# Fashion-MNIST publishes no coarse labels; this grouping is ours. Dresses go with the
+# upper-body garments, the classes they are most confused with at 28x28.
+FASHION_SUPERCLASSES: dict[str, tuple[int, ...]] = {
+    "tops and dresses": (0, 2, 3, 4, 6),  # T-shirt/top, Pullover, Dress, Coat, Shirt
+    "trousers": (1,),
+    "footwear": (5, 7, 9),  # Sandal, Sneaker, Ankle boot
+    "bags": (8,),
+}
+FASHION_COARSE = np.empty(10, dtype=np.int64)  # fine label -> super-class index
+for _coarse, _fine in enumerate(FASHION_SUPERCLASSES.values()):
+    FASHION_COARSE[list(_fine)] = _coarse
+
 _STATS = {  # per-channel mean/std of the training images
     "mnist": ((0.1307,), (0.3081,)),
     "fashion": ((0.2860,), (0.3530,)),
@@ -107,6 +121,8 @@ class MNISTDataModule(SSLDataModule):
 
     SimCLR views use crop, brightness/contrast jitter, and a horizontal flip for Fashion-MNIST
     only (digits are not mirror symmetric). Validation and test use the 10,000 test images.
+    With ``coarse_labels=True`` (Fashion-MNIST only) eval batches are ``(x, y, y_coarse)``,
+    ``y_coarse`` the :data:`FASHION_SUPERCLASSES` index, as CIFAR-100's fine and coarse labels.
     """
 
     num_classes = 10
@@ -114,10 +130,24 @@ class MNISTDataModule(SSLDataModule):
     image_size = 28
     supports_download = True
 
-    def __init__(self, variant: Literal["mnist", "fashion"] = "mnist", **kwargs: Any) -> None:
-        """``variant`` picks the dataset; every other argument is :class:`SSLDataModule`'s."""
+    def __init__(
+        self,
+        variant: Literal["mnist", "fashion"] = "mnist",
+        coarse_labels: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """``variant`` picks the dataset; ``coarse_labels`` adds Fashion-MNIST's super-class
+        label to eval batches; every other argument is :class:`SSLDataModule`'s."""
         if variant not in _STATS:
             raise ValueError(f"unknown MNIST variant {variant!r}; expected one of {list(_STATS)}")
+        if coarse_labels and variant != "fashion":
+            raise ValueError(
+                f"coarse_labels=True needs variant='fashion' (got {variant!r}): only Fashion-MNIST "
+                f"has a super-class grouping ({', '.join(FASHION_SUPERCLASSES)}); drop "
+                "coarse_labels for MNIST digits"
+            )
+        self.coarse_labels = coarse_labels
+        self.num_coarse_classes = len(FASHION_SUPERCLASSES) if coarse_labels else None
         self.variant = variant
         self.name = _NAMES[variant]
         self.mean, self.std = _STATS[variant]
@@ -193,4 +223,7 @@ class MNISTDataModule(SSLDataModule):
                 f"point root at a {self.name} copy, or set variant={found!r} to train on "
                 f"{_NAMES[found]}",
             )
-        return ArraySource(images[:, None], [labels])
+        fine = labels.astype(np.int64)
+        return ArraySource(
+            images[:, None], [fine, FASHION_COARSE[fine]] if self.coarse_labels else [fine]
+        )
