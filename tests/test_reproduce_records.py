@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def test_markdown_shows_ours_paper_and_missing_data(tmp_path: Path, fast_resolve
 
 
 def test_unknown_table_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="care, rank, table1, table2"):
+    with pytest.raises(ValueError, match="care, care_lambda, rank, table1, table2"):
         get_table("table9")
 
 
@@ -258,3 +259,27 @@ def test_care_table_shows_test_set_geometry_beside_accuracy(fast_resolve: None) 
     # SimCLR: mean of 11 and 13 = 12, sample std sqrt(2) = 1.4; the others logged nothing.
     assert line == "| Fashion-MNIST | SimCLR augmentations | 12 ± 1.4 (n=2) | — | — | — |"
     assert "## Relative equivariance γ_f of the final encoder on the test set" in text
+
+
+def test_care_lambda_sweep_plans_one_column_per_lambda(fast_resolve: None) -> None:
+    from ssl_geom.reproduce.tables import CARE_LAMBDA_TABLE, CARE_LAMBDAS
+
+    specs = plan_runs(CARE_LAMBDA_TABLE, CARE_LAMBDA_TABLE.profiles["local"])
+    by_method: dict[str, list] = {}
+    for spec in specs:
+        by_method.setdefault(spec.method, []).append(spec)
+    assert list(by_method) == ["SimCLR", *(f"CARE λ={lam:g}" for lam in CARE_LAMBDAS)]
+    for method, runs in by_method.items():
+        assert [s.seed for s in runs] == [0, 1, 2]
+        weights = [o for o in runs[0].overrides if o.startswith("--model.equivariance_weight=")]
+        if method == "SimCLR":
+            assert weights == [] and runs[0].config.endswith("simclr_fashion.yaml")
+        else:
+            # The column's own lambda, and nothing else sets it (the CARE table's 0.1 is absent).
+            assert weights == [f"--model.equivariance_weight={method.split('=')[1]}"]
+            assert runs[0].config.endswith("care_simclr_fashion.yaml")
+    ids = [s.run_id for s in specs]
+    assert len(set(ids)) == len(ids)
+    # File-safe ids: "CARE λ=0.03" becomes "care0.03".
+    assert all(re.fullmatch(r"[a-z0-9_.]+", i) for i in ids), ids
+    assert any(i.startswith("fashion__care0.03__seed0__") for i in ids)

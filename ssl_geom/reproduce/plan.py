@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -42,7 +43,8 @@ class RunSpec:
     @property
     def cell(self) -> str:
         """The table cell and seed, without the settings: what an older record shares."""
-        method = self.method.lower().replace("-", "").replace(" ", "")
+        # Letters, digits and dots only: "CARE-SimCLR" -> "caresimclr", "CARE λ=0.1" -> "care0.1".
+        method = re.sub(r"[^a-z0-9.]", "", self.method.lower())
         return f"{self.row.key}__{method}__seed{self.seed}"
 
     @property
