@@ -13,7 +13,7 @@ PROFILE ?= local
 REPRO_ARGS ?=
 
 .PHONY: setup data test test-slow test-all lint format demo clean-venv \
-	reproduce-table1 reproduce-table2 reproduce-care reproduce-rank
+	reproduce-table1 reproduce-table2 reproduce-care reproduce-care-lambda reproduce-rank
 
 setup: $(STAMP) data
 
@@ -69,6 +69,9 @@ reproduce-table2: setup
 
 reproduce-care: setup
 	$(PY) -m ssl_geom.reproduce care --profile $(PROFILE) $(REPRO_ARGS)
+
+reproduce-care-lambda: setup
+	$(PY) -m ssl_geom.reproduce care_lambda --profile $(PROFILE) $(REPRO_ARGS)
 
 reproduce-rank: setup
 	$(PY) -m ssl_geom.reproduce rank --profile $(PROFILE) $(REPRO_ARGS)
