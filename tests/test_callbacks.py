@@ -66,6 +66,8 @@ def expected_names() -> list[str]:
     return [
         "geometry/projector_rank",
         "geometry/embedding_rank",
+        "geometry/projector_rank_fraction",
+        "geometry/embedding_rank_fraction",
         "geometry/wahba_mean",
         "geometry/wahba_max",
         "geometry/gamma_f",
@@ -116,6 +118,10 @@ def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
     return {
         "geometry/projector_rank": projector_rank(weight, 1e-2, relative=True),
         "geometry/embedding_rank": covariance_rank(h, 1e-4, relative=True),
+        # W is (out, in): at most min(out, in) non-zero singular values; h has h.shape[1] dims.
+        "geometry/projector_rank_fraction": projector_rank(weight, 1e-2, relative=True)
+        / min(weight.shape),
+        "geometry/embedding_rank_fraction": covariance_rank(h, 1e-4, relative=True) / h.shape[1],
         "geometry/wahba_mean": wahba.mean().item(),
         "geometry/wahba_max": wahba.max().item(),
         "geometry/gamma_f": gamma.item(),

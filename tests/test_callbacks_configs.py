@@ -22,7 +22,12 @@ CONFIGS = sorted((ROOT / "experiments").glob("geometry_*.yaml"))
 PAPER_BATCH = {"reference_source": "train", "reference_size": 128}
 #: What each callback logs (ssl_geom/callbacks/__init__.py, docs/callbacks.md).
 LOGS = {
-    "ProjectorRank": {"geometry/projector_rank", "geometry/embedding_rank"},
+    "ProjectorRank": {
+        "geometry/projector_rank",
+        "geometry/embedding_rank",
+        "geometry/projector_rank_fraction",
+        "geometry/embedding_rank_fraction",
+    },
     "LabelMatch": {"geometry/label_match", "geometry/label_match_coarse"},
     "FractionUnexplainedVariance": {"geometry/fvu"},
 }

@@ -1,5 +1,9 @@
 """Projector rank, its singular-value spectrum and the embedding-covariance rank.
 
+Each rank is also logged as a fraction of its maximum (``*_rank_fraction``: W's rank over
+``min(W.shape)``, the embedding's over its dimension), the scale on which an encoder and a
+projector of different widths can be compared.
+
 Geometry paper (Cosentino et al., arXiv:2205.06926) Eq. 2, ``Rank_τ(W) = #{σ_j ≥ τ}``, on the
 projector's linear layer (Fig. 1) and on the covariance of the encoder embeddings of the
 reference set (Figs. 4, 10). The paper gives no value of τ; the thresholds here are
@@ -74,11 +78,15 @@ class ProjectorRank(GeometryCallback):
         if self.log_figures:
             log_spectra(trainer, "geometry/projector_spectrum", self.projector_spectra, "σ(W)")
             log_spectra(trainer, "geometry/embedding_spectrum", self.embedding_spectra, "λ(Cov h)")
+        w_rank = projector_rank(weight, self.tau, relative=self.relative)
+        h_rank = covariance_rank(h, self.embedding_tau, relative=self.relative)
+        # Fractions of the largest possible rank, so an encoder of d_enc dimensions and a
+        # projector of min(d_proj, d_enc) singular values can be compared (Figs. 1 vs 4).
         return {
-            "geometry/projector_rank": projector_rank(weight, self.tau, relative=self.relative),
-            "geometry/embedding_rank": covariance_rank(
-                h, self.embedding_tau, relative=self.relative
-            ),
+            "geometry/projector_rank": w_rank,
+            "geometry/embedding_rank": h_rank,
+            "geometry/projector_rank_fraction": w_rank / min(weight.shape),
+            "geometry/embedding_rank_fraction": h_rank / h.shape[1],
         }
 
     def state_dict(self) -> dict[str, Any]:
