@@ -12,7 +12,7 @@ PROFILE ?= local
 # Extra arguments for python -m ssl_geom.reproduce, e.g. REPRO_ARGS="--launcher submitit --partition gpu".
 REPRO_ARGS ?=
 
-.PHONY: setup data test test-slow test-all lint format demo clean-venv \
+.PHONY: setup data test test-slow test-all lint format demo notebooks clean-venv \
 	reproduce-table1 reproduce-table2 reproduce-care reproduce-care-lambda reproduce-rank
 
 setup: $(STAMP) data
@@ -60,6 +60,11 @@ format: setup
 
 demo: setup
 	$(PY) -m ssl_geom.demo
+
+# Execute the notebooks in place on their own parameters (real Fashion-MNIST), so they are
+# committed with their outputs; training logs go to runs/notebooks.
+notebooks: setup
+	$(PY) -m ssl_geom.notebook_runner $(wildcard notebooks/*.ipynb)
 
 reproduce-table1: setup
 	$(PY) -m ssl_geom.reproduce table1 --profile $(PROFILE) $(REPRO_ARGS)
