@@ -1,7 +1,9 @@
 """Claim verdicts from records: synthetic seeds whose verdict is known by construction.
 
-Every expected interval below is d ± 2·SE with SE = sqrt(s_a²/n_a + s_b²/n_b); samples like
-(10, 11, 12) have mean 11 and sample std 1, so two of them give SE = sqrt(2/3) = 0.816.
+Unpaired (no seeds given, or different seeds): d ± 2·SE with SE = sqrt(s_a²/n_a + s_b²/n_b);
+samples like (10, 11, 12) have mean 11 and sample std 1, so two of them give
+SE = sqrt(2/3) = 0.816. Paired (the same seeds on both sides): SE = s_d / sqrt(n) of the
+per-seed differences d_i = a_i - b_i.
 """
 
 from __future__ import annotations
@@ -75,6 +77,23 @@ def test_margins_no_spread_and_no_data() -> None:
     assert compare(GREATER, _stats(64, 64, 64), _stats(64, 64, 64))[0] == "undecided"
 
 
+def test_same_seeds_are_compared_pair_by_pair() -> None:
+    a, b = (10.0, 11.0, 12.0), (9.5, 10.5, 11.5)
+    # Unpaired: d = 0.5, SE = 0.816 -> [-1.13, 2.13] straddles 0.
+    assert compare(GREATER, _stats(*a), _stats(*b))[0] == "undecided"
+    # Paired on seeds 0, 1, 2: every d_i = 0.5, so s_d = 0 and the interval is [0.5, 0.5].
+    verdict, reason = compare(GREATER, Stats(a, (0, 1, 2)), Stats(b, (0, 1, 2)))
+    assert (verdict, reason.split()[0]) == ("supported", "paired")
+    # Pairs follow the seed, not the order: b listed as seeds 2, 1, 0 pairs 10 with 11.5,
+    # 11 with 10.5 and 12 with 9.5: d_i = (-1.5, 0.5, 2.5), mean 0.5, s_d = 2,
+    # SE = 2/sqrt(3) = 1.155 -> [-1.81, 2.81]: undecided.
+    verdict, reason = compare(GREATER, Stats(a, (0, 1, 2)), Stats(b, (2, 1, 0)))
+    assert verdict == "undecided" and "[-1.81, 2.81]" in reason
+    # Different seed sets cannot be paired: back to the unpaired rule.
+    verdict, reason = compare(GREATER, Stats(a, (0, 1, 2)), Stats(b, (3, 4, 5)))
+    assert (verdict, reason.split()[0]) == ("undecided", "unpaired")
+
+
 def test_combine_needs_every_check() -> None:
     assert combine(["supported", "supported"]) == "supported"
     assert combine(["supported", "undecided"]) == "undecided"
@@ -91,17 +110,23 @@ def _record(
 
 
 def test_table1_claims_on_records_built_for_each_verdict() -> None:
-    """Per row and seed: A-SSL 70+s, H-SSL 70.5+s, Frozen 60+s, Supervised 65+s.
+    """Per row and seed s: A-SSL 70+s, H-SSL 70.5+s, Frozen 60+s, Supervised 65+s.
 
-    H-SSL - A-SSL = 0.5 with SE 0.816 -> [-1.13, 2.13] inside ±3: comparable is supported.
-    Supervised is 5 below A-SSL everywhere -> "supervised is best" is not supported.
-    The SSL-beats-Frozen claim is built undecided on Scale (Frozen 69.5+s there, d = 0.5 / 1.0,
-    intervals straddle 0) and supported on Translation (d = 10).
+    The same seeds on every side, so checks are paired: H-SSL - A-SSL = 0.5 in every seed
+    (interval [0.5, 0.5]) inside ±3: comparable is supported. Supervised is 5 below A-SSL in
+    every seed -> "supervised is best" is not supported. SSL-beats-Frozen is supported on
+    Translation (d_i = 10) and built undecided on Scale, where Frozen is 69.5+s+j with
+    j = (0, 2, -2): A-SSL - Frozen = (0.5, -1.5, 2.5), mean 0.5, s_d = 2, SE = 1.155 ->
+    [-1.81, 2.81]; H-SSL - Frozen = (1, -1, 3) -> [-1.31, 3.31]; both straddle 0.
     """
     offsets = {"A-SSL": 70.0, "H-SSL": 70.5, "Frozen": 60.0, "Supervised": 65.0}
+    jitter = (0.0, 2.0, -2.0)
     records = [
         _record(
-            row, method, seed, base + seed + (9.5 if row == "Scale" and method == "Frozen" else 0)
+            row,
+            method,
+            seed,
+            base + seed + (9.5 + jitter[seed] if row == "Scale" and method == "Frozen" else 0),
         )
         for row in ("Rotation", "Translation", "Scale")
         for method, base in offsets.items()

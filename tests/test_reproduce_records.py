@@ -280,6 +280,6 @@ def test_care_lambda_sweep_plans_one_column_per_lambda(fast_resolve: None) -> No
             assert runs[0].config.endswith("care_simclr_fashion.yaml")
     ids = [s.run_id for s in specs]
     assert len(set(ids)) == len(ids)
-    # File-safe ids: "CARE λ=0.03" becomes "care0.03".
+    # File-safe ids: "CARE λ=0.01" becomes "care0.01".
     assert all(re.fullmatch(r"[a-z0-9_.]+", i) for i in ids), ids
-    assert any(i.startswith("fashion__care0.03__seed0__") for i in ids)
+    assert any(i.startswith("fashion__care0.01__seed0__") for i in ids)

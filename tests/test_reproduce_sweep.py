@@ -164,6 +164,33 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(
     assert json.loads((out / "records" / f"{spec.run_id}.json").read_text())["seed"] == 0
 
 
+def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed during the evaluation after the last epoch: the rerun's fit resumes into a
+    # finished training that writes no new checkpoint (it used to pass "" on, i.e. ".").
+    seen: list[str] = []
+
+    def evaluate(mode, checkpoint, dataset):
+        seen.append(str(checkpoint))
+        if len(seen) == 1:
+            raise _Crash("killed during the evaluation")
+        return None
+
+    monkeypatch.setattr(runner, "evaluate_run", evaluate)
+    spec = plan_runs(tiny, tiny.profiles["local"])[0]
+    out = tmp_path / "results"
+    with pytest.raises(_Crash):
+        runner.run_one(spec, out)
+    checkpoint = runner.latest_checkpoint(runner.run_dir(out, spec))
+    assert checkpoint is not None and seen == [str(checkpoint)]
+
+    record = runner.run_one(spec, out)
+    assert seen[1] == str(checkpoint) and Path(seen[1]).is_file()
+    assert record.settings["resumed_from"] == str(checkpoint)
+    assert record.epochs == 2  # the finished training's, restored from the checkpoint
+
+
 def test_submitit_local_executor_runs_a_job(tiny: TableSpec, tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = sweep_module.sweep(

@@ -5,9 +5,17 @@ quantities (a method's accuracy, a test-time metric, or the last validation valu
 metric, in one row or in every row of the table). Each comparison gets one of three
 verdicts from the seeds' spread:
 
-    d  = mean(a) - mean(b)
-    se = sqrt(s_a^2 / n_a + s_b^2 / n_b)      (s: sample std over seeds, ddof = 1)
+    paired (a and b measured on the same seeds, at least 2):
+        d_i = a_i - b_i per seed;  d = mean(d_i);  se = s_d / sqrt(n)
+    otherwise (unpaired):
+        d  = mean(a) - mean(b);  se = sqrt(s_a^2 / n_a + s_b^2 / n_b)
+    (s: sample std over seeds, ddof = 1)
     interval = [d - k*se, d + k*se]           (k = 2 by default: about a 95 % normal interval)
+
+Pairing by seed: the two runs of one seed share what that seed fixes (the training subset,
+the data order, much of the initialisation), so most of the seed-to-seed spread cancels in
+a_i - b_i. The paired interval is valid whatever the runs share, because seeds are
+independent of each other; it is only narrower when they share a lot.
 
 * ``greater`` (a > b + margin): supported if the whole interval is above ``margin``; not
   supported if none of it is (upper end <= margin); otherwise undecided.
@@ -17,8 +25,8 @@ verdicts from the seeds' spread:
 One exception: when a and b are the same constant in every seed (e.g. a projector rank
 pinned at its maximum), ``greater`` is undecided, not refuted: the metric never moved.
 
-This is the difference against its combined standard error (a z-style rule, not a Welch
-t-test: with 3 seeds a t-quantile would be about 2.8 instead of 2). Fewer than 2 seeds on
+This is the difference against its standard error (a z-style rule, not a t-test: with 3
+seeds a t-quantile would be about 4.3 paired or 2.8 unpaired instead of 2). Fewer than 2 seeds on
 either side gives no spread, hence "undecided". A claim is supported when all its
 comparisons are, not supported when any is not, and undecided otherwise; a comparison with
 no data on one side is undecided; a row with no records on either side (not run by this
@@ -114,6 +122,7 @@ class TableRow:
 @dataclass(frozen=True)
 class Stats:
     values: tuple[float, ...]
+    seeds: tuple[int, ...] = ()  # the seed of each value, when known (pairs a with b)
 
     @property
     def n(self) -> int:
@@ -174,10 +183,9 @@ def compare(comparison: Comparison, a: Stats, b: Stats, k: float = 2.0) -> tuple
         return "undecided", "no data"
     if a.n < 2 or b.n < 2:
         return "undecided", "fewer than 2 seeds: no spread to judge the difference by"
-    d = a.mean - b.mean
-    se = math.sqrt((a.std or 0.0) ** 2 / a.n + (b.std or 0.0) ** 2 / b.n)
+    d, se, how = _difference(a, b)
     low, high = d - k * se, d + k * se
-    reason = f"difference {d:+.3g}, interval [{low:.3g}, {high:.3g}] (±{k:g}·SE)"
+    reason = f"{how} difference {d:+.3g}, interval [{low:.3g}, {high:.3g}] (±{k:g}·SE)"
     if comparison.kind == "greater":
         if se == 0 and set(a.values) == set(b.values) and len(set(a.values)) == 1:
             # e.g. a projector rank pinned at its maximum in every run: the metric never moved.
@@ -195,13 +203,30 @@ def compare(comparison: Comparison, a: Stats, b: Stats, k: float = 2.0) -> tuple
     return "undecided", reason
 
 
+def _difference(a: Stats, b: Stats) -> tuple[float, float, str]:
+    """``(d, se, "paired"|"unpaired")`` of a − b; paired when both name the same >= 2 seeds."""
+    paired = (
+        len(a.seeds) == a.n
+        and len(b.seeds) == b.n
+        and len(set(a.seeds)) == a.n
+        and set(a.seeds) == set(b.seeds)
+    )
+    if paired:
+        b_of = dict(zip(b.seeds, b.values, strict=True))
+        diffs = [value - b_of[seed] for seed, value in zip(a.seeds, a.values, strict=True)]
+        return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs)), "paired"
+    se = math.sqrt((a.std or 0.0) ** 2 / a.n + (b.std or 0.0) ** 2 / b.n)
+    return a.mean - b.mean, se, "unpaired"
+
+
 def quantity_values(records: Sequence[RunRecord], quantity: Quantity, row: TableRow) -> Stats:
     """The per-seed values of ``quantity`` among ``records`` of ``row``.
 
     A quantity naming its row (``Quantity.row``) matches records by transformation; otherwise
     the records of ``row`` itself (by row key: two datasets may share a transformation).
     """
-    values = []
+    values: list[float] = []
+    seeds: list[int] = []
     for record in records:
         if record.method != quantity.method:
             continue
@@ -213,7 +238,8 @@ def quantity_values(records: Sequence[RunRecord], quantity: Quantity, row: Table
         value = metric_value(record, quantity.metric)
         if value is not None:
             values.append(value)
-    return Stats(tuple(values))
+            seeds.append(record.seed)
+    return Stats(tuple(values), tuple(seeds))
 
 
 def metric_value(record: RunRecord, metric: str) -> float | None:
@@ -256,8 +282,10 @@ def render_claims(results: Sequence[ClaimResult]) -> list[str]:
         "",
         "## Claims",
         "",
-        "Verdict rule: for a − b, the interval difference ± 2·SE with SE = √(s_a²/n_a + s_b²/n_b) "
-        "over seeds; *supported* if the interval is wholly on the claim's side, *not supported* "
+        "Verdict rule: for a − b, the interval difference ± 2·SE over seeds: paired by seed "
+        "when a and b share their seeds (SE = s_d/√n of the per-seed differences), else "
+        "SE = √(s_a²/n_a + s_b²/n_b); *supported* if the interval is wholly on the claim's side, "
+        "*not supported* "
         "if wholly on the other, *undecided* if it straddles the threshold, fewer than 2 seeds "
         "or no data. A claim is supported when all its checks are; rows without records are "
         "left out.",

@@ -212,9 +212,15 @@ def _train_and_record(
     accuracy = 100.0 * float(metrics[spec.metric])
     if spec.test_geometry:  # CARE: Wahba error and gamma_f over the test set
         metrics.update(split_geometry(cli.model, cli.datamodule))
-    linear = evaluate_run(
-        spec.linear_eval, cli.trainer.checkpoint_callback.last_model_path, cli.datamodule
-    )
+    # A run killed after its last epoch but before its record resumes into a finished fit that
+    # trains and saves nothing; its weights are then the checkpoint it resumed from.
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path or resume_from
+    if not checkpoint:
+        raise RuntimeError(
+            f"run {spec.run_id} finished training without writing a checkpoint; the linear "
+            "evaluation needs one (keep trainer.enable_checkpointing on)"
+        )
+    linear = evaluate_run(spec.linear_eval, checkpoint, cli.datamodule)
     if linear is not None and spec.linear_eval == "headline":
         accuracy = 100.0 * linear["metrics"][LINEAR_METRIC]
     record = RunRecord(
