@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import statistics
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,10 +85,18 @@ def _cell_of(record: RunRecord) -> str:
 def aggregate(records: list[RunRecord], specs: list[RunSpec]) -> dict[tuple[str, str], Cell]:
     """Accuracy cells keyed by (row key, method), over the records of the planned runs only."""
     planned = {spec.run_id for spec in specs}
+    return _cells([record for record in records if record.run_id in planned], lambda r: r.accuracy)
+
+
+def _cells(
+    records: list[RunRecord], value: Callable[[RunRecord], float | None]
+) -> dict[tuple[str, str], Cell]:
+    """Per (row key, method), the ``value`` of each record that has one (``None``: skipped)."""
     grouped: dict[tuple[str, str], list[float]] = {}
     for record in records:
-        if record.run_id in planned:
-            grouped.setdefault((record.row["key"], record.method), []).append(record.accuracy)
+        number = value(record)
+        if number is not None:
+            grouped.setdefault((record.row["key"], record.method), []).append(number)
     return {key: Cell(tuple(values)) for key, values in grouped.items()}
 
 
@@ -245,11 +254,7 @@ def _linear_section(
     missing: dict[str, str],
 ) -> list[str]:
     """The same grid, each cell the linear evaluation of the run's frozen backbone."""
-    grouped: dict[tuple[str, str], list[float]] = {}
-    for record in records:
-        value = linear_accuracy(record)
-        if value is not None:
-            grouped.setdefault((record.row["key"], record.method), []).append(value)
+    cells = _cells(records, linear_accuracy)
     header = ["Dataset", "Transformation", "Backbone", *table.methods]
     lines = [
         "",
@@ -263,13 +268,12 @@ def _linear_section(
         *_markdown_head(header),
     ]
     for row in rows:
-        cells = [
-            Cell(tuple(grouped[(row.key, m)])).text() if (row.key, m) in grouped else "—"
-            for m in table.methods
+        texts = [
+            cells[(row.key, m)].text() if (row.key, m) in cells else "—" for m in table.methods
         ]
         if row.key in missing:
-            cells = ["—"] * len(table.methods)
-        lines.append(_markdown_row([labels[row.key], row.transformation, row.backbone, *cells]))
+            texts = ["—"] * len(table.methods)
+        lines.append(_markdown_row([labels[row.key], row.transformation, row.backbone, *texts]))
     return lines
 
 
@@ -288,16 +292,13 @@ def _test_metric_section(
         "",
         *_markdown_head(header),
     ]
+    cells = _cells(records, lambda r: r.metrics.get(metric))
     for row in rows:
-        cells = []
-        for method in table.methods:
-            values = tuple(
-                r.metrics[metric]
-                for r in records
-                if r.row["key"] == row.key and r.method == method and metric in r.metrics
-            )
-            cells.append(_plain_text(Cell(values)) if values else "—")
-        lines.append(_markdown_row([labels[row.key], row.transformation, *cells]))
+        texts = [
+            _plain_text(cells[(row.key, m)]) if (row.key, m) in cells else "—"
+            for m in table.methods
+        ]
+        lines.append(_markdown_row([labels[row.key], row.transformation, *texts]))
     return lines
 
 
