@@ -92,6 +92,9 @@ def test_same_seeds_are_compared_pair_by_pair() -> None:
     # Different seed sets cannot be paired: back to the unpaired rule.
     verdict, reason = compare(GREATER, Stats(a, (0, 1, 2)), Stats(b, (3, 4, 5)))
     assert (verdict, reason.split()[0]) == ("undecided", "unpaired")
+    # A seed named twice on one side (same seed set, one more value) pairs ambiguously: unpaired.
+    verdict, reason = compare(GREATER, Stats(a, (0, 1, 2)), Stats((*b, 11.5), (0, 1, 2, 2)))
+    assert reason.split()[0] == "unpaired"
 
 
 def test_combine_needs_every_check() -> None:

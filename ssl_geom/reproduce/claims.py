@@ -205,12 +205,9 @@ def compare(comparison: Comparison, a: Stats, b: Stats, k: float = 2.0) -> tuple
 
 def _difference(a: Stats, b: Stats) -> tuple[float, float, str]:
     """``(d, se, "paired"|"unpaired")`` of a − b; paired when both name the same >= 2 seeds."""
-    paired = (
-        len(a.seeds) == a.n
-        and len(b.seeds) == b.n
-        and len(set(a.seeds)) == a.n
-        and set(a.seeds) == set(b.seeds)
-    )
+    # Each seed once on each side: a seed named twice on one side would pair ambiguously.
+    same_seeds = set(a.seeds) == set(b.seeds)
+    paired = same_seeds and a.n == b.n == len(a.seeds) == len(b.seeds) == len(set(a.seeds))
     if paired:
         b_of = dict(zip(b.seeds, b.values, strict=True))
         diffs = [value - b_of[seed] for seed, value in zip(a.seeds, a.values, strict=True)]
