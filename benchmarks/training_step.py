@@ -260,11 +260,8 @@ def count_ops(args: argparse.Namespace, device: torch.device) -> None:
         f", Trainer {sum(trainer[n] for n in aten):.1f}"
     )
     extra = sorted(((trainer[n] - bare[n], n) for n in aten), reverse=True)
-    print(
-        "  the Trainer's extra calls per step: "
-        + ", ".join(f"{name} +{d:.1f}" for d, name in extra if abs(d) >= 0.5)
-        or "none"
-    )
+    listed = ", ".join(f"{name} {d:+.1f}" for d, name in extra if abs(d) >= 0.5)
+    print(f"  the Trainer's extra calls per step: {listed or 'none'}")
     for name in ("aten::item", "aten::_local_scalar_dense", "aten::nonzero"):
         print(f"  {name} per step: bare {bare[name]:.2f}, Trainer {trainer[name]:.2f}")
     if device.type == "cuda":
