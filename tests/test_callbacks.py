@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,10 @@ def expected_names() -> list[str]:
         "geometry/embedding_rank",
         "geometry/projector_rank_fraction",
         "geometry/embedding_rank_fraction",
+        "geometry/projector_effective_rank",
+        "geometry/embedding_effective_rank",
+        "geometry/projector_effective_rank_fraction",
+        "geometry/embedding_effective_rank_fraction",
         "geometry/wahba_mean",
         "geometry/wahba_max",
         "geometry/gamma_f",
@@ -91,6 +96,13 @@ def knn_by_hand(q: Tensor, q_y: Tensor, bank: Tensor, bank_y: Tensor, k: int, t:
     scores = torch.zeros(q.shape[0], int(bank_y.max()) + 1)
     scores.scatter_add_(1, bank_y[idx], (sim / t).exp())
     return (scores.argmax(dim=1) == q_y).double().mean().item()
+
+
+def entropy_rank_by_hand(matrix: Tensor) -> float:
+    """Effective rank from NumPy's SVD: exp of the entropy of the L1-normalised spectrum."""
+    s = np.linalg.svd(matrix.double().numpy(), compute_uv=False)
+    p = s[s > 0] / s.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
 
 
 def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
@@ -122,6 +134,13 @@ def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
         "geometry/projector_rank_fraction": projector_rank(weight, 1e-2, relative=True)
         / min(weight.shape),
         "geometry/embedding_rank_fraction": covariance_rank(h, 1e-4, relative=True) / h.shape[1],
+        # The embedding's spectrum: singular values of the centred embeddings.
+        "geometry/projector_effective_rank": entropy_rank_by_hand(weight.detach()),
+        "geometry/embedding_effective_rank": entropy_rank_by_hand(h - h.mean(dim=0)),
+        "geometry/projector_effective_rank_fraction": entropy_rank_by_hand(weight.detach())
+        / min(weight.shape),
+        "geometry/embedding_effective_rank_fraction": entropy_rank_by_hand(h - h.mean(dim=0))
+        / h.shape[1],
         "geometry/wahba_mean": wahba.mean().item(),
         "geometry/wahba_max": wahba.max().item(),
         "geometry/gamma_f": gamma.item(),

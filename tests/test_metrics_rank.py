@@ -1,10 +1,18 @@
 """Spectra and estimated ranks (geometry paper Eq. 2, Figs. 1, 4, 10)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from ssl_geom.metrics import covariance_rank, covariance_spectrum, projector_rank, singular_values
+from ssl_geom.metrics import (
+    covariance_rank,
+    covariance_spectrum,
+    effective_rank,
+    projector_rank,
+    singular_values,
+)
 
 # The singular values of a diagonal matrix are the absolute values of its diagonal.
 DIAGONAL = torch.diag(torch.tensor([5.0, -3.0, 1.0, 0.5, 0.0]))
@@ -113,3 +121,36 @@ def test_covariance_rank_counts_the_dimension_of_the_data_subspace():
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_effective_rank_of_equal_singular_values_is_their_count():
+    # p_j = 1/d for all j: entropy log d, effective rank d; zeros contribute nothing.
+    assert effective_rank(torch.tensor([2.0, 2.0, 2.0, 0.0])) == pytest.approx(3.0)
+    assert effective_rank(singular_values(torch.eye(7))) == pytest.approx(7.0)
+
+
+def test_effective_rank_of_a_rank_one_matrix_is_one():
+    w = torch.outer(torch.arange(1.0, 6.0), torch.tensor([1.0, -2.0, 0.5]))
+    assert effective_rank(singular_values(w)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_effective_rank_by_hand_and_scale_free():
+    # Spectrum (3, 1): p = (3/4, 1/4), entropy = -(3/4 log 3/4 + 1/4 log 1/4) = 0.5623...
+    expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert effective_rank(torch.tensor([3.0, 1.0])) == pytest.approx(expected)
+    assert effective_rank(torch.tensor([300.0, 100.0])) == pytest.approx(expected)
+
+
+def test_effective_rank_matches_numpy_on_a_random_matrix():
+    w = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+    s = np.linalg.svd(w.double().numpy(), compute_uv=False)
+    p = s / s.sum()
+    assert effective_rank(singular_values(w)) == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+
+
+def test_effective_rank_of_zero_spectrum_is_zero_and_bad_spectra_are_refused():
+    assert effective_rank(torch.zeros(5)) == 0.0
+    with pytest.raises(ValueError, match="1-D"):
+        effective_rank(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="non-negative"):
+        effective_rank(torch.tensor([1.0, -0.5]))

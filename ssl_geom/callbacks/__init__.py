@@ -4,8 +4,8 @@ They depend only on :mod:`ssl_geom.metrics` and find the encoder as ``pl_module.
 and the projector as ``pl_module.projector`` / ``pl_module.projection_head`` unless told
 otherwise. Each measures on a fixed *reference set* of samples. Logged names:
 
-- :class:`ProjectorRank`: ``geometry/projector_rank``, ``geometry/embedding_rank`` (and their
-  ``*_rank_fraction``)
+- :class:`ProjectorRank`: ``geometry/projector_rank``, ``geometry/embedding_rank``, their
+  threshold-free ``*_effective_rank`` (and every ``*_rank_fraction``)
 - :class:`WahbaError`: ``geometry/wahba_mean``, ``geometry/wahba_max`` (and, with
   ``test_set=True``, ``geometry/wahba_test_mean``, ``geometry/wahba_test_max``)
 - :class:`RelativeEquivariance`: ``geometry/gamma_f``

@@ -1,6 +1,8 @@
 """Projector rank, its singular-value spectrum and the embedding-covariance rank.
 
-Each rank is also logged as a fraction of its maximum (``*_rank_fraction``: W's rank over
+Each rank is also logged as an effective rank (``*_effective_rank``: exp of the spectrum's
+entropy, :func:`ssl_geom.metrics.effective_rank`), which needs no threshold, and every rank
+as a fraction of its maximum (``*_rank_fraction``: W's rank over
 ``min(W.shape)``, the embedding's over its dimension), the scale on which an encoder and a
 projector of different widths can be compared.
 
@@ -22,12 +24,18 @@ from torch import Tensor
 from ssl_geom.callbacks._protocol import linear_layer
 from ssl_geom.callbacks.base import GeometryCallback
 from ssl_geom.callbacks.figures import log_spectra
-from ssl_geom.metrics import covariance_rank, covariance_spectrum, projector_rank, singular_values
+from ssl_geom.metrics import (
+    covariance_rank,
+    covariance_spectrum,
+    effective_rank,
+    projector_rank,
+    singular_values,
+)
 from ssl_geom.metrics._checks import check_threshold
 
 
 class ProjectorRank(GeometryCallback):
-    """Log ``geometry/projector_rank`` and ``geometry/embedding_rank``.
+    """Log ``geometry/projector_rank``, ``geometry/embedding_rank`` and their effective ranks.
 
     Args:
         tau: threshold on the singular values of the projector layer's weight (relative
@@ -73,13 +81,19 @@ class ProjectorRank(GeometryCallback):
         h, _ = self.features(trainer, pl_module, samples.x, project=False)
         weight = linear_layer(pl_module, self.layer, self.projector).weight
         epoch = trainer.current_epoch
-        self.projector_spectra.append((epoch, singular_values(weight).cpu()))
-        self.embedding_spectra.append((epoch, covariance_spectrum(h).cpu()))
+        w_spectrum = singular_values(weight).cpu()
+        h_spectrum = covariance_spectrum(h).cpu()
+        self.projector_spectra.append((epoch, w_spectrum))
+        self.embedding_spectra.append((epoch, h_spectrum))
         if self.log_figures:
             log_spectra(trainer, "geometry/projector_spectrum", self.projector_spectra, "σ(W)")
             log_spectra(trainer, "geometry/embedding_spectrum", self.embedding_spectra, "λ(Cov h)")
         w_rank = projector_rank(weight, self.tau, relative=self.relative)
         h_rank = covariance_rank(h, self.embedding_tau, relative=self.relative)
+        # The embedding's singular values are the square roots of its covariance eigenvalues
+        # (up to one scale, which the effective rank ignores), on W's footing.
+        w_effective = effective_rank(w_spectrum)
+        h_effective = effective_rank(h_spectrum.clamp_min(0).sqrt())
         # Fractions of the largest possible rank, so an encoder of d_enc dimensions and a
         # projector of min(d_proj, d_enc) singular values can be compared (Figs. 1 vs 4).
         return {
@@ -87,6 +101,10 @@ class ProjectorRank(GeometryCallback):
             "geometry/embedding_rank": h_rank,
             "geometry/projector_rank_fraction": w_rank / min(weight.shape),
             "geometry/embedding_rank_fraction": h_rank / h.shape[1],
+            "geometry/projector_effective_rank": w_effective,
+            "geometry/embedding_effective_rank": h_effective,
+            "geometry/projector_effective_rank_fraction": w_effective / min(weight.shape),
+            "geometry/embedding_effective_rank_fraction": h_effective / h.shape[1],
         }
 
     def state_dict(self) -> dict[str, Any]:

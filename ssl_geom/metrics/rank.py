@@ -18,6 +18,16 @@ It is used on the linear projector's weight (Fig. 1), on the matrix of encoder e
 :func:`projector_rank`, which accept any 2-D matrix), and on the covariance of a set of
 samples (Fig. 10: :func:`covariance_spectrum`, :func:`covariance_rank`). The SVD comes from
 ``torch.linalg``; only the thresholding is ours.
+
+Any threshold count jumps when a singular value crosses the cut, and a smooth spectrum (a W
+that has learned for a few hundred steps decays from 1 to 0.04 without a gap) puts the cut's
+choice in charge of the answer. :func:`effective_rank` is the threshold-free companion:
+``exp`` of the entropy of the normalised spectrum (Roy & Vetterli, "The effective rank: a
+measure of effective dimensionality", EUSIPCO 2007; the RankMe measure of Garrido et al.,
+"RankMe: Assessing the downstream performance of pretrained self-supervised representations by
+their rank", arXiv:2210.02885). It is d for d equal singular values, 1 for a rank-1 matrix,
+and in between it weighs each direction by its share of the spectrum. Four lines, no package
+exports it, so it is written here.
 """
 
 from __future__ import annotations
@@ -51,6 +61,31 @@ def count_above(spectrum: Tensor, tau: float, relative: bool) -> int:
     if largest <= 0:
         return 0
     return int((spectrum >= tau * largest).sum().item())
+
+
+def effective_rank(spectrum: Tensor) -> float:
+    """``exp(−Σ_j p_j log p_j)`` with ``p_j = s_j / Σ_k s_k``, of a non-negative 1-D spectrum.
+
+    Pass singular values (of W, or of the centred embeddings: the square roots of
+    :func:`covariance_spectrum`). Scale-free like the relative threshold, and between 1 and
+    the number of non-zero values; an all-zero spectrum has effective rank 0, as a zero matrix
+    has rank 0.
+    """
+    if spectrum.dim() != 1:
+        raise ValueError(
+            f"spectrum must be 1-D (singular values); got shape {tuple(spectrum.shape)}"
+        )
+    spectrum = spectrum.detach().double()
+    if not bool(torch.isfinite(spectrum).all()) or bool((spectrum < 0).any()):
+        raise ValueError(
+            "spectrum must hold finite non-negative singular values; got "
+            f"min {float(spectrum.min())}, max {float(spectrum.max())}"
+        )
+    total = spectrum.sum()
+    if total <= 0:
+        return 0.0
+    p = spectrum / total
+    return float(torch.exp(-torch.special.xlogy(p, p).sum()))
 
 
 def projector_rank(weight: Tensor, tau: float = 1e-2, *, relative: bool = True) -> int:
