@@ -548,11 +548,21 @@ _RANK_LOCAL_ROWS = tuple(
     for strength in ("large", "moderate", "small")
 )
 
-_PROJECTOR_RANK = "final:geometry/projector_rank"
+# Claim 1 is judged on W's effective rank (exp of its spectrum's entropy, metrics.effective_rank),
+# not on Eq. 2's count: the paper gives no tau, and on the local profile the count at the
+# callback's relative tau = 1e-2 is 64 of 64 for every strength (measured: W's spectrum decays
+# smoothly, 1 to 0.04 of sigma_1, with no gap), so the count says only where the cut sits,
+# while the effective rank follows the whole spectrum. Claim 2 keeps Eq. 2, the measure under
+# which the paper calls the encoder "full rank".
+# Adam at 10x the configs' lr: the smallest change under which W moves within a CPU budget
+# (local profile description).
+_RANK_LR = ("--model.lr=0.01",)
+_PROJECTOR_RANK = "final:geometry/projector_effective_rank"
 RANK_CLAIMS = (
     Claim(
         GEOMETRY_PAPER,
-        "Geometry paper Sec. 4, Fig. 1: the projector's rank falls as augmentation strength grows",
+        "Geometry paper Sec. 4, Fig. 1: the projector's rank falls as augmentation strength grows "
+        "(effective rank of W)",
         "the stronger the augmentations, the lower the rank of the projector weights",
         (
             Comparison(
@@ -597,6 +607,7 @@ RANK_TABLE = TableSpec(
     curves=(
         "probe/acc",
         "geometry/projector_rank",
+        "geometry/projector_effective_rank",
         "geometry/label_match",
         "geometry/label_match_coarse",
         "geometry/fvu",
@@ -607,17 +618,20 @@ RANK_TABLE = TableSpec(
             seeds=LOCAL_SEEDS,
             overrides=(
                 *_CPU,
-                "--trainer.max_epochs=3",
+                "--trainer.max_epochs=15",
+                "--data.batch_size=128",
                 "--data.max_train_samples=4000",
                 "--data.max_eval_samples=2000",
+                *_RANK_LR,
             ),
             description=(
                 f"local profile: {len(LOCAL_SEEDS)} seeds, SimCLR with a linear projector on "
-                "Fashion-MNIST (experiments/geometry_fashion_*.yaml, 3 Adam epochs on 4,000 "
-                "images on CPU) standing in for the paper's 500-epoch ResNet-18 CIFAR-100 runs. "
-                "At this budget the projector W stays at its initialisation (measured: its "
-                "final singular values span 0.17-1.0, as a fresh default init's 0.18-0.96), so "
-                "the rank claims cannot be decided here; the gpu profile decides them."
+                "Fashion-MNIST (experiments/geometry_fashion_*.yaml; here 15 Adam epochs at "
+                "lr 1e-2 on 4,000 images, batch 128, 465 steps, on CPU) standing in for the "
+                "paper's 500-epoch ResNet-18 CIFAR-100 runs. The configs' own lr 1e-3 leaves W "
+                "at its initialisation over this budget (measured: singular values 0.17-1.0, "
+                "as a fresh init's 0.18-0.96); at lr 1e-2 W learns. The projector's rank is "
+                "judged by its effective rank (see RANK_CLAIMS)."
             ),
             rows=_RANK_LOCAL_ROWS,
         ),
@@ -630,9 +644,10 @@ RANK_TABLE = TableSpec(
                 "--data.batch_size=512",
                 "--data.max_train_samples=null",
                 "--data.max_eval_samples=null",
+                *_RANK_LR,
             ),
             description=(
-                f"gpu profile: {len(GPU_SEEDS)} seeds, 15 Adam epochs on all 60,000 "
+                f"gpu profile: {len(GPU_SEEDS)} seeds, 15 Adam epochs at lr 1e-2 on all 60,000 "
                 "Fashion-MNIST images, batch 512, bf16 on one GPU (about 10 minutes)."
             ),
             rows=_RANK_LOCAL_ROWS,
