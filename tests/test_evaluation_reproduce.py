@@ -9,7 +9,6 @@ import pytest
 
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce import runner
-from ssl_geom.reproduce.evaluation import linear_accuracy
 from ssl_geom.reproduce.plan import plan_runs
 from ssl_geom.reproduce.report import aggregate, render_markdown
 from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, Profile, Row, TableSpec
@@ -82,7 +81,7 @@ def test_run_records_its_linear_evaluation(tmp_path: Path, mode: str) -> None:
     assert set(metrics) >= {"linear/test_acc", "linear/test_acc_std", "knn/test_acc"}
     mean = sum(metrics[f"linear/test_acc_{i}"] for i in range(3)) / 3
     assert metrics["linear/test_acc"] == pytest.approx(mean)
-    assert linear_accuracy(record) == pytest.approx(100 * mean)
+    assert record.linear_accuracy == pytest.approx(100 * mean)
 
     history_probe = record.history[-1]["probe/acc"]  # the online probe, logged while training
     text = render_markdown(table, profile, [spec], aggregate([record], [spec]), {}, [record])

@@ -104,6 +104,11 @@ def test_combine_needs_every_check() -> None:
     assert combine([]) == "undecided"
 
 
+def _linear(accuracy: float) -> dict:
+    """``settings`` of a run whose linear evaluation gave ``accuracy`` (%)."""
+    return {"linear_eval": {"metrics": {"linear/test_acc": accuracy / 100}}}
+
+
 def _record(
     transformation: str, method: str, seed: int, acc: float, key: str = "", **extra
 ) -> RunRecord:
@@ -115,7 +120,9 @@ def _record(
 def test_table1_claims_on_records_built_for_each_verdict() -> None:
     """Per row and seed s: A-SSL 70+s, H-SSL 70.5+s, Frozen 60+s, Supervised 65+s.
 
-    The same seeds on every side, so checks are paired: H-SSL - A-SSL = 0.5 in every seed
+    These are the runs' linear evaluations, which the H-SSL claims judge; every online
+    accuracy (the table's cell) is 50, so a claim that read the cells would be undecided
+    throughout ("nothing moved"). The same seeds on every side, so checks are paired: H-SSL - A-SSL = 0.5 in every seed
     (interval [0.5, 0.5]) inside ±3: comparable is supported. Supervised is 5 below A-SSL in
     every seed -> "supervised is best" is not supported. SSL-beats-Frozen is supported on
     Translation (d_i = 10) and built undecided on Scale, where Frozen is 69.5+s+j with
@@ -129,7 +136,10 @@ def test_table1_claims_on_records_built_for_each_verdict() -> None:
             row,
             method,
             seed,
-            base + seed + (9.5 + jitter[seed] if row == "Scale" and method == "Frozen" else 0),
+            50.0,
+            settings=_linear(
+                base + seed + (9.5 + jitter[seed] if row == "Scale" and method == "Frozen" else 0)
+            ),
         )
         for row in ("Rotation", "Translation", "Scale")
         for method, base in offsets.items()
@@ -139,7 +149,7 @@ def test_table1_claims_on_records_built_for_each_verdict() -> None:
     # row (never pooled: every check has n = 3); only A-SSL / H-SSL ran there (30+s, 30.5+s).
     # A Tiny ImageNet row without any record is left out of every claim.
     records += [
-        _record("Scale", method, seed, base + seed, key="cifar10_scale")
+        _record("Scale", method, seed, 50.0, key="cifar10_scale", settings=_linear(base + seed))
         for method, base in (("A-SSL", 30.0), ("H-SSL", 30.5))
         for seed in range(3)
     ]
@@ -169,6 +179,11 @@ def test_metric_sources_and_fixed_rows() -> None:
         ],
     )
     assert metric_value(record, "accuracy") == 50.0
+    # No linear evaluation (a dataset without a linear protocol): the table's accuracy.
+    assert metric_value(record, "linear") == 50.0
+    evaluated = _record("small augmentations", "SimCLR", 0, 50.0, settings=_linear(61.5))
+    assert metric_value(evaluated, "linear") == pytest.approx(61.5)
+    assert metric_value(evaluated, "accuracy") == 50.0
     assert metric_value(record, "test:geometry/wahba_error_test") == 3.5
     assert metric_value(record, "final:geometry/projector_rank") == 40.0  # the last epoch's
     assert metric_value(record, "test:absent") is None

@@ -62,8 +62,11 @@ class Paper:
 class Quantity:
     """A measured number per seed.
 
-    ``metric``: ``"accuracy"`` (the table's cell), ``"test:NAME"`` (a scalar logged at test
-    time) or ``"final:NAME"`` (the last validation value of NAME). ``row``: the row's
+    ``metric``: ``"accuracy"`` (the table's cell), ``"linear"`` (the run's linear evaluation,
+    %; the table's accuracy for a dataset without a linear protocol, such as MNIST digits or
+    Tiny ImageNet: whether a run has one depends on its dataset only, so both sides of a
+    comparison in one row always use the same measure), ``"test:NAME"`` (a scalar logged at test time) or ``"final:NAME"`` (the last validation
+    value of NAME). ``row``: the row's
     printed transformation (e.g. ``"Scale"``); ``None`` means the row being checked.
     """
 
@@ -73,7 +76,8 @@ class Quantity:
 
     def label(self) -> str:
         where = f" [{self.row}]" if self.row else ""
-        name = "accuracy" if self.metric == "accuracy" else self.metric.split(":", 1)[1]
+        names = {"accuracy": "accuracy", "linear": "linear-evaluation accuracy"}
+        name = names.get(self.metric) or self.metric.split(":", 1)[1]
         return f"{self.method} {name}{where}"
 
 
@@ -240,16 +244,21 @@ def quantity_values(records: Sequence[RunRecord], quantity: Quantity, row: Table
 
 
 def metric_value(record: RunRecord, metric: str) -> float | None:
-    """``accuracy``, ``test:NAME`` or ``final:NAME`` of one record; ``None`` if not logged."""
+    """``accuracy``, ``linear``, ``test:NAME`` or ``final:NAME`` of one record; ``None`` if absent."""
     if metric == "accuracy":
         return record.accuracy
+    if metric == "linear":
+        linear = record.linear_accuracy
+        return record.accuracy if linear is None else linear
     source, _, name = metric.partition(":")
     if source == "test":
         return record.metrics.get(name)
     if source == "final":
         values = [point[name] for point in record.history if name in point]
         return values[-1] if values else None
-    raise ValueError(f"unknown metric {metric!r}; expected 'accuracy', 'test:NAME' or 'final:NAME'")
+    raise ValueError(
+        f"unknown metric {metric!r}; expected 'accuracy', 'linear', 'test:NAME' or 'final:NAME'"
+    )
 
 
 def evaluate(claim: Claim, records: Sequence[RunRecord], rows: Sequence[TableRow]) -> ClaimResult:

@@ -26,7 +26,6 @@ from ssl_geom.data.base import SSLDataModule
 from ssl_geom.evaluation import evaluate_checkpoint
 
 from .configs import experiments_dir
-from .records import RunRecord
 from .tables import LinearEvalMode, TableSpec
 
 LINEAR_CONFIGS = {
@@ -36,7 +35,6 @@ LINEAR_CONFIGS = {
     "STL10": "linear_stl10.yaml",
     "ImageNet-100": "linear_imagenet100.yaml",
 }
-METRIC = "linear/test_acc"
 
 
 def linear_config(dataset: SSLDataModule, experiments: Path | None = None) -> Path | None:
@@ -75,12 +73,6 @@ def evaluate_run(
         "metrics": metrics,
         "wall_time_s": time.perf_counter() - start,
     }
-
-
-def linear_accuracy(record: RunRecord) -> float | None:
-    """The run's linear-evaluation accuracy (%, mean over classifiers), if it has one."""
-    linear = record.settings.get("linear_eval")
-    return 100.0 * linear["metrics"][METRIC] if linear else None
 
 
 def headline_caption(table: TableSpec) -> str:

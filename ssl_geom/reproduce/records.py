@@ -17,6 +17,9 @@ from typing import Any
 
 from ssl_geom.io import write_atomic
 
+# The linear evaluation's test accuracy (a fraction) in ``settings["linear_eval"]["metrics"]``.
+LINEAR_METRIC = "linear/test_acc"
+
 
 @dataclass
 class RunRecord:
@@ -44,6 +47,12 @@ class RunRecord:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+    @property
+    def linear_accuracy(self) -> float | None:
+        """The run's linear-evaluation accuracy (%, mean over classifiers), if it has one."""
+        linear = self.settings.get("linear_eval")
+        return 100.0 * linear["metrics"][LINEAR_METRIC] if linear else None
 
 
 @dataclass

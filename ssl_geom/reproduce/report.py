@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ssl_geom.io import write_atomic
 
 from .claims import TableRow, evaluate, render_claims
-from .evaluation import headline_caption, linear_accuracy
+from .evaluation import headline_caption
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
 from .tables import Profile, Row, TableSpec
@@ -254,7 +254,7 @@ def _linear_section(
     missing: dict[str, str],
 ) -> list[str]:
     """The same grid, each cell the linear evaluation of the run's frozen backbone."""
-    cells = _cells(records, linear_accuracy)
+    cells = _cells(records, lambda record: record.linear_accuracy)
     header = ["Dataset", "Transformation", "Backbone", *table.methods]
     lines = [
         "",

@@ -29,12 +29,12 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from ssl_geom.io import write_atomic
 
-from .evaluation import METRIC as LINEAR_METRIC
 from .evaluation import evaluate_run
 from .geometry import split_geometry
 from .plan import RunSpec, settings_hash, spec_settings
 from .process import RunBusy, run_lock, spawn_worker
 from .records import (
+    LINEAR_METRIC,
     FailureRecord,
     RunRecord,
     load_records,

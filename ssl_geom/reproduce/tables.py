@@ -243,6 +243,11 @@ _HSSL_EQUIVALENCE = (
     "we see an equivalence between the performance of the A-SSL models and H-SSL models which "
     "significantly differs from the frozen and supervised baselines"
 )
+# The H-SSL claims are judged on each run's linear evaluation (reproduce/evaluation.py), not on
+# the table's headline: that headline is the paper's detached classifier trained online, which
+# the paper's 500 epochs converge but a short budget leaves far from converged (the issue's
+# converged readout put A-SSL's 68% online probe on the MLP row at 83.7). The linear
+# evaluation reads the same frozen backbone to convergence, which is what the claims compare.
 # Tolerance of "comparable": the paper's own Table 1 calls gaps of up to 2.9 points
 # (CIFAR10 translation, 39.2 vs 36.3) equivalent, so 3 points.
 HSSL_COMPARABLE_POINTS = 3.0
@@ -254,8 +259,8 @@ TABLE1_CLAIMS = (
         (
             Comparison(
                 "comparable",
-                Quantity("H-SSL"),
-                Quantity("A-SSL"),
+                Quantity("H-SSL", "linear"),
+                Quantity("A-SSL", "linear"),
                 tolerance=HSSL_COMPARABLE_POINTS,
             ),
         ),
@@ -266,7 +271,7 @@ TABLE1_CLAIMS = (
         "We compare A-SSL and H-SSL with random frozen and fully supervised backbones "
         "(Table 1 caption; Supervised is the highest number in every row)",
         tuple(
-            Comparison("greater", Quantity("Supervised"), Quantity(other))
+            Comparison("greater", Quantity("Supervised", "linear"), Quantity(other, "linear"))
             for other in ("A-SSL", "H-SSL", "Frozen")
         ),
     ),
@@ -275,7 +280,7 @@ TABLE1_CLAIMS = (
         "H-SSL Sec. 4.1, Table 1: on the translation and scale rows SSL beats the frozen backbone",
         _HSSL_EQUIVALENCE,
         tuple(
-            Comparison("greater", Quantity(method), Quantity("Frozen"))
+            Comparison("greater", Quantity(method, "linear"), Quantity("Frozen", "linear"))
             for method in ("A-SSL", "H-SSL")
         ),
         rows=("Translation", "Scale"),
@@ -288,7 +293,11 @@ TABLE2_CLAIMS = (
         "when equivariance is removed, but all else remains equal, L^H-SSL models perform "
         "significantly below their input-augmentation counterparts",
         # "clearly": by more than 1 point, beyond the seeds' spread.
-        (Comparison("greater", Quantity("A-SSL"), Quantity("H-SSL"), margin=1.0),),
+        (
+            Comparison(
+                "greater", Quantity("A-SSL", "linear"), Quantity("H-SSL", "linear"), margin=1.0
+            ),
+        ),
     ),
 )
 
