@@ -236,3 +236,78 @@ def test_augmented_training_cannot_be_cached(fake_root: Path) -> None:
         LinearEvalData(MNISTDataModule(root=str(fake_root), train_views="simclr"), augment=True)
     with pytest.raises(ValueError, match="train_views='none'"):
         LinearEvalData(mnist(fake_root), augment=True, cache_features=False)
+
+
+def _standardizing_eval(checkpoint: Path) -> LinearEval:
+    return LinearEval(
+        str(checkpoint),
+        backbone="test_evaluation_flatten",
+        num_classes=10,
+        in_channels=1,
+        readout="global_pool",
+        standardize=True,
+    )
+
+
+def test_standardized_heads_ignore_the_feature_scale(tmp_path: Path) -> None:
+    """With ``standardize`` the classifiers read (x - mean) / std of the training features.
+
+    After one training-mode pass over a batch, the eval-mode input of the heads is the batch
+    standardised by its own mean and unbiased variance (BatchNorm's running statistics with
+    momentum=None are that one batch's), so features 1000x smaller give the same head input
+    (up to the eps of 1e-10 on variances of 4 and 4e-6).
+    """
+    module = _standardizing_eval(save_state(Flatten(), tmp_path / "flatten.pt"))
+    features = torch.randn(256, 784, generator=torch.Generator().manual_seed(0)) * 2 + 5
+    outputs = []
+    for scale in (1.0, 1e-3):
+        module.feature_norm.reset_running_stats()
+        module.train()
+        module.head_input(features * scale)
+        module.eval()
+        outputs.append(module.head_input(features * scale))
+    expected = (features - features.mean(0)) / features.var(0, unbiased=True).sqrt()
+    torch.testing.assert_close(outputs[0], expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-3, atol=1e-3)
+
+
+def test_standardize_needs_a_parameter_free_readout(tmp_path: Path) -> None:
+    checkpoint = save_state(
+        build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
+    )
+    with pytest.raises(ValueError, match="standardize=True needs a parameter-free readout"):
+        LinearEval(
+            str(checkpoint),
+            backbone="hssl_mnist_translation",
+            num_classes=10,
+            in_channels=1,
+            readout="backbone",
+            standardize=True,
+        )
+
+
+def test_standardized_evaluation_of_small_features_matches_unit_features(
+    fake_root: Path, tmp_path: Path
+) -> None:
+    """End to end: the separable images at 1e-3 of their scale are classified as at full scale
+    when standardised (both 100%), while raw they stay behind after the same 3 epochs."""
+    small = Flatten()
+    small.scale.data.fill_(1e-3)
+    results = {}
+    for name, backbone, standardize in (
+        ("unit", Flatten(), True),
+        ("small", small, True),
+        ("small_raw", small, False),
+    ):
+        results[name] = evaluate_checkpoint(
+            save_state(backbone, tmp_path / f"{name}.pt"),
+            mnist(fake_root),
+            max_epochs=3,
+            trainer_kwargs=QUIET,
+            backbone="test_evaluation_flatten",
+            readout="global_pool",
+            standardize=standardize,
+            lr=1e-3,
+        )["linear/test_acc"]
+    assert results["small"] == results["unit"] == 1.0
+    assert results["small_raw"] < 1.0
