@@ -3,12 +3,15 @@ H-SSL: a labelled table beside the online classifier), on a tiny fake Fashion-MN
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce import runner
+from ssl_geom.reproduce.configs import experiments_dir
 from ssl_geom.reproduce.plan import plan_runs
 from ssl_geom.reproduce.report import aggregate, render_markdown
 from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, Profile, Row, TableSpec
@@ -47,6 +50,7 @@ def _table(tmp_path: Path, mode: str) -> TableSpec:
     experiments = tmp_path / "experiments"
     experiments.mkdir()
     (experiments / "simclr_tiny.yaml").write_text(_CONFIG.format(root=root))
+    shutil.copy(experiments_dir() / "linear_fashion.yaml", experiments)
     return TableSpec(
         name="tiny",
         title="tiny grid",
@@ -76,7 +80,9 @@ def test_run_records_its_linear_evaluation(tmp_path: Path, mode: str) -> None:
     record = runner.run_one(spec, tmp_path / "out")
 
     linear = record.settings["linear_eval"]
-    assert linear["config"].endswith("experiments/linear_fashion.yaml")
+    # The protocol beside the run's own config, recorded as it was read.
+    assert linear["config"] == str(table.experiments_dir / "linear_fashion.yaml")
+    assert linear["protocol"]["model"]["init_args"]["standardize"] is True
     metrics = linear["metrics"]
     assert set(metrics) >= {"linear/test_acc", "linear/test_acc_std", "knn/test_acc"}
     mean = sum(metrics[f"linear/test_acc_{i}"] for i in range(3)) / 3
@@ -95,3 +101,32 @@ def test_run_records_its_linear_evaluation(tmp_path: Path, mode: str) -> None:
         section = text.split("## Linear evaluation (beside the paper's online classifier above)")
         assert len(section) == 2
         assert f"{100 * mean:.1f} (n=1)" in section[1]
+
+
+def test_editing_a_linear_protocol_reruns_the_runs_it_evaluates(tmp_path: Path) -> None:
+    """The linear config is part of a linearly evaluated run's identity: an edit gives new run
+    ids (the old records are then left out as an older configuration), and a run planned
+    before the edit refuses to train under the edited protocol."""
+    table = _table(tmp_path, "headline")
+    profile = table.profiles["local"]
+    (before,) = plan_runs(table, profile)
+    protocol = table.experiments_dir / "linear_fashion.yaml"
+    protocol.write_text(protocol.read_text().replace("max_epochs: 100", "max_epochs: 50"))
+    (after,) = plan_runs(table, profile)
+    assert after.run_id != before.run_id and after.cell == before.cell
+    with pytest.raises(runner.SettingsChanged, match="no longer resolves"):
+        runner.run_one(before, tmp_path / "out")
+    # Without a linear evaluation the protocol is no part of a run: the edit changes nothing.
+    unevaluated = dataclasses.replace(table, linear_eval="none")
+    (plain,) = plan_runs(unevaluated, profile)
+    protocol.write_text(protocol.read_text().replace("max_epochs: 50", "max_epochs: 20"))
+    assert plan_runs(unevaluated, profile)[0].run_id == plain.run_id
+
+
+def test_a_missing_linear_protocol_is_named(tmp_path: Path) -> None:
+    table = _table(tmp_path, "headline")
+    (table.experiments_dir / "linear_fashion.yaml").unlink()
+    (spec,) = plan_runs(table, table.profiles["local"])
+    with pytest.raises(FileNotFoundError, match=r"linear_fashion\.yaml, which does not exist"):
+        runner.run_one(spec, tmp_path / "out")
+    assert runner.latest_checkpoint(runner.run_dir(tmp_path / "out", spec)) is None  # untrained

@@ -171,7 +171,7 @@ def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(
     # finished training that writes no new checkpoint (it used to pass "" on, i.e. ".").
     seen: list[str] = []
 
-    def evaluate(mode, checkpoint, dataset):
+    def evaluate(config, checkpoint, dataset):
         seen.append(str(checkpoint))
         if len(seen) == 1:
             raise _Crash("killed during the evaluation")

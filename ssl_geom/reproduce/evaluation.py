@@ -44,17 +44,34 @@ def linear_config(dataset: SSLDataModule, experiments: Path | None = None) -> Pa
     return (experiments or experiments_dir()) / name if name is not None else None
 
 
-def evaluate_run(
-    mode: LinearEvalMode, checkpoint: str | Path, dataset: SSLDataModule
-) -> dict[str, Any] | None:
-    """Linear evaluation + kNN of one pretrained run, per its dataset's linear config.
+def protocol_for(mode: LinearEvalMode, dataset: SSLDataModule, experiments: Path) -> Path | None:
+    """The linear config that will evaluate a run, checked to exist before the run trains.
 
-    ``mode`` is the table's ``linear_eval`` (carried by the run's spec). Returns ``{"config",
-    "metrics" (fractions), "wall_time_s"}`` for the run's record, or ``None`` when the table
-    shows no linear evaluation or the dataset has no linear config.
+    ``mode`` is the table's ``linear_eval`` (carried by the run's spec); ``experiments`` the
+    folder of the run's own config, whose linear configs its id hashes (plan.linear_protocols).
+    ``None`` when the table shows no linear evaluation or the dataset has no linear config.
     """
-    config = linear_config(dataset)
+    config = linear_config(dataset, experiments)
     if mode == "none" or config is None:
+        return None
+    if not config.is_file():
+        raise FileNotFoundError(
+            f"the linear evaluation of {dataset.name} reads {config}, which does not exist; "
+            f"put {config.name} beside the run's config (a copy of the installed experiments' "
+            "one) or plan the table with linear_eval='none'"
+        )
+    return config
+
+
+def evaluate_run(
+    config: Path | None, checkpoint: str | Path, dataset: SSLDataModule
+) -> dict[str, Any] | None:
+    """Linear evaluation + kNN of one pretrained run by ``config`` (:func:`protocol_for`).
+
+    Returns ``{"config", "protocol", "metrics" (fractions), "wall_time_s"}`` for the run's
+    record, or ``None`` when there is no config.
+    """
+    if config is None:
         return None
     protocol = yaml.safe_load(config.read_text())
     start = time.perf_counter()
@@ -70,6 +87,7 @@ def evaluate_run(
     )
     return {
         "config": str(config),
+        "protocol": protocol,
         "metrics": metrics,
         "wall_time_s": time.perf_counter() - start,
     }

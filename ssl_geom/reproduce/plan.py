@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .configs import experiments_dir
 from .tables import LinearEvalMode, Profile, Row, TableSpec
 
@@ -102,11 +104,14 @@ def settings_hash(
     seed: int,
     linear_eval: str = "none",
     test_geometry: bool = False,
+    linear_protocols: dict[str, Any] | None = None,
 ) -> str:
     """SHA-1 of the resolved config with the table, profile and seed (hex).
 
     A linear evaluation and the test-set geometry are part of the result, so a run planned
     with one never reuses a record made without it (neither changes the hash when absent).
+    With a linear evaluation, ``linear_protocols`` (:func:`linear_protocols`) are hashed too:
+    editing a linear config reruns the runs it evaluates.
     """
     settings: dict[str, Any] = {
         "config": resolved,
@@ -116,9 +121,25 @@ def settings_hash(
     }
     if linear_eval != "none":
         settings["linear_eval"] = linear_eval
+        settings["linear_protocols"] = linear_protocols or {}
     if test_geometry:
         settings["test_geometry"] = True
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def linear_protocols(config: str | Path) -> dict[str, Any]:
+    """Every linear-evaluation config beside ``config`` (file name -> parsed YAML).
+
+    A run is evaluated by the protocol of its dataset (``evaluation.LINEAR_CONFIGS``), which
+    is known only once its DataModule is built; all of them are hashed instead, so an edit of
+    any linear config reruns every linearly evaluated run of that folder: more reruns than
+    needed, never a record evaluated under a protocol other than the current one.
+    """
+    folder = Path(config).parent
+    return {
+        path.name: yaml.safe_load(path.read_text(encoding="utf-8"))
+        for path in sorted(folder.glob("linear_*.yaml"))
+    }
 
 
 def with_seed(resolved: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -178,6 +199,7 @@ def plan_runs(
     runs: list[RunSpec] = []
     for cell in plan_cells(table, profile, experiments):
         resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(profile.seeds[0])))
+        protocols = linear_protocols(cell.config) if table.linear_eval != "none" else None
         for seed in profile.seeds:
             runs.append(
                 RunSpec(
@@ -197,6 +219,7 @@ def plan_runs(
                         seed,
                         table.linear_eval,
                         bool(table.test_columns),
+                        protocols,
                     ),
                     linear_eval=table.linear_eval,
                     test_geometry=bool(table.test_columns),

@@ -29,9 +29,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from ssl_geom.io import write_atomic
 
-from .evaluation import evaluate_run
+from .evaluation import evaluate_run, protocol_for
 from .geometry import split_geometry
-from .plan import RunSpec, settings_hash, spec_settings
+from .plan import RunSpec, linear_protocols, settings_hash, spec_settings
 from .process import RunBusy, run_lock, spawn_worker
 from .records import (
     LINEAR_METRIC,
@@ -180,8 +180,15 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         if existing is not None:  # finished by another process while we waited
             return existing
         resolved = spec_settings(spec)
+        protocols = linear_protocols(spec.config) if spec.linear_eval != "none" else None
         config_hash = settings_hash(
-            resolved, spec.table, spec.profile, spec.seed, spec.linear_eval, spec.test_geometry
+            resolved,
+            spec.table,
+            spec.profile,
+            spec.seed,
+            spec.linear_eval,
+            spec.test_geometry,
+            protocols,
         )
         if config_hash != spec.config_hash:
             raise SettingsChanged(
@@ -196,6 +203,7 @@ def _train_and_record(
     spec: RunSpec, out_dir: Path, directory: Path, resolved: dict, resume_from: Path | None
 ) -> RunRecord:
     cli = _build(directory / RESOLVED_FILE, directory)
+    protocol = protocol_for(spec.linear_eval, cli.datamodule, Path(spec.config).parent)
     history = MetricHistory()
     cli.trainer.callbacks.append(history)
 
@@ -220,7 +228,7 @@ def _train_and_record(
             f"run {spec.run_id} finished training without writing a checkpoint; the linear "
             "evaluation needs one (keep trainer.enable_checkpointing on)"
         )
-    linear = evaluate_run(spec.linear_eval, checkpoint, cli.datamodule)
+    linear = evaluate_run(protocol, checkpoint, cli.datamodule)
     if linear is not None and spec.linear_eval == "headline":
         accuracy = 100.0 * linear["metrics"][LINEAR_METRIC]
     record = RunRecord(
