@@ -30,7 +30,7 @@ from ssl_geom.reproduce.records import (
     write_failure,
     write_record,
 )
-from ssl_geom.reproduce.runner import EXIT_BUSY
+from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
 from ssl_geom.reproduce.tables import TABLES, Profile, Row, TableSpec
 
 _CONFIG = """
@@ -219,7 +219,7 @@ def test_editing_a_config_after_a_finished_run_runs_it_again_and_leaves_the_old_
 ) -> None:
     _one_seed(tiny, monkeypatch)
     # In-process workers: the same run_or_record_failure without a fresh interpreter's imports.
-    codes = {"finished": 0, "already": 0, "busy": EXIT_BUSY, "failed": 1}
+    codes = {"finished": 0, "already": EXIT_ALREADY, "busy": EXIT_BUSY, "failed": 1}
     monkeypatch.setattr(
         sweep_module,
         "run_in_subprocess",
@@ -320,8 +320,10 @@ def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
     tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fake workers: seed 0 fails (failure record, exit 1), seed 1 exits 1 but its record
-    appeared meanwhile (another process finished it), seed 2 is being run elsewhere."""
-    table = _one_seed(tiny, monkeypatch, seeds=(0, 1, 2))
+    appeared meanwhile (another process finished it), seed 2 is being run elsewhere, seed 3
+    found its record (another process finished it first), seed 4 finishes now. Only seed 4
+    counts as finished now; seeds 1 and 3 as done before."""
+    table = _one_seed(tiny, monkeypatch, seeds=(0, 1, 2, 3, 4))
     specs = plan_runs(table, table.profiles["local"])
 
     def fake_worker(spec, out_dir) -> int:
@@ -359,6 +361,10 @@ def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
             )
             write_record(Path(out_dir) / "records", record)
             return 1
+        if spec.seed == 3:
+            return EXIT_ALREADY
+        if spec.seed == 4:
+            return 0
         return EXIT_BUSY
 
     monkeypatch.setattr(sweep_module, "run_in_subprocess", fake_worker)
@@ -366,7 +372,7 @@ def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
     seed = {s.seed: s.run_id for s in specs if s.row.key == "present"}
     assert result.failed == [seed[0]]
     assert result.busy == [seed[2]]
-    assert result.finished == 1
+    assert (result.finished, result.skipped) == (1, 2)
     assert result.failure_messages == {seed[0]: "DivergedError: non-finite loss nan"}
     text = result.table_path.read_text()
     assert "42.0 (n=1), 1 failed" in text

@@ -48,6 +48,8 @@ SETTINGS_FILE = "settings.json"
 RESOLVED_FILE = "resolved_config.yaml"
 # Exit code of a worker whose run another process is training (BSD's EX_TEMPFAIL).
 EXIT_BUSY = 75
+# Worker exit code of a run another process finished first (its record was found).
+EXIT_ALREADY = 76
 Outcome = Literal["finished", "already", "busy", "failed"]
 
 
@@ -301,7 +303,8 @@ def run_or_record_failure(spec: RunSpec, out_dir: Path) -> Outcome:
 def run_in_subprocess(spec: RunSpec, out_dir: Path) -> int:
     """Run ``spec`` in a fresh Python process (isolates memory and crashes); return its exit code.
 
-    0: finished (now or before), ``EXIT_BUSY``: another process is training it, 1: failed
+    0: finished now, ``EXIT_ALREADY``: its record was there (another process finished it
+    first), ``EXIT_BUSY``: another process is training it, 1: failed
     (a failure record says why), anything else: the worker itself died (e.g. killed).
     """
     worker = [sys.executable, "-m", "ssl_geom.reproduce.worker", json.dumps(spec.to_dict())]

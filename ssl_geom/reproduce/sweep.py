@@ -23,7 +23,14 @@ from .report import (
     render_plot,
     select_records,
 )
-from .runner import EXIT_BUSY, check_data, git_commit, run_in_subprocess, run_or_record_failure
+from .runner import (
+    EXIT_ALREADY,
+    EXIT_BUSY,
+    check_data,
+    git_commit,
+    run_in_subprocess,
+    run_or_record_failure,
+)
 from .tables import get_table
 
 Launcher = Literal["local", "submitit"]
@@ -125,10 +132,16 @@ def sweep(
 
     outcomes = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions())
     # A run whose worker failed but whose record exists was finished by another process.
+    elsewhere = [
+        run_id
+        for run_id, outcome in outcomes.items()
+        if outcome == "already"
+        or (outcome == "failed" and record_path(records_dir, run_id).exists())
+    ]
     failed = [
         run_id
         for run_id, outcome in outcomes.items()
-        if outcome == "failed" and not record_path(records_dir, run_id).exists()
+        if outcome == "failed" and run_id not in elsewhere
     ]
     busy = [run_id for run_id, outcome in outcomes.items() if outcome == "busy"]
     failures = load_failures(out_dir / "failures")
@@ -170,8 +183,8 @@ def sweep(
         table_path=table_path,
         plot_path=plot_path,
         curves_path=curves_path,
-        finished=len(todo) - len(failed) - len(busy),
-        skipped=skipped,
+        finished=sum(outcome == "finished" for outcome in outcomes.values()),
+        skipped=skipped + len(elsewhere),
         failed=failed,
         missing=missing,
         wall_time_s=time.perf_counter() - start,
@@ -184,13 +197,17 @@ def sweep(
 def _launch(
     todo: list[RunSpec], out_dir: Path, launcher: Launcher, options: SubmititOptions
 ) -> dict[str, str]:
-    """Run ``todo``; the outcome of each run id: finished, busy or failed."""
+    """Run ``todo``; the outcome of each run id: finished, already, busy or failed."""
     if launcher == "local":
         outcomes = {}
         for i, spec in enumerate(todo, 1):
             print(f"[{i}/{len(todo)}] {spec.run_id}", flush=True)
             code = run_in_subprocess(spec, out_dir)
-            outcomes[spec.run_id] = {0: "finished", EXIT_BUSY: "busy"}.get(code, "failed")
+            outcomes[spec.run_id] = {
+                0: "finished",
+                EXIT_BUSY: "busy",
+                EXIT_ALREADY: "already",
+            }.get(code, "failed")
         return outcomes
     if launcher == "submitit":
         return _launch_submitit(todo, out_dir, options)
