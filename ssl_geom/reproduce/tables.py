@@ -132,15 +132,21 @@ _GPU = (
 )
 LOCAL_SEEDS = (0, 1, 2)
 GPU_SEEDS = (0, 1, 2)
-_HSSL_LOCAL = (
-    *_CPU,
-    "--trainer.max_epochs=3",
-    "--trainer.check_val_every_n_epoch=1",
-    "--data.batch_size=256",
-    "--data.max_train_samples=6000",
-    "--data.max_eval_samples=2000",
-    "--model.warmup_epochs=0",
-)
+
+
+def _hssl_local(epochs: int, test_images: int) -> tuple[str, ...]:
+    """The H-SSL tables' local budget: ``epochs`` on 6,000 training images, batch 256."""
+    return (
+        *_CPU,
+        f"--trainer.max_epochs={epochs}",
+        "--trainer.check_val_every_n_epoch=1",
+        "--data.batch_size=256",
+        "--data.max_train_samples=6000",
+        f"--data.max_eval_samples={test_images}",
+        "--model.warmup_epochs=0",
+    )
+
+
 # Full Fashion-MNIST (60,000 / 10,000 images) at the paper's widths; batch 512.
 _HSSL_GPU = (
     *_GPU,
@@ -202,16 +208,20 @@ def _reference(
 
 
 def _hssl_profiles(
-    local_row_overrides: dict[str, tuple[str, ...]], local_note: str
+    local_row_overrides: dict[str, tuple[str, ...]],
+    local_note: str,
+    local_epochs: int = 3,
+    local_test_images: int = 2000,
 ) -> dict[str, Profile]:
     return {
         "local": Profile(
             name="local",
             seeds=LOCAL_SEEDS,
-            overrides=_HSSL_LOCAL,
+            overrides=_hssl_local(local_epochs, local_test_images),
             description=(
-                f"local profile: {len(LOCAL_SEEDS)} seeds, 3 epochs on 6,000 training images "
-                f"(2,000 test images), batch 256, fp32 on 2 CPU cores{local_note}; Fashion-MNIST "
+                f"local profile: {len(LOCAL_SEEDS)} seeds, {local_epochs} epochs on 6,000 "
+                f"training images ({local_test_images:,} test images), batch 256, fp32 on 2 CPU "
+                f"cores{local_note}; Fashion-MNIST "
                 "stands in for MNIST. Numbers are NOT comparable to the paper's 500-1300-epoch "
                 "runs: they test the claims' orderings, not the published values."
             ),
@@ -313,6 +323,11 @@ TABLE1 = TableSpec(
     profiles=_hssl_profiles(
         {key: (_QUARTER_WIDTH,) for key in ("mnist_rotation", "mnist_translation", "mnist_scale")},
         ", MNIST CNNs at 1/4 width (8/16/32 channels)",
+        # Measured (3 epochs, 2,000 test images: 17.5 min): A-SSL beat Frozen, but the H-SSL
+        # checks stayed within the seeds' spread; twice the epochs and the whole test set
+        # (10,000 images, less readout noise) still fit the 45 minutes.
+        local_epochs=6,
+        local_test_images=10000,
     ),
     claims=TABLE1_CLAIMS,
     linear_eval="beside",
