@@ -105,6 +105,16 @@ def test_c8_is_exactly_equivariant_to_quarter_turns_at_odd_sizes(k: int) -> None
     assert (z - torch.roll(z, 1, dims=2)).abs().max() > 1e-3 * z.abs().max()
 
 
+def test_converting_one_c8_backbone_leaves_another_untouched() -> None:
+    """e2cnn shares one module of sampled filters between layers of equal basis unless each
+    layer recomputes its own; ``.double()`` on one model then turned the other's filters to
+    float64 and its float32 forward failed (this file's float64 tests broke later tests)."""
+    first, second = build_backbone("hssl_mnist_c8"), build_backbone("hssl_mnist_c8")
+    first.double()
+    assert {b.dtype for b in second.buffers() if b.is_floating_point()} == {torch.float32}
+    assert second(torch.randn(2, 1, 28, 28)).dtype == torch.float32
+
+
 def test_c8_45_degree_error_is_bounded_and_the_roll_by_one_fits_best() -> None:
     model = eval_model("hssl_mnist_c8", **NARROW)
     right, invariant_c8 = rotation_error_45(model, shift=1)

@@ -70,7 +70,7 @@ from .registry import register_backbone
 
 @cache
 def _gspace(order: int) -> gspaces.Rot2dOnR2:
-    """One gspace per order: e2cnn caches its kernel bases on it, so layers share them."""
+    """One gspace per order: e2cnn caches its analytical kernel bases on it (plain objects)."""
     return gspaces.Rot2dOnR2(order)
 
 
@@ -80,8 +80,19 @@ def _r2conv(
     with warnings.catch_warnings():
         # e2cnn 0.2 indexes a tensor with a uint8 mask while building the basis; harmless.
         warnings.filterwarnings("ignore", message="indexing with dtype torch.uint8")
+        # recompute=True: by default e2cnn hands every layer with the same basis one shared
+        # module holding the sampled filters as buffers, so `.double()` or `.to(device)` on
+        # one model converted those of every other model in the process (a float32 model
+        # then failed with "expected scalar type Float but found Double"). Each layer now
+        # samples its own (about 0.4 s per C8 backbone).
         return enn.R2Conv(
-            in_type, out_type, kernel_size, padding=padding, stride=stride, bias=False
+            in_type,
+            out_type,
+            kernel_size,
+            padding=padding,
+            stride=stride,
+            bias=False,
+            recompute=True,
         )
 
 
