@@ -238,13 +238,13 @@ def test_augmented_training_cannot_be_cached(fake_root: Path) -> None:
         LinearEvalData(mnist(fake_root), augment=True, cache_features=False)
 
 
-def _standardizing_eval(checkpoint: Path) -> LinearEval:
+def _standardizing_eval(checkpoint: Path, backbone: str, readout: str) -> LinearEval:
     return LinearEval(
         str(checkpoint),
-        backbone="test_evaluation_flatten",
+        backbone=backbone,
         num_classes=10,
         in_channels=1,
-        readout="global_pool",
+        readout=readout,
         standardize=True,
     )
 
@@ -257,7 +257,9 @@ def test_standardized_heads_ignore_the_feature_scale(tmp_path: Path) -> None:
     momentum=None are that one batch's), so features 1000x smaller give the same head input
     (up to the eps of 1e-10 on variances of 4 and 4e-6).
     """
-    module = _standardizing_eval(save_state(Flatten(), tmp_path / "flatten.pt"))
+    module = _standardizing_eval(
+        save_state(Flatten(), tmp_path / "flatten.pt"), "test_evaluation_flatten", "global_pool"
+    )
     features = torch.randn(256, 784, generator=torch.Generator().manual_seed(0)) * 2 + 5
     outputs = []
     for scale in (1.0, 1e-3):
@@ -276,14 +278,7 @@ def test_standardize_needs_a_parameter_free_readout(tmp_path: Path) -> None:
         build_backbone("hssl_mnist_translation", in_channels=1), tmp_path / "b.pt"
     )
     with pytest.raises(ValueError, match="standardize=True needs a parameter-free readout"):
-        LinearEval(
-            str(checkpoint),
-            backbone="hssl_mnist_translation",
-            num_classes=10,
-            in_channels=1,
-            readout="backbone",
-            standardize=True,
-        )
+        _standardizing_eval(checkpoint, "hssl_mnist_translation", "backbone")
 
 
 def test_standardized_evaluation_of_small_features_matches_unit_features(

@@ -25,6 +25,7 @@ import pytest
 from nbclient import NotebookClient
 
 from ssl_geom.data.fake import write_fake_dataset
+from ssl_geom.notebook_runner import count_figures
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MARKER = "__NOTEBOOK_RESULTS__"
@@ -84,7 +85,7 @@ def test_committed_notebook_is_executed_with_small_figures(name: str) -> None:
     outputs = [o for c in code for o in c.outputs]
     errors = [o.get("ename") for o in outputs if o.output_type == "error"]
     assert not errors, f"{path} stores errors {errors}; {rerun}"
-    assert figures(nb) >= FIGURES[name], f"{path} stores {figures(nb)} figures; {rerun}"
+    assert count_figures(nb) >= FIGURES[name], f"{path} stores {count_figures(nb)} figures; {rerun}"
     sizes = [len(o["data"]["image/png"]) for o in outputs if "image/png" in o.get("data", {})]
     assert max(sizes) < MAX_PNG_BASE64, f"{path}: a figure of {max(sizes)} base64 characters"
     # Run-specific metadata would make every regeneration a diff: timing (nbclient's and
@@ -124,19 +125,9 @@ def execute(name: str, data_root: Path, work: Path) -> tuple[nbformat.NotebookNo
     return nb, payload["results"]
 
 
-def figures(nb: nbformat.NotebookNode) -> int:
-    return sum(
-        "image/png" in o.get("data", {})
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-        if o.output_type in ("display_data", "execute_result")
-    )
-
-
 def test_quickstart_trains_care_and_plots_its_logged_geometry(fake_root: Path, tmp_path: Path):
     nb, results = execute("quickstart", fake_root, tmp_path)
-    assert figures(nb) >= 1
+    assert count_figures(nb) >= 1
     assert all(math.isfinite(v) for v in results.values())
     for acc in ("probe/acc", "knn/acc"):
         assert 0.0 <= results[acc] <= 1.0
@@ -151,7 +142,7 @@ def test_quickstart_trains_care_and_plots_its_logged_geometry(fake_root: Path, t
 
 def test_equivariance_notebook_measures_every_augmentation(fake_root: Path, tmp_path: Path):
     nb, results = execute("equivariance", fake_root, tmp_path)
-    assert figures(nb) >= 2  # bar chart (Fig. 2c) and histograms (Fig. 6)
+    assert count_figures(nb) >= 2  # bar chart (Fig. 2c) and histograms (Fig. 6)
     assert set(results) == {"SimCLR", "CARE"}
     expected = {"none", "crop", "flip", "colour jitter", "blur", "rotation", "simclr (all)"}
     n = 48  # N_SAMPLES
@@ -172,7 +163,7 @@ def test_projector_geometry_notebook_reads_rank_fvu_and_label_match(
     fake_root: Path, tmp_path: Path
 ):
     nb, results = execute("projector_geometry", fake_root, tmp_path)
-    assert figures(nb) >= 3  # Fig. 1 (rank, accuracy, spectra), Fig. 6, Fig. 7
+    assert count_figures(nb) >= 3  # Fig. 1 (rank, accuracy, spectra), Fig. 6, Fig. 7
     assert set(results) == {"large", "small"}
     for r in results.values():
         spectrum = r["final_spectrum"]

@@ -197,9 +197,16 @@ def plan_runs(
     which the worker checks against a full parse before training.
     """
     runs: list[RunSpec] = []
+    # The linear configs of each config folder, read once for all its cells.
+    protocols_by_folder: dict[Path, dict[str, Any]] = {}
     for cell in plan_cells(table, profile, experiments):
         resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(profile.seeds[0])))
-        protocols = linear_protocols(cell.config) if table.linear_eval != "none" else None
+        protocols = None
+        if table.linear_eval != "none":
+            folder = Path(cell.config).parent
+            if folder not in protocols_by_folder:
+                protocols_by_folder[folder] = linear_protocols(cell.config)
+            protocols = protocols_by_folder[folder]
         for seed in profile.seeds:
             runs.append(
                 RunSpec(
