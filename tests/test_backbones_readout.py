@@ -14,6 +14,7 @@ from ssl_geom.backbones import build_backbone, structured_to_vector
 from ssl_geom.backbones.readout import (
     ConvGroupReadout,
     GlobalPoolReadout,
+    GridPoolReadout,
     ResNetGroupReadout,
     build_readout,
 )
@@ -95,6 +96,43 @@ def test_rotation_readouts_are_c4_invariant(name, kwargs, size) -> None:
     z = torch.randn(3, backbone.out_channels, 4, size, size, dtype=torch.float64)
     turned = torch.roll(torch.rot90(z, 1, dims=(-2, -1)), shifts=1, dims=2)
     torch.testing.assert_close(readout(turned), readout(z), rtol=0, atol=1e-10)
+
+
+def test_grid_pool_readout_is_group_max_then_block_means() -> None:
+    """On a 6x6 map a 3x3 grid averages 2x2 blocks: recomputed with reshape and mean."""
+    z = torch.randn(2, 4, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    readout = GridPoolReadout(4, 3)
+    blocks = z.amax(dim=2).reshape(2, 4, 3, 2, 3, 2).mean(dim=(3, 5))
+    assert readout.out_features == 4 * 9 and not readout.has_parameters
+    torch.testing.assert_close(readout(z), blocks.flatten(1))
+    # Channel-major layout: channel c's 9 cells come together.
+    torch.testing.assert_close(readout(z)[:, 9:18], blocks[:, 1].flatten(1))
+
+
+def test_grid_pool_of_one_cell_is_the_global_pool() -> None:
+    z = torch.randn(3, 5, 2, 7, 7)
+    torch.testing.assert_close(GridPoolReadout(5, 1)(z), GlobalPoolReadout(5)(z))
+
+
+def test_grid_pool_keeps_where_a_pattern_is() -> None:
+    """A blob top-left and the same blob bottom-right: one global-pool vector, two grid vectors."""
+    top_left, bottom_right = torch.zeros(1, 1, 1, 7, 7), torch.zeros(1, 1, 1, 7, 7)
+    top_left[..., :2, :2] = 1.0
+    bottom_right[..., -2:, -2:] = 1.0
+    pooled = [GlobalPoolReadout(1)(z) for z in (top_left, bottom_right)]
+    grids = [GridPoolReadout(1, 3)(z) for z in (top_left, bottom_right)]
+    torch.testing.assert_close(pooled[0], pooled[1])
+    assert grids[0][0, 0] > 0 and grids[0][0, 8] == 0
+    assert grids[1][0, 8] > 0 and grids[1][0, 0] == 0
+
+
+def test_grid_pool_refuses_a_map_smaller_than_its_grid() -> None:
+    with pytest.raises(
+        ValueError, match=r"3x3 grid readout needs maps of at least that size, got 1x1"
+    ):
+        GridPoolReadout(8, 3)(torch.randn(2, 8, 1, 1, 1))
+    with pytest.raises(ValueError, match="grid must be >= 1, got 0"):
+        GridPoolReadout(8, 0)
 
 
 def test_readout_rejects_a_flat_vector() -> None:

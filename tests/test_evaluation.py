@@ -306,3 +306,63 @@ def test_standardized_evaluation_of_small_features_matches_unit_features(
         )["linear/test_acc"]
     assert results["small"] == results["unit"] == 1.0
     assert results["small_raw"] < 1.0
+
+
+class Shifts(StructuredBackbone):
+    """The image's 7x7 average-pooled map as one channel, ``(B, 1, H, W) -> (B, 1, 1, 7, 7)``."""
+
+    def __init__(self, in_channels: int = 1) -> None:
+        super().__init__()
+        self.out_channels = 1
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.scale * F.adaptive_avg_pool2d(x[:, :1], 7))[:, :, None]
+
+
+register_backbone("test_evaluation_shifts")(Shifts)
+
+
+def write_corner_mnist(root: Path, n_train: int = 200, n_test: int = 100) -> None:
+    """MNIST IDX files where class 0 is a 8x8 blob in the top-left corner and class 1 the same
+    blob in the bottom-right one, over uniform noise: every image has the same mean, so a
+    global pool of :class:`Shifts` cannot tell the classes apart, and a 3x3 grid can."""
+    rng = np.random.default_rng(0)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % 2).astype(np.uint8)
+        images = np.full((n, 28, 28), 40, dtype=np.uint8)
+        for i, k in enumerate(labels.tolist()):
+            corner = slice(0, 8) if k == 0 else slice(20, 28)
+            images[i, corner, corner] = 255
+        images = np.clip(images + rng.integers(0, 3, size=images.shape), 0, 255).astype(np.uint8)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+            header += struct.pack(f">{array.ndim}i", *array.shape)
+            (raw / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+
+
+def test_grid_pool_readout_reads_where_the_pattern_is(tmp_path: Path) -> None:
+    """End to end: the corner classes are at chance through the global pool (the pooled value
+    is the image mean, equal for both up to the noise) and 100% through the 3x3 grid, whose 9
+    (standardised, cached) features feed the classifiers."""
+    write_corner_mnist(tmp_path / "data")
+    checkpoint = save_state(Shifts(), tmp_path / "shifts.pt")
+    results = {
+        readout: evaluate_checkpoint(
+            checkpoint,
+            mnist(tmp_path / "data"),
+            max_epochs=20,
+            trainer_kwargs=QUIET,
+            backbone="test_evaluation_shifts",
+            readout=readout,
+            standardize=True,
+            lr=1e-2,
+        )["linear/test_acc"]
+        for readout in ("global_pool", "grid_pool")
+    }
+    assert results["grid_pool"] == 1.0
+    assert results["global_pool"] < 0.75
+    module = _standardizing_eval(checkpoint, "test_evaluation_shifts", "grid_pool")
+    assert module.classifiers.weight.shape[-1] == 9 and module.pool is not None

@@ -23,7 +23,7 @@ from ssl_geom.data.mnist import DEBIAN_FASHION_DIR
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 LINEAR = sorted(EXPERIMENTS.glob("linear_*.yaml"))
-CARE_E3 = {"cifar10", "cifar100", "stl10", "fashion"}
+CARE_E3 = {"cifar10", "cifar100", "stl10", "fashion", "fashion_hssl"}
 QUIET = [
     "--trainer.accelerator=cpu",
     "--trainer.devices=1",
@@ -34,7 +34,23 @@ QUIET = [
 
 def test_every_dataset_of_the_care_table_has_a_linear_config() -> None:
     names = {p.stem.removeprefix("linear_") for p in LINEAR}
-    assert names == {"cifar10", "cifar100", "stl10", "imagenet100", "fashion"}
+    assert names == {"cifar10", "cifar100", "stl10", "imagenet100", "fashion", "fashion_hssl"}
+
+
+def test_the_two_fashion_protocols_differ_only_in_their_readout() -> None:
+    """CARE's global pool vs the H-SSL MNIST readout's 3x3 spatial layout (both cached and
+    standardised); optimiser, epochs and data are the same."""
+    configs = [
+        parse_config(["--config", str(EXPERIMENTS / name), "--model.init_args.checkpoint=x"])
+        for name in ("linear_fashion.yaml", "linear_fashion_hssl.yaml")
+    ]
+    care, hssl = (config.as_dict() for config in configs)
+    assert care["model"]["init_args"].pop("readout") == "global_pool"
+    assert hssl["model"]["init_args"].pop("readout") == "grid_pool"
+    assert hssl["model"]["init_args"]["grid_size"] == 3
+    assert hssl["model"]["init_args"]["standardize"] is True
+    care.pop("config"), hssl.pop("config")
+    assert care == hssl
 
 
 @pytest.mark.parametrize("path", LINEAR, ids=[p.name for p in LINEAR])
@@ -58,13 +74,14 @@ def test_linear_config_states_the_papers_protocol(path: Path) -> None:
         assert (list(model.lr_milestones), model.lr_gamma) == ([30, 40, 50], 0.1)
 
 
-def test_fashion_config_fits_and_tests_on_the_fixture(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["linear_fashion.yaml", "linear_fashion_hssl.yaml"])
+def test_fashion_config_fits_and_tests_on_the_fixture(tmp_path: Path, name: str) -> None:
     root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
     checkpoint = tmp_path / "backbone.pt"
     torch.save(build_backbone("hssl_mnist_translation", in_channels=1).state_dict(), checkpoint)
     args = [
         "--config",
-        str(EXPERIMENTS / "linear_fashion.yaml"),
+        str(EXPERIMENTS / name),
         f"--model.init_args.checkpoint={checkpoint}",
         "--model.init_args.backbone=hssl_mnist_translation",
         f"--data.init_args.dataset.init_args.root={root}",

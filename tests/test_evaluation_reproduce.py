@@ -12,9 +12,9 @@ import pytest
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce import runner
 from ssl_geom.reproduce.configs import experiments_dir
-from ssl_geom.reproduce.plan import plan_runs
+from ssl_geom.reproduce.plan import RunSpec, plan_runs
 from ssl_geom.reproduce.report import aggregate, render_markdown
-from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, Profile, Row, TableSpec
+from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, TABLE2, Profile, Row, TableSpec
 
 _CONFIG = """
 seed_everything: 0
@@ -51,6 +51,7 @@ def _table(tmp_path: Path, mode: str) -> TableSpec:
     experiments.mkdir()
     (experiments / "simclr_tiny.yaml").write_text(_CONFIG.format(root=root))
     shutil.copy(experiments_dir() / "linear_fashion.yaml", experiments)
+    shutil.copy(experiments_dir() / "linear_fashion_hssl.yaml", experiments)
     return TableSpec(
         name="tiny",
         title="tiny grid",
@@ -70,6 +71,40 @@ def test_paper_tables_evaluate_where_the_papers_do() -> None:
     assert TABLE1.linear_eval == "beside"
     specs = plan_runs(CARE_TABLE, CARE_TABLE.profiles["local"])
     assert {s.linear_eval for s in specs} == {"headline"}
+    # H-SSL Table 1 reads Fashion-MNIST through the MNIST readout's spatial layout; CARE and
+    # Table 2 (whose MLP has no spatial map) through the global pool.
+    fashion = {
+        table.name: dict(plan_runs(table, table.profiles["local"])[0].linear_configs)
+        for table in (TABLE1, TABLE2, CARE_TABLE)
+    }
+    assert fashion["table1"]["Fashion-MNIST"] == "linear_fashion_hssl.yaml"
+    assert fashion["table2"]["Fashion-MNIST"] == fashion["care"]["Fashion-MNIST"]
+    assert fashion["care"]["Fashion-MNIST"] == "linear_fashion.yaml"
+
+
+def test_a_table_evaluates_with_its_own_protocol(tmp_path: Path) -> None:
+    """A table naming linear_fashion_hssl.yaml for Fashion-MNIST records that protocol (the
+    grid readout); editing it reruns that table's runs and leaves a table of the default
+    protocol as it was."""
+    default = _table(tmp_path, "beside")
+    hssl = dataclasses.replace(
+        default, linear_configs={"Fashion-MNIST": "linear_fashion_hssl.yaml"}
+    )
+    profile = default.profiles["local"]
+    (spec,) = plan_runs(hssl, profile)
+    spec = RunSpec.from_dict(spec.to_dict())  # as the sweep hands it to a worker
+    record = runner.run_one(spec, tmp_path / "out")
+    linear = record.settings["linear_eval"]
+    assert linear["config"] == str(default.experiments_dir / "linear_fashion_hssl.yaml")
+    assert linear["protocol"]["model"]["init_args"]["readout"] == "grid_pool"
+    text = render_markdown(hssl, profile, [spec], aggregate([record], [spec]), {}, [record])
+    assert "protocols: Fashion-MNIST: experiments/linear_fashion_hssl.yaml)" in text
+
+    (untouched,) = plan_runs(default, profile)
+    protocol = default.experiments_dir / "linear_fashion_hssl.yaml"
+    protocol.write_text(protocol.read_text().replace("grid_size: 3", "grid_size: 2"))
+    assert plan_runs(hssl, profile)[0].run_id != spec.run_id
+    assert plan_runs(default, profile)[0].run_id == untouched.run_id
 
 
 @pytest.mark.parametrize("mode", ["headline", "beside"])

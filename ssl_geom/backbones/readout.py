@@ -15,6 +15,8 @@ it, so the two numbers measure the same function of the representation:
   classifier to 128" — :class:`ConvGroupReadout`. The paper says nothing about the
   group axis after that layer; reducing it by a max (as the ResNet readout does) is
   what makes 128 the classifier's input size, so we do that.
+- :class:`GridPoolReadout`: the parameter-free coarse spatial layout of the map, for a
+  cached (fast) linear evaluation that keeps what the MNIST readout's conv sees.
 - Everything else (torchvision ResNets, the Table 2 MLP, users' backbones): the
   parameter-free global pooling of :func:`~ssl_geom.backbones.structured_to_vector`
   (max over ``G``, mean over space) — for a ``G = 1`` ResNet this is the usual global
@@ -28,7 +30,7 @@ features, never with the SSL loss. ``readout.out_features`` is the classifier's 
 size and ``readout.has_parameters`` tells feature caches whether the readout's output
 can be cached (no parameters) or only its input can.
 
-Written here: the three small modules below (no library offers the paper's readout).
+Written here: the small modules below (no library offers the paper's readout).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
@@ -72,6 +75,37 @@ class GlobalPoolReadout(Readout):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_structured(z, self.in_channels)
         return z.amax(dim=2).mean(dim=(-2, -1))
+
+
+class GridPoolReadout(Readout):
+    """Max over the group axis, average pooling to a ``grid x grid`` layout, flattened; no parameters.
+
+    A parameter-free stand-in for the H-SSL MNIST readout (:class:`ConvGroupReadout`), whose
+    k 7 conv of "effective size 3" reads the whole 7x7 map through smooth spatial basis
+    functions: a linear map of the map's coarse (about 3x3) spatial layout. Global pooling
+    throws that layout away, and a linear classifier on it then depends on which few
+    channels a seed happened to draw. Average-pooling the conv feature maps to a small grid
+    before a linear classifier is also the linear-probe protocol of Goyal et al., "Scaling
+    and Benchmarking Self-Supervised Visual Representation Learning", arXiv:1905.01235.
+    Output: ``in_channels * grid * grid`` values, channel-major.
+    """
+
+    def __init__(self, in_channels: int, grid: int) -> None:
+        if grid < 1:
+            raise ValueError(f"grid must be >= 1, got {grid}")
+        super().__init__(in_channels, in_channels * grid * grid)
+        self.grid = grid
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_structured(z, self.in_channels)
+        height, width = z.shape[-2:]
+        if height < self.grid or width < self.grid:
+            raise ValueError(
+                f"a {self.grid}x{self.grid} grid readout needs maps of at least that size, got "
+                f"{height}x{width}; use a smaller grid or the global pool for this backbone"
+            )
+        pooled = F.adaptive_avg_pool2d(z.amax(dim=2), self.grid)
+        return pooled.flatten(1)
 
 
 class ResNetGroupReadout(Readout):

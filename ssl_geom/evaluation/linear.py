@@ -16,15 +16,17 @@ What it does: loads the backbone of any checkpoint (:func:`~ssl_geom.evaluation.
 freezes it (eval mode, no gradient, kept in eval mode when Lightning calls ``train()``), reads
 features through ``ssl_geom.backbones.readout.build_readout`` (global average pooling for plain
 ResNets, the H-SSL readout for H-SSL backbones; ``readout="global_pool"`` uses the
-parameter-free pooled vector for every backbone), and trains ``n_classifiers`` linear
+parameter-free pooled vector for every backbone, ``readout="grid_pool"`` the map average-pooled
+to a small grid), and trains ``n_classifiers`` linear
 classifiers from different initialisations at once (:class:`ClassifierBank`). Logged:
 
 - every validation epoch: ``linear/val_acc`` (mean over classifiers), ``linear/val_acc_std``,
   ``linear/val_acc_<i>``;
 - on test: the same as ``linear/test_*``, and the weighted kNN accuracy ``knn/test_acc``
   (k = 200, temperature 0.1: lightly's ``knn_predict``, Wu et al. 2018) on the
-  cosine-normalised vectors of the parameter-free part of the readout (global average pool; for
-  a trainable readout, max over the group axis and mean over space, ``backbone.embed``), with the
+  cosine-normalised vectors of the parameter-free part of the readout (the global average pool
+  or the grid-pooled vector; for a trainable readout, max over the group axis and mean over
+  space, ``backbone.embed``), with the
   whole train split (eval transform) as bank and the test split as queries.
 
 Std is the sample standard deviation (ddof = 1) over the classifiers, as the reproduce tables
@@ -49,7 +51,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ssl_geom.backbones import structured_to_vector
-from ssl_geom.backbones.readout import GlobalPoolReadout, Readout, build_readout
+from ssl_geom.backbones.readout import GlobalPoolReadout, GridPoolReadout, Readout, build_readout
 from ssl_geom.data.protocol import attached_datamodule
 from ssl_geom.evaluation.checkpoint import load_backbone
 from ssl_geom.evaluation.data import LinearEvalData
@@ -57,7 +59,7 @@ from ssl_geom.evaluation.heads import ClassifierBank
 
 OptimizerName = Literal["adam", "sgd"]
 FEATURE_NORM_EPS = 1e-10
-ReadoutName = Literal["backbone", "global_pool"]
+ReadoutName = Literal["backbone", "global_pool", "grid_pool"]
 
 
 def _has_state(module: nn.Module) -> bool:
@@ -97,7 +99,11 @@ class LinearEval(L.LightningModule):
             ResNets); ``global_pool``: the parameter-free max over the group axis and mean
             over space for every backbone (CARE's global-average-pooled vector; what the
             Fashion-MNIST config uses, because the H-SSL MNIST readout's trainable conv costs
-            about 2 s per batch of 512 on 2 CPU cores, hours for 100 epochs).
+            about 2 s per batch of 512 on 2 CPU cores, hours for 100 epochs); ``grid_pool``:
+            max over the group axis and average pooling to ``grid_size x grid_size``, flattened
+            (:class:`~ssl_geom.backbones.readout.GridPoolReadout`: the coarse spatial layout the
+            H-SSL MNIST readout's conv reads, without its parameters, so it is cached too).
+        grid_size: the grid of ``readout="grid_pool"`` (unused by the other readouts).
         standardize: standardise the pooled vector before the classifiers (a BatchNorm without
             affine parameters whose statistics are the training features' running average:
             at test time a fixed affine map, so the classifier stays linear in the features;
@@ -107,7 +113,7 @@ class LinearEval(L.LightningModule):
             ranks backbones by their feature *scale*: measured on a frozen random H-SSL MNIST
             CNN at 1/4 width (feature std 0.023), 1,200 Adam steps at lr 1e-3 reach 31.9% on
             Fashion-MNIST raw and 60.9% standardised. Needs a parameter-free readout
-            (``global_pool``, or a backbone whose own readout has no parameters).
+            (``global_pool``, ``grid_pool``, or a backbone whose own readout has none).
     """
 
     def __init__(
@@ -129,6 +135,7 @@ class LinearEval(L.LightningModule):
         knn_k: int = 200,
         knn_temperature: float = 0.1,
         readout: ReadoutName = "backbone",
+        grid_size: int = 3,
         standardize: bool = False,
     ) -> None:
         super().__init__()
@@ -142,8 +149,12 @@ class LinearEval(L.LightningModule):
         for name, value in (("lr", lr), ("weight_decay", weight_decay)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if readout not in ("backbone", "global_pool"):
-            raise ValueError(f"readout must be 'backbone' or 'global_pool', got {readout!r}")
+        if readout not in ("backbone", "global_pool", "grid_pool"):
+            raise ValueError(
+                f"readout must be 'backbone', 'global_pool' or 'grid_pool', got {readout!r}"
+            )
+        if grid_size < 1:
+            raise ValueError(f"grid_size must be >= 1, got {grid_size}")
         if knn_k < 1 or knn_temperature <= 0:
             raise ValueError(
                 f"knn_k must be >= 1 and knn_temperature > 0, got {knn_k} and {knn_temperature}"
@@ -162,7 +173,7 @@ class LinearEval(L.LightningModule):
             raise ValueError(
                 f"standardize=True needs a parameter-free readout, but readout={readout!r} of "
                 f"{type(self.backbone).__name__} is trainable (it is each classifier's own); "
-                "use readout='global_pool' or standardize=False"
+                "use readout='global_pool' or 'grid_pool', or standardize=False"
             )
         # momentum=None: the running statistics are the plain average over all training
         # batches, i.e. the training features' own statistics once an epoch has passed. eps
@@ -193,6 +204,8 @@ class LinearEval(L.LightningModule):
     def _build_readout(self) -> Readout:
         if self.hparams.readout == "global_pool":
             return GlobalPoolReadout(self.backbone.out_channels)
+        if self.hparams.readout == "grid_pool":
+            return GridPoolReadout(self.backbone.out_channels, self.hparams.grid_size)
         return build_readout(self.backbone)
 
     @property

@@ -8,8 +8,10 @@
   far from converged, so the linear evaluation is shown beside it, in its own labelled table
   (``"beside"``).
 
-The protocol of each dataset is its ``experiments/linear_<dataset>.yaml`` (epochs, batch
-size, optimiser, readout), read here so the command line and the tables cannot drift apart;
+The protocol of each dataset is a config of ``experiments/`` (epochs, batch size, optimiser,
+readout): ``tables.LINEAR_CONFIGS`` by default, ``linear_fashion_hssl.yaml`` (the H-SSL MNIST
+readout's spatial layout) for H-SSL Table 1 (``TableSpec.linear_configs``). It is read here so
+the command line and the tables cannot drift apart;
 the images and subsets are the pretraining DataModule's (the profile's budget). Datasets
 without a linear config (MNIST, Tiny ImageNet: no paper evaluates them linearly) get none.
 """
@@ -17,6 +19,7 @@ without a linear config (MNIST, Tiny ImageNet: no paper evaluates them linearly)
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +29,35 @@ from ssl_geom.data.base import SSLDataModule
 from ssl_geom.evaluation import evaluate_checkpoint
 
 from .configs import experiments_dir
-from .tables import LinearEvalMode, TableSpec
-
-LINEAR_CONFIGS = {
-    "Fashion-MNIST": "linear_fashion.yaml",
-    "CIFAR-10": "linear_cifar10.yaml",
-    "CIFAR-100": "linear_cifar100.yaml",
-    "STL10": "linear_stl10.yaml",
-    "ImageNet-100": "linear_imagenet100.yaml",
-}
+from .tables import LINEAR_CONFIGS, LinearEvalMode, TableSpec
 
 
-def linear_config(dataset: SSLDataModule, experiments: Path | None = None) -> Path | None:
-    """The linear-evaluation config of ``dataset`` (in ``experiments``, default the installed or
-    checked-out folder), or ``None`` when the papers have none."""
-    name = LINEAR_CONFIGS.get(dataset.name)
+def linear_config(
+    dataset: SSLDataModule,
+    experiments: Path | None = None,
+    configs: Mapping[str, str] = LINEAR_CONFIGS,
+) -> Path | None:
+    """The linear-evaluation config of ``dataset`` (file names by dataset name: ``configs``;
+    in ``experiments``, default the installed or checked-out folder), or ``None`` when the
+    papers have none."""
+    name = configs.get(dataset.name)
     return (experiments or experiments_dir()) / name if name is not None else None
 
 
-def protocol_for(mode: LinearEvalMode, dataset: SSLDataModule, experiments: Path) -> Path | None:
+def protocol_for(
+    mode: LinearEvalMode,
+    dataset: SSLDataModule,
+    experiments: Path,
+    configs: Mapping[str, str] = LINEAR_CONFIGS,
+) -> Path | None:
     """The linear config that will evaluate a run, checked to exist before the run trains.
 
-    ``mode`` is the table's ``linear_eval`` (carried by the run's spec); ``experiments`` the
-    folder of the run's own config, whose linear configs its id hashes (plan.linear_protocols).
-    ``None`` when the table shows no linear evaluation or the dataset has no linear config.
+    ``mode`` and ``configs`` are the table's ``linear_eval`` and ``linear_configs`` (carried by
+    the run's spec); ``experiments`` the folder of the run's own config, whose linear configs
+    its id hashes (plan.linear_protocols). ``None`` when the table shows no linear evaluation
+    or the dataset has no linear config.
     """
-    config = linear_config(dataset, experiments)
+    config = linear_config(dataset, experiments, configs)
     if mode == "none" or config is None:
         return None
     if not config.is_file():

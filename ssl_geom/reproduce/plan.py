@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +42,8 @@ class RunSpec:
     config_hash: str  # of the resolved config, table, profile and seed (see settings_hash)
     linear_eval: LinearEvalMode = "none"
     test_geometry: bool = False  # measure the test-set Wahba error and gamma_f (CARE table)
+    # The table's linear protocol per dataset name (TableSpec.linear_configs), as pairs.
+    linear_configs: tuple[tuple[str, str], ...] = ()
 
     @property
     def cell(self) -> str:
@@ -56,11 +59,21 @@ class RunSpec:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["overrides"] = list(self.overrides)
+        data["linear_configs"] = [list(pair) for pair in self.linear_configs]
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
-        return cls(**{**data, "row": Row(**data["row"]), "overrides": tuple(data["overrides"])})
+        return cls(
+            **{
+                **data,
+                "row": Row(**data["row"]),
+                "overrides": tuple(data["overrides"]),
+                "linear_configs": tuple(
+                    (dataset, name) for dataset, name in data.get("linear_configs", ())
+                ),
+            }
+        )
 
 
 def seed_overrides(seed: int) -> tuple[str, ...]:
@@ -127,18 +140,20 @@ def settings_hash(
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-def linear_protocols(config: str | Path) -> dict[str, Any]:
-    """Every linear-evaluation config beside ``config`` (file name -> parsed YAML).
+def linear_protocols(config: str | Path, names: Iterable[str]) -> dict[str, Any]:
+    """The linear-evaluation configs ``names`` that exist beside ``config`` (name -> parsed YAML).
 
-    A run is evaluated by the protocol of its dataset (``evaluation.LINEAR_CONFIGS``), which
-    is known only once its DataModule is built; all of them are hashed instead, so an edit of
-    any linear config reruns every linearly evaluated run of that folder: more reruns than
-    needed, never a record evaluated under a protocol other than the current one.
+    A run is evaluated by its table's protocol for its dataset (``TableSpec.linear_configs``),
+    which is known only once its DataModule is built; all the table's protocols are hashed
+    instead, so an edit of any of them reruns every linearly evaluated run of that table and
+    folder: more reruns than needed, never a record evaluated under a protocol other than the
+    current one.
     """
     folder = Path(config).parent
     return {
-        path.name: yaml.safe_load(path.read_text(encoding="utf-8"))
-        for path in sorted(folder.glob("linear_*.yaml"))
+        name: yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+        for name in sorted(set(names))
+        if (folder / name).is_file()
     }
 
 
@@ -197,15 +212,18 @@ def plan_runs(
     which the worker checks against a full parse before training.
     """
     runs: list[RunSpec] = []
-    # The linear configs of each config folder, read once for all its cells.
+    # The table's linear configs in each config folder, read once for all its cells.
     protocols_by_folder: dict[Path, dict[str, Any]] = {}
+    linear_configs = tuple(sorted(table.linear_configs.items()))
     for cell in plan_cells(table, profile, experiments):
         resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(profile.seeds[0])))
         protocols = None
         if table.linear_eval != "none":
             folder = Path(cell.config).parent
             if folder not in protocols_by_folder:
-                protocols_by_folder[folder] = linear_protocols(cell.config)
+                protocols_by_folder[folder] = linear_protocols(
+                    cell.config, table.linear_configs.values()
+                )
             protocols = protocols_by_folder[folder]
         for seed in profile.seeds:
             runs.append(
@@ -230,6 +248,7 @@ def plan_runs(
                     ),
                     linear_eval=table.linear_eval,
                     test_geometry=bool(table.test_columns),
+                    linear_configs=linear_configs if table.linear_eval != "none" else (),
                 )
             )
     return runs

@@ -256,12 +256,15 @@ def _linear_section(
     """The same grid, each cell the linear evaluation of the run's frozen backbone."""
     cells = _cells(records, lambda record: record.linear_accuracy)
     header = ["Dataset", "Transformation", "Backbone", *table.methods]
+    protocols = ", ".join(
+        f"{dataset}: experiments/{name}" for dataset, name in sorted(table.linear_configs.items())
+    )
     lines = [
         "",
         "## Linear evaluation (beside the paper's online classifier above)",
         "",
         "Each cell: top-1 % of linear classifiers trained afterwards on the frozen pretrained "
-        "backbone (experiments/linear_*.yaml: mean over 3 classifier initialisations), mean ± "
+        f"backbone (mean over 3 classifier initialisations; protocols: {protocols}), mean ± "
         "std over seeds. The paper reports only the online classifier; under a short budget "
         "that probe is far from converged, this one is not. '—': no linear config for the data.",
         "",

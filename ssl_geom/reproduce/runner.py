@@ -182,7 +182,11 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         if existing is not None:  # finished by another process while we waited
             return existing
         resolved = spec_settings(spec)
-        protocols = linear_protocols(spec.config) if spec.linear_eval != "none" else None
+        protocols = (
+            linear_protocols(spec.config, dict(spec.linear_configs).values())
+            if spec.linear_eval != "none"
+            else None
+        )
         config_hash = settings_hash(
             resolved,
             spec.table,
@@ -205,7 +209,9 @@ def _train_and_record(
     spec: RunSpec, out_dir: Path, directory: Path, resolved: dict, resume_from: Path | None
 ) -> RunRecord:
     cli = _build(directory / RESOLVED_FILE, directory)
-    protocol = protocol_for(spec.linear_eval, cli.datamodule, Path(spec.config).parent)
+    protocol = protocol_for(
+        spec.linear_eval, cli.datamodule, Path(spec.config).parent, dict(spec.linear_configs)
+    )
     history = MetricHistory()
     cli.trainer.callbacks.append(history)
 
