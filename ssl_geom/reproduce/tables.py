@@ -146,12 +146,13 @@ LOCAL_SEEDS = (0, 1, 2)
 GPU_SEEDS = (0, 1, 2)
 
 
-def _hssl_local(epochs: int, test_images: int) -> tuple[str, ...]:
-    """The H-SSL tables' local budget: ``epochs`` on 6,000 training images, batch 256."""
+def _hssl_local(epochs: int, test_images: int, validate_every: int) -> tuple[str, ...]:
+    """The H-SSL tables' local budget: ``epochs`` on 6,000 training images, batch 256, the
+    online probe validated on the test images every ``validate_every`` epochs."""
     return (
         *_CPU,
         f"--trainer.max_epochs={epochs}",
-        "--trainer.check_val_every_n_epoch=1",
+        f"--trainer.check_val_every_n_epoch={validate_every}",
         "--data.batch_size=256",
         "--data.max_train_samples=6000",
         f"--data.max_eval_samples={test_images}",
@@ -224,14 +225,16 @@ def _hssl_profiles(
     local_note: str,
     local_epochs: int = 3,
     local_test_images: int = 2000,
+    local_seeds: tuple[int, ...] = LOCAL_SEEDS,
+    local_validate_every: int = 1,
 ) -> dict[str, Profile]:
     return {
         "local": Profile(
             name="local",
-            seeds=LOCAL_SEEDS,
-            overrides=_hssl_local(local_epochs, local_test_images),
+            seeds=local_seeds,
+            overrides=_hssl_local(local_epochs, local_test_images, local_validate_every),
             description=(
-                f"local profile: {len(LOCAL_SEEDS)} seeds, {local_epochs} epochs on 6,000 "
+                f"local profile: {len(local_seeds)} seeds, {local_epochs} epochs on 6,000 "
                 f"training images ({local_test_images:,} test images), batch 256, fp32 on 2 CPU "
                 f"cores{local_note}; Fashion-MNIST "
                 "stands in for MNIST. Numbers are NOT comparable to the paper's 500-1300-epoch "
@@ -335,11 +338,15 @@ TABLE1 = TableSpec(
     profiles=_hssl_profiles(
         {key: (_QUARTER_WIDTH,) for key in ("mnist_rotation", "mnist_translation", "mnist_scale")},
         ", MNIST CNNs at 1/4 width (8/16/32 channels)",
-        # Measured (3 epochs, 2,000 test images: 17.5 min): A-SSL beat Frozen, but the H-SSL
-        # checks stayed within the seeds' spread; twice the epochs and the whole test set
-        # (10,000 images, less readout noise) still fit the 45 minutes.
+        # Measured: 3 epochs with 2,000 test images took 17.5 min, 6 epochs with all 10,000
+        # 46.5 min, and neither decided the H-SSL checks (the global-pool readout's seed
+        # spread). No claim reads the online probe's validation on 10,000 images after every
+        # epoch, a large share of each run: it is validated once, after the last epoch, and
+        # the time goes to 5 seeds.
         local_epochs=6,
         local_test_images=10000,
+        local_seeds=(0, 1, 2, 3, 4),
+        local_validate_every=6,
     ),
     claims=TABLE1_CLAIMS,
     linear_eval="beside",
