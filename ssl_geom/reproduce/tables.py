@@ -529,7 +529,7 @@ CARE_TABLE = TableSpec(
 # 0.01 <= lambda <= 0.1 on CIFAR-10), here on the CARE table's Fashion-MNIST row: one SimCLR
 # column (lambda = 0) and one CARE-SimCLR column per lambda, with accuracy, Wahba error and
 # gamma_f. It is how the CARE table's local lambda (CARE_LOCAL_LAMBDA) is chosen.
-CARE_LAMBDAS = (0.01, 0.1, 1.0)
+CARE_LAMBDAS = (0.01, 0.1, 0.3, 1.0)
 _LAMBDA_COLUMNS = tuple(f"CARE λ={lam:g}" for lam in CARE_LAMBDAS)
 _CARE_LAMBDA_METHODS = ("SimCLR", *_LAMBDA_COLUMNS)
 _CARE_LAMBDA_PREFIX = {"SimCLR": "simclr", **{c: "care_simclr" for c in _LAMBDA_COLUMNS}}
