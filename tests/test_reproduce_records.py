@@ -83,8 +83,12 @@ def test_load_ignores_half_written_temp_files(tmp_path: Path) -> None:
 
 def test_plan_covers_the_grid_and_ids_change_with_settings(fast_resolve: None) -> None:
     local = plan_runs(TABLE1, TABLE1.profiles["local"])
-    # 8 rows x 4 methods, as in the paper's Table 1 layout; 5 seeds locally.
-    assert len(local) == 8 * 4 * 5
+    # 8 rows x 4 methods, as in the paper's Table 1 layout; locally 3 seeds, 5 on the
+    # translation row.
+    assert len(local) == 7 * 4 * 3 + 4 * 5
+    translation = {s.seed for s in local if s.row.key == "mnist_translation"}
+    assert translation == {0, 1, 2, 3, 4}
+    assert {s.seed for s in local if s.row.key == "mnist_scale"} == {0, 1, 2}
     assert len({s.run_id for s in local}) == len(local)
     paper = plan_runs(TABLE1, TABLE1.profiles["paper"])
     assert len(paper) == 8 * 4 * 3

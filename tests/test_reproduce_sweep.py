@@ -207,6 +207,16 @@ def test_submitit_local_executor_runs_a_job(tiny: TableSpec, tmp_path: Path) -> 
     assert any((out / "submitit").iterdir())
 
 
+class _Exited:
+    """A worker that has already exited with ``code`` (what the launcher polls)."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def poll(self) -> int:
+        return self.code
+
+
 def _one_seed(table: TableSpec, monkeypatch: pytest.MonkeyPatch, seeds=(0,)) -> TableSpec:
     profile = dataclasses.replace(table.profiles["local"], seeds=seeds)
     single = dataclasses.replace(table, profiles={"local": profile})
@@ -222,8 +232,10 @@ def test_editing_a_config_after_a_finished_run_runs_it_again_and_leaves_the_old_
     codes = {"finished": 0, "already": EXIT_ALREADY, "busy": EXIT_BUSY, "failed": 1}
     monkeypatch.setattr(
         sweep_module,
-        "run_in_subprocess",
-        lambda spec, out_dir: codes[runner.run_or_record_failure(spec, out_dir)],
+        "start_worker",
+        lambda spec, out_dir, threads, log: _Exited(
+            codes[runner.run_or_record_failure(spec, out_dir)]
+        ),
     )
     out = tmp_path / "results"
     first = sweep_module.sweep("tiny", "local", out)
@@ -326,7 +338,7 @@ def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
     table = _one_seed(tiny, monkeypatch, seeds=(0, 1, 2, 3, 4))
     specs = plan_runs(table, table.profiles["local"])
 
-    def fake_worker(spec, out_dir) -> int:
+    def fake_exit_code(spec, out_dir) -> int:
         if spec.seed == 0:
             failure = FailureRecord(
                 run_id=spec.run_id,
@@ -367,7 +379,11 @@ def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
             return 0
         return EXIT_BUSY
 
-    monkeypatch.setattr(sweep_module, "run_in_subprocess", fake_worker)
+    monkeypatch.setattr(
+        sweep_module,
+        "start_worker",
+        lambda spec, out_dir, threads, log: _Exited(fake_exit_code(spec, out_dir)),
+    )
     result = sweep_module.sweep("tiny", "local", tmp_path / "results")
     seed = {s.seed: s.run_id for s in specs if s.row.key == "present"}
     assert result.failed == [seed[0]]

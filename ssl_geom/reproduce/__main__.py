@@ -34,7 +34,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpus-per-job", type=int, default=1)
     parser.add_argument("--timeout-min", type=int, default=24 * 60)
     parser.add_argument("--limit", type=int, default=None, help="only the first N runs")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local launcher: runs trained at once, sharing the cores (default: the "
+        "profile's; local: 2)",
+    )
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be >= 1 (runs trained at once), got {args.workers}")
 
     out = args.out or Path("results") / args.table
     try:
@@ -56,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         limit=args.limit,
         experiments=args.experiments,
+        workers=args.workers,
     )
     print(result.table_path.read_text())
     print(f"table: {result.table_path}\nplot:  {result.plot_path}")

@@ -216,7 +216,8 @@ def plan_runs(
     protocols_by_folder: dict[Path, dict[str, Any]] = {}
     linear_configs = tuple(sorted(table.linear_configs.items()))
     for cell in plan_cells(table, profile, experiments):
-        resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(profile.seeds[0])))
+        seeds = profile.seeds_of(cell.row.key)
+        resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(seeds[0])))
         protocols = None
         if table.linear_eval != "none":
             folder = Path(cell.config).parent
@@ -225,7 +226,7 @@ def plan_runs(
                     cell.config, table.linear_configs.values()
                 )
             protocols = protocols_by_folder[folder]
-        for seed in profile.seeds:
+        for seed in seeds:
             runs.append(
                 RunSpec(
                     table=table.name,

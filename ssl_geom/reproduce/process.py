@@ -40,10 +40,33 @@ def _die_with_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def spawn_worker(command: list[str]) -> subprocess.Popen:
-    """Start ``command`` as a child process that dies with this one."""
+def spawn_worker(
+    command: list[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen:
+    """Start ``command`` as a child process that dies with this one.
+
+    ``env`` replaces its environment; ``log`` (appended to) receives its stdout and stderr
+    instead of this process's.
+    """
     parent = os.getpid()
-    return subprocess.Popen(command, preexec_fn=lambda: _die_with_parent(parent))
+    if log is None:
+        return subprocess.Popen(command, env=env, preexec_fn=lambda: _die_with_parent(parent))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as stream:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: _die_with_parent(parent),
+        )
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ One process at a time trains a run: ``<out>/runs/<run_id>.lock`` is held with
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -306,12 +307,19 @@ def run_or_record_failure(spec: RunSpec, out_dir: Path) -> Outcome:
     return "already" if had_record else "finished"
 
 
-def run_in_subprocess(spec: RunSpec, out_dir: Path) -> int:
-    """Run ``spec`` in a fresh Python process (isolates memory and crashes); return its exit code.
+def start_worker(
+    spec: RunSpec, out_dir: Path, threads: int | None = None, log: Path | None = None
+) -> subprocess.Popen:
+    """Start ``spec`` in a fresh Python process (isolates memory and crashes); return it.
 
-    0: finished now, ``EXIT_ALREADY``: its record was there (another process finished it
-    first), ``EXIT_BUSY``: another process is training it, 1: failed
-    (a failure record says why), anything else: the worker itself died (e.g. killed).
+    Its exit code: 0 finished now, ``EXIT_ALREADY``: its record was there (another process
+    finished it first), ``EXIT_BUSY``: another process is training it, 1: failed (a failure
+    record says why), anything else: the worker itself died (e.g. killed). ``threads`` caps
+    its intra-op threads (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) unless this process's
+    environment already sets ``OMP_NUM_THREADS``; ``log`` receives its output.
     """
     worker = [sys.executable, "-m", "ssl_geom.reproduce.worker", json.dumps(spec.to_dict())]
-    return spawn_worker([*worker, str(out_dir)]).wait()
+    env = None
+    if threads is not None and "OMP_NUM_THREADS" not in os.environ:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    return spawn_worker([*worker, str(out_dir)], env=env, log=log)

@@ -1,12 +1,14 @@
 """Run a whole table: check data, launch unfinished runs, write the table and plot.
 
-Launchers: ``local`` runs one subprocess per run, in order; ``submitit`` submits
-one job per run (SLURM on a cluster, or submitit's local executor), each job
+Launchers: ``local`` runs one subprocess per run, in table order, at most ``workers`` at a
+time (each then gets ``cores / workers`` threads and writes its output to
+``<out>/logs/<run_id>.log``); ``submitit`` submits one job per run (SLURM on a cluster, or submitit's local executor), each job
 training with Lightning DDP over the GPUs it was given.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Literal
 from ssl_geom.io import write_atomic
 
 from .plan import RunSpec, plan_runs
+from .process import available_cores
 from .records import load_failures, load_records, record_path
 from .report import (
     aggregate,
@@ -28,8 +31,8 @@ from .runner import (
     EXIT_BUSY,
     check_data,
     git_commit,
-    run_in_subprocess,
     run_or_record_failure,
+    start_worker,
 )
 from .tables import get_table
 
@@ -101,12 +104,20 @@ def sweep(
     submitit_options: SubmititOptions | None = None,
     limit: int | None = None,
     experiments: Path | str | None = None,
+    workers: int | None = None,
 ) -> SweepResult:
-    """Do every unfinished run of ``table_name`` under ``profile_name``, then report."""
+    """Do every unfinished run of ``table_name`` under ``profile_name``, then report.
+
+    ``workers``: runs the local launcher trains at once (default: the profile's
+    ``parallel_runs``).
+    """
     start = time.perf_counter()
     table = get_table(table_name)
     specs = plan(table_name, profile_name, experiments)
     profile = table.profiles[profile_name]
+    workers = profile.parallel_runs if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1 (runs trained at once), got {workers}")
     out_dir = Path(out_dir)
     if limit is not None:
         specs = specs[:limit]
@@ -130,7 +141,7 @@ def sweep(
         flush=True,
     )
 
-    outcomes = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions())
+    outcomes = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions(), workers)
     # A run whose worker failed but whose record exists was finished by another process.
     elsewhere = [
         run_id
@@ -195,23 +206,51 @@ def sweep(
 
 
 def _launch(
-    todo: list[RunSpec], out_dir: Path, launcher: Launcher, options: SubmititOptions
+    todo: list[RunSpec],
+    out_dir: Path,
+    launcher: Launcher,
+    options: SubmititOptions,
+    workers: int,
 ) -> dict[str, str]:
     """Run ``todo``; the outcome of each run id: finished, already, busy or failed."""
     if launcher == "local":
-        outcomes = {}
-        for i, spec in enumerate(todo, 1):
-            print(f"[{i}/{len(todo)}] {spec.run_id}", flush=True)
-            code = run_in_subprocess(spec, out_dir)
-            outcomes[spec.run_id] = {
-                0: "finished",
-                EXIT_BUSY: "busy",
-                EXIT_ALREADY: "already",
-            }.get(code, "failed")
-        return outcomes
+        return _launch_local(todo, out_dir, workers)
     if launcher == "submitit":
         return _launch_submitit(todo, out_dir, options)
     raise ValueError(f"unknown launcher {launcher!r}; expected 'local' or 'submitit'")
+
+
+_OUTCOME = {0: "finished", EXIT_BUSY: "busy", EXIT_ALREADY: "already"}
+_POLL_S = 0.5  # how often the local launcher looks for finished workers
+
+
+def _launch_local(todo: list[RunSpec], out_dir: Path, workers: int) -> dict[str, str]:
+    """At most ``workers`` worker processes at a time, started in table order.
+
+    One worker inherits this process's output and threads. Several share the cores
+    (``cores // workers`` threads each, unless ``OMP_NUM_THREADS`` is set) and each writes to
+    ``<out>/logs/<run_id>.log``, so their progress does not interleave.
+    """
+    threads = None if workers == 1 else max(1, available_cores() // workers)
+    pending = list(enumerate(todo, 1))
+    running: dict[str, subprocess.Popen] = {}
+    outcomes: dict[str, str] = {}
+    while pending or running:
+        while pending and len(running) < workers:
+            i, spec = pending.pop(0)
+            log = None if workers == 1 else out_dir / "logs" / f"{spec.run_id}.log"
+            print(f"[{i}/{len(todo)}] {spec.run_id}{f' (log: {log})' if log else ''}", flush=True)
+            running[spec.run_id] = start_worker(spec, out_dir, threads, log)
+        codes = {run_id: worker.poll() for run_id, worker in running.items()}
+        done = {run_id: code for run_id, code in codes.items() if code is not None}
+        if not done:
+            time.sleep(_POLL_S)
+        for run_id, code in done.items():
+            del running[run_id]
+            outcomes[run_id] = _OUTCOME.get(code, "failed")
+            if workers > 1:
+                print(f"{run_id}: {outcomes[run_id]}", flush=True)
+    return {spec.run_id: outcomes[spec.run_id] for spec in todo}
 
 
 def _launch_submitit(
