@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -100,6 +101,21 @@ def test_plan_covers_the_grid_and_ids_change_with_settings(fast_resolve: None) -
     assert all(
         s.config.endswith(f"{TABLE1.method_prefix[s.method]}_mnist_rotation.yaml") for s in mnist
     )
+
+
+def test_a_rows_own_seeds_add_runs_to_that_row_and_leave_every_run_id_unchanged(
+    fast_resolve: None,
+) -> None:
+    """A run's id hashes its own seed, not the profile's seed lists: giving one row more
+    seeds keeps the finished records of every (row, seed) both plans share."""
+    local = TABLE1.profiles["local"]
+    uniform = dataclasses.replace(local, row_seeds={})
+    more = dataclasses.replace(local, row_seeds={"mnist_scale": (0, 1, 2, 3)})
+    ids_uniform = {(s.row.key, s.seed): s.run_id for s in plan_runs(TABLE1, uniform)}
+    ids_more = {(s.row.key, s.seed): s.run_id for s in plan_runs(TABLE1, more)}
+    assert set(ids_more) - set(ids_uniform) == {("mnist_scale", 3)}
+    assert all(ids_more[key] == run_id for key, run_id in ids_uniform.items())
+    assert more.seeds_of("mnist_scale") == (0, 1, 2, 3) and more.seeds_of("tin_scale") == (0, 1, 2)
 
 
 def test_every_planned_config_exists_in_experiments() -> None:

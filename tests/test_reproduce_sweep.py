@@ -18,8 +18,10 @@ import pytest
 from lightning.pytorch import Callback
 
 from ssl_geom.data.fake import write_fake_dataset
+from ssl_geom.reproduce import process as process_module
 from ssl_geom.reproduce import runner
 from ssl_geom.reproduce import sweep as sweep_module
+from ssl_geom.reproduce.__main__ import main as reproduce_main
 from ssl_geom.reproduce.plan import plan_runs, resolve_config, settings_hash
 from ssl_geom.reproduce.process import RunBusy, run_lock
 from ssl_geom.reproduce.records import (
@@ -425,3 +427,79 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+def _fake_spawn(report_dir: Path, seconds: float):
+    """A ``spawn_worker`` that starts, instead of training, a script that sleeps ``seconds``,
+    prints a line and writes when it ran and with how many threads (``OMP_NUM_THREADS`` of
+    its environment); it exits 1 for seed 2, else 0. The launcher's env and log pass through."""
+
+    def spawn(command: list[str], env: dict[str, str] | None = None, log: Path | None = None):
+        spec = json.loads(command[-2])
+        script = (
+            "import json, os, sys, time\n"
+            "start = time.time()\n"
+            f"time.sleep({seconds})\n"
+            "print('fake training', flush=True)\n"
+            "report = {'start': start, 'end': time.time(),"
+            " 'threads': os.environ.get('OMP_NUM_THREADS')}\n"
+            f"open({str(report_dir / str(spec['seed']))!r}, 'w').write(json.dumps(report))\n"
+            f"sys.exit({1 if spec['seed'] == 2 else 0})\n"
+        )
+        return process_module.spawn_worker([sys.executable, "-c", script], env=env, log=log)
+
+    return spawn
+
+
+def test_local_launcher_trains_workers_runs_at_once_with_a_share_of_the_cores_each(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three runs, two workers on a (pretended) 4-core machine: the first two run together
+    with 4 // 2 = 2 threads each, the third starts only when one of them has ended, each
+    writes its own log, and the outcomes follow the exit codes."""
+    _one_seed(tiny, monkeypatch, seeds=(0, 1, 2))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    monkeypatch.setattr(runner, "spawn_worker", _fake_spawn(reports, seconds=2.0))
+    monkeypatch.setattr(sweep_module, "available_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    out = tmp_path / "results"
+
+    result = sweep_module.sweep("tiny", "local", out, workers=2)
+
+    ran = {seed: json.loads((reports / str(seed)).read_text()) for seed in (0, 1, 2)}
+    assert {r["threads"] for r in ran.values()} == {"2"}
+    assert ran[0]["start"] < ran[1]["end"] and ran[1]["start"] < ran[0]["end"]  # overlapped
+    assert ran[2]["start"] >= min(ran[0]["end"], ran[1]["end"])  # never three at once
+    assert (result.finished, len(result.failed)) == (2, 1)
+    logs = sorted((out / "logs").iterdir())
+    assert len(logs) == 3 and all(log.read_text() == "fake training\n" for log in logs)
+
+
+def test_a_set_omp_num_threads_is_kept_and_one_worker_inherits_output_and_threads(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = plan_runs(tiny, tiny.profiles["local"])[0]
+    seen: list[tuple[dict[str, str] | None, Path | None]] = []
+    monkeypatch.setattr(runner, "spawn_worker", lambda command, env, log: seen.append((env, log)))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    runner.start_worker(spec, tmp_path, threads=4, log=tmp_path / "a.log")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    runner.start_worker(spec, tmp_path, threads=4, log=None)
+    runner.start_worker(spec, tmp_path)
+    (kept, _), (capped, _), (inherited, no_log) = seen
+    assert kept is None  # the user's OMP_NUM_THREADS=1 stays in the inherited environment
+    assert capped is not None
+    assert (capped["OMP_NUM_THREADS"], capped["MKL_NUM_THREADS"]) == ("4", "4")
+    assert inherited is None and no_log is None
+
+
+def test_workers_below_one_are_refused_before_anything_runs(
+    tiny: TableSpec, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"workers must be >= 1 .*got 0"):
+        sweep_module.sweep("tiny", "local", tmp_path / "results", workers=0)
+    assert not (tmp_path / "results").exists()
+    with pytest.raises(SystemExit):
+        reproduce_main(["tiny", "--workers", "0", "--out", str(tmp_path / "results")])
+    assert not (tmp_path / "results").exists()
