@@ -63,6 +63,11 @@ data:
 """
 
 
+def _threads_of_a_fresh_interpreter() -> int:
+    code = "import torch; print(torch.get_num_threads())"
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+
+
 def _tiny_table(tmp_path: Path) -> TableSpec:
     data_root = write_fake_dataset("mnist", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
@@ -106,6 +111,8 @@ def test_sweep_writes_records_table_and_plots_then_skips_finished_runs(
     for record in records:
         assert 0.0 <= record.accuracy <= 100.0 and record.epochs == 2
         assert record.git_commit and record.wall_time_s > 0
+        # One worker inherits this process's environment, so its thread count.
+        assert record.settings["torch_threads"] == _threads_of_a_fresh_interpreter()
         assert [h["epoch"] for h in record.history] == [0.0, 1.0]
         assert "probe/acc" in record.history[-1]
     text = result.table_path.read_text()

@@ -25,6 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 
@@ -256,6 +257,9 @@ def _train_and_record(
         history=history.history,
         settings={
             "resumed_from": str(resume_from) if resume_from else None,
+            # Another thread count sums in another order: results agree to rounding only
+            # (benchmarks/parallel_runs.py), so the record says which it was.
+            "torch_threads": torch.get_num_threads(),
             "resolved_config": resolved,
             "linear_eval": linear,
         },

@@ -1,9 +1,9 @@
 """Run a whole table: check data, launch unfinished runs, write the table and plot.
 
 Launchers: ``local`` runs one subprocess per run, in table order, at most ``workers`` at a
-time (each then gets ``cores / workers`` threads and writes its output to
-``<out>/logs/<run_id>.log``); ``submitit`` submits one job per run (SLURM on a cluster, or submitit's local executor), each job
-training with Lightning DDP over the GPUs it was given.
+time (each then gets ``cores // workers`` threads and writes its output to
+``<out>/logs/<run_id>.log``); ``submitit`` submits one job per run (SLURM on a cluster, or
+submitit's local executor), each job training with Lightning DDP over the GPUs it was given.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def _launch(
 ) -> dict[str, str]:
     """Run ``todo``; the outcome of each run id: finished, already, busy or failed."""
     if launcher == "local":
-        return _launch_local(todo, out_dir, workers)
+        return launch_local(todo, out_dir, workers)
     if launcher == "submitit":
         return _launch_submitit(todo, out_dir, options)
     raise ValueError(f"unknown launcher {launcher!r}; expected 'local' or 'submitit'")
@@ -224,7 +224,7 @@ _OUTCOME = {0: "finished", EXIT_BUSY: "busy", EXIT_ALREADY: "already"}
 _POLL_S = 0.5  # how often the local launcher looks for finished workers
 
 
-def _launch_local(todo: list[RunSpec], out_dir: Path, workers: int) -> dict[str, str]:
+def launch_local(todo: list[RunSpec], out_dir: Path, workers: int) -> dict[str, str]:
     """At most ``workers`` worker processes at a time, started in table order.
 
     One worker inherits this process's output and threads. Several share the cores

@@ -78,8 +78,10 @@ class Profile:
     # Seeds of single rows (row key -> seeds) instead of ``seeds``: more for a cheap row whose
     # differences are small against its seeds' spread.
     row_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    # Runs the local launcher trains at once; on CPU, small networks use cores better as
-    # parallel single-threaded runs than as one multi-threaded run.
+    # Runs the local launcher trains at once. A run's imports, CLI, data loading and the
+    # linear evaluation's tiny steps are mostly single-threaded: on 2 cores two 1-thread runs
+    # finished 4 Table 1 runs 1.43-1.56x faster than one 2-thread run at a time
+    # (benchmarks/parallel_runs.py).
     parallel_runs: int = 1
 
     def seeds_of(self, row_key: str) -> tuple[int, ...]:
