@@ -118,6 +118,22 @@ def test_a_rows_own_seeds_add_runs_to_that_row_and_leave_every_run_id_unchanged(
     assert more.seeds_of("mnist_scale") == (0, 1, 2, 3) and more.seeds_of("tin_scale") == (0, 1, 2)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"row_seeds": {"mnist_scal": (0,)}}, r"row_seeds for rows \['mnist_scal'\].*mnist_scale"),
+        ({"row_overrides": {"nope": ("--x=1",)}}, r"row_overrides for rows \['nope'\]"),
+        ({"row_seeds": {"mnist_scale": ()}}, r"gives rows \['mnist_scale'\] no seeds"),
+    ],
+)
+def test_per_row_settings_for_unplanned_rows_or_no_seeds_are_refused(
+    change: dict, message: str
+) -> None:
+    profile = dataclasses.replace(TABLE1.profiles["local"], **change)
+    with pytest.raises(ValueError, match=message):
+        plan_cells(TABLE1, profile)
+
+
 def test_every_planned_config_exists_in_experiments() -> None:
     for table in TABLES.values():
         for profile in table.profiles.values():

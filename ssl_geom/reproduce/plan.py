@@ -187,6 +187,7 @@ def plan_cells(
     """The cells of ``table`` under ``profile`` in table order (no config is parsed)."""
     folder = table.experiments_dir or experiments_dir(experiments)
     rows = profile.rows if profile.rows is not None else table.rows
+    _check_row_keys(table, profile, rows)
     cells = []
     for row in rows:
         label, extra = _substitute(row, profile)
@@ -200,6 +201,27 @@ def plan_cells(
             config = str(table.config_path(row, method, folder))
             cells.append(PlannedCell(row, label, method, config, overrides))
     return cells
+
+
+def _check_row_keys(table: TableSpec, profile: Profile, rows: tuple[Row, ...]) -> None:
+    """A profile's per-row settings must name rows it plans, and give every row a seed."""
+    keys = {row.key for row in rows}
+    for name, per_row in (
+        ("row_seeds", profile.row_seeds),
+        ("row_overrides", profile.row_overrides),
+    ):
+        unknown = sorted(set(per_row) - keys)
+        if unknown:
+            raise ValueError(
+                f"profile {profile.name!r} of table {table.name!r} sets {name} for rows "
+                f"{unknown}, which it does not plan; its rows: {', '.join(sorted(keys))}"
+            )
+    empty = sorted(key for key in keys if not profile.seeds_of(key))
+    if empty:
+        raise ValueError(
+            f"profile {profile.name!r} of table {table.name!r} gives rows {empty} no seeds; "
+            "give each row at least one seed (Profile.seeds or row_seeds)"
+        )
 
 
 def plan_runs(
