@@ -366,8 +366,9 @@ TABLE1 = TableSpec(
         # validated once, after the last epoch. With the grid readout 3 seeds decided claims
         # 1-2 but not claim 3, whose translation differences (SSL - Frozen, -0.6 to -1.0) are
         # small against that row's seed spread (0.65-0.83); 5 seeds on every row decided all
-        # three in 67.7 min. The translation row is the cheapest (a run: 45-75 s, scale:
-        # 130-360 s), so it alone gets 5 seeds: the same verdicts in 41.7 min.
+        # three in 67.7 min. The translation row is the cheapest (fit, test and linear evaluation
+        # of a run: 30-79 s; scale: 100-356 s), so it alone gets 5 seeds: the same verdicts in
+        # 41.7 min.
         local_epochs=6,
         local_test_images=10000,
         local_validate_every=6,
