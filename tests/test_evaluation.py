@@ -281,6 +281,15 @@ def test_standardize_needs_a_parameter_free_readout(tmp_path: Path) -> None:
         _standardizing_eval(checkpoint, "hssl_mnist_translation", "backbone")
 
 
+def test_an_unknown_readout_is_refused_naming_the_valid_ones() -> None:
+    # Checked before the checkpoint is read, so none is needed.
+    with pytest.raises(
+        ValueError,
+        match="readout must be one of 'backbone', 'global_pool', 'grid_pool', got 'nope'",
+    ):
+        LinearEval("unused.ckpt", num_classes=10, in_channels=1, readout="nope")
+
+
 def test_standardized_evaluation_of_small_features_matches_unit_features(
     fake_root: Path, tmp_path: Path
 ) -> None:

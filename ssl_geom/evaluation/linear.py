@@ -40,7 +40,7 @@ features, told apart by their number of dimensions (images are ``(B, C, H, W)``)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import lightning as L
 import torch
@@ -149,9 +149,10 @@ class LinearEval(L.LightningModule):
         for name, value in (("lr", lr), ("weight_decay", weight_decay)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        if readout not in ("backbone", "global_pool", "grid_pool"):
+        if readout not in get_args(ReadoutName):
             raise ValueError(
-                f"readout must be 'backbone', 'global_pool' or 'grid_pool', got {readout!r}"
+                f"readout must be one of {', '.join(map(repr, get_args(ReadoutName)))}, "
+                f"got {readout!r}"
             )
         if grid_size < 1:
             raise ValueError(f"grid_size must be >= 1, got {grid_size}")

@@ -607,15 +607,12 @@ CARE_LAMBDA_TABLE = TableSpec(
         "for varying lambda; curves, no numbers: no reference values are shown)."
     ),
     profiles={
-        name: Profile(
-            name=name,
-            seeds=base.seeds,
-            overrides=base.overrides,
+        name: dataclasses.replace(
+            base,
             description=base.description.split(", CARE's lambda")[0]
             + f"; CARE-SimCLR at lambda = {', '.join(f'{lam:g}' for lam in CARE_LAMBDAS)}.",
             rows=_CARE_FASHION_ROWS,
             method_overrides=_SWEEP_OVERRIDES,
-            parallel_runs=base.parallel_runs,
         )
         for name, base in (("local", _CARE_LAMBDA_LOCAL), ("gpu", CARE_TABLE.profiles["gpu"]))
     },
