@@ -14,7 +14,8 @@ from ssl_geom.reproduce import plan
 from ssl_geom.reproduce.plan import RunSpec, plan_runs
 from ssl_geom.reproduce.records import LINEAR_METRIC, RunRecord
 from ssl_geom.reproduce.report import aggregate, render_markdown
-from ssl_geom.reproduce.tables import TABLES, TableSpec
+from ssl_geom.reproduce.schema import TableSpec
+from ssl_geom.reproduce.tables import TABLES
 
 
 def run_record(
