@@ -1,10 +1,21 @@
-"""A run record for the reproduce tests: the fields a test is about, fixed values for the rest."""
+"""Helpers of the reproduce tests: a run record with fixed values for the fields a test is not
+about, and the pinned fixtures of tests/data/ (every planned run id, and each table rendered
+from synthetic records), which ``python -m tests.reproduce_testing`` rewrites."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from ssl_geom.reproduce.records import RunRecord
+from ssl_geom.reproduce import plan
+from ssl_geom.reproduce.plan import RunSpec, plan_runs
+from ssl_geom.reproduce.records import LINEAR_METRIC, RunRecord
+from ssl_geom.reproduce.report import aggregate, render_markdown
+from ssl_geom.reproduce.schema import TableSpec
+from ssl_geom.reproduce.tables import TABLES
 
 
 def run_record(
@@ -28,3 +39,93 @@ def run_record(
         accuracy=accuracy,
         **{**fields, **extra},
     )
+
+
+# Fixtures pinned from the tables as they were when the fixture was written: see main() below.
+DATA = Path(__file__).resolve().parent / "data"
+PLANNED_RUN_IDS = DATA / "planned_run_ids.json"
+RENDERED_TABLES = DATA / "rendered_tables"
+
+
+def planned_run_ids(profiles: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """``"<table>/<profile>"`` -> the sorted run ids it plans (the real config parse), for
+    every table and every profile (or only ``profiles``)."""
+    ids = {}
+    for name, table in sorted(TABLES.items()):
+        for profile in sorted(table.profiles):
+            if profiles is None or profile in profiles:
+                specs = plan_runs(table, table.profiles[profile])
+                ids[f"{name}/{profile}"] = sorted(spec.run_id for spec in specs)
+    return ids
+
+
+def config_free_resolve(config: str, overrides: tuple[str, ...]) -> dict[str, Any]:
+    """Stand-in for ``plan.resolve_config`` that reads no config: the overrides only, so a table
+    rendered from it depends on its spec and the report code, not on ``experiments/``."""
+    del config
+    return {"overrides": list(overrides), "data": {}}
+
+
+def _drawn(key: str, scale: float) -> float:
+    """A number in [0, scale) fixed by ``key`` (the same in every process, unlike ``hash``)."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32 * scale
+
+
+def synthetic_records(table: TableSpec, specs: list[RunSpec]) -> list[RunRecord]:
+    """A record for every planned run but every 7th (so seed counts differ), with a linear
+    evaluation on 4 of 5, a history of the table's curves and its test columns; every number
+    is drawn from the run's cell, so it does not depend on the configs' content."""
+    records = []
+    for i, spec in enumerate(specs):
+        if i % 7 == 3:
+            continue
+        cell = spec.cell
+        history = [
+            {"epoch": float(epoch), **{m: _drawn(f"{cell}{m}{epoch}", 10) for m in table.curves}}
+            for epoch in range(3)
+        ]
+        linear = {"metrics": {LINEAR_METRIC: _drawn(f"{cell}linear", 1)}}
+        records.append(
+            run_record(
+                spec.run_id,
+                {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key},
+                spec.method,
+                spec.seed,
+                50 + _drawn(cell, 40),
+                table=table.name,
+                profile=spec.profile,
+                git_commit="abc" if i % 11 else "def",
+                history=history,
+                settings={"linear_eval": linear} if i % 5 else {},
+                metrics={m: _drawn(f"{cell}{m}", 5) for m, _ in table.test_columns},
+                config_hash=spec.config_hash,
+                cell=cell,
+            )
+        )
+    return records
+
+
+def render_synthetic(table: TableSpec, profile: str) -> str:
+    """``table``'s markdown under ``profile`` from :func:`synthetic_records` (current commit
+    "abc"); plan with :func:`config_free_resolve` in place of the config parse."""
+    specs = plan_runs(table, table.profiles[profile])
+    records = synthetic_records(table, specs)
+    cells = aggregate(records, specs)
+    return render_markdown(
+        table, table.profiles[profile], specs, cells, {}, records, current_commit="abc"
+    )
+
+
+def main() -> None:
+    """Rewrite the pinned fixtures from the tables as they are now: ``python -m
+    tests.reproduce_testing``. Only for an intended change of the planned runs or the tables'
+    text; review the diff of tests/data/ before committing it."""
+    PLANNED_RUN_IDS.write_text(json.dumps(planned_run_ids(), indent=1, sort_keys=True) + "\n")
+    RENDERED_TABLES.mkdir(parents=True, exist_ok=True)
+    with mock.patch.object(plan, "resolve_config", config_free_resolve):
+        for name, table in sorted(TABLES.items()):
+            (RENDERED_TABLES / f"{name}.local.md").write_text(render_synthetic(table, "local"))
+
+
+if __name__ == "__main__":
+    main()

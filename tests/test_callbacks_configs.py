@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ssl_geom.reproduce.tables import RANK_TABLE
+from ssl_geom.reproduce.tables.geometry_paper import RANK_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "experiments").glob("geometry_*.yaml"))

@@ -14,7 +14,9 @@ from ssl_geom.reproduce import runner
 from ssl_geom.reproduce.configs import experiments_dir
 from ssl_geom.reproduce.plan import RunSpec, plan_runs
 from ssl_geom.reproduce.report import aggregate, render_markdown
-from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, TABLE2, Profile, Row, TableSpec
+from ssl_geom.reproduce.schema import Profile, Row, TableSpec
+from ssl_geom.reproduce.tables.care import CARE_TABLE
+from ssl_geom.reproduce.tables.hssl import TABLE1, TABLE2
 
 _CONFIG = """
 seed_everything: 0

@@ -23,7 +23,8 @@ from ssl_geom.reproduce.claims import (
     metric_value,
 )
 from ssl_geom.reproduce.records import RunRecord
-from ssl_geom.reproduce.tables import TABLE1, TABLES
+from ssl_geom.reproduce.tables import TABLES
+from ssl_geom.reproduce.tables.hssl import TABLE1
 from tests.reproduce_testing import run_record
 
 GREATER = Comparison("greater", Quantity("A"), Quantity("B"))

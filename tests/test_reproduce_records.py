@@ -21,7 +21,9 @@ from ssl_geom.reproduce.records import (
     write_record,
 )
 from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot, select_records
-from ssl_geom.reproduce.tables import CARE_TABLE, TABLE1, TABLE2, TABLES, get_table
+from ssl_geom.reproduce.tables import TABLES, get_table
+from ssl_geom.reproduce.tables.care import CARE_TABLE
+from ssl_geom.reproduce.tables.hssl import TABLE1, TABLE2
 from tests.reproduce_testing import run_record
 
 
@@ -298,7 +300,7 @@ def test_care_table_shows_test_set_geometry_beside_accuracy(fast_resolve: None) 
 
 
 def test_care_lambda_sweep_plans_one_column_per_lambda(fast_resolve: None) -> None:
-    from ssl_geom.reproduce.tables import CARE_LAMBDA_TABLE, CARE_LAMBDAS
+    from ssl_geom.reproduce.tables.care import CARE_LAMBDA_TABLE, CARE_LAMBDAS
 
     specs = plan_runs(CARE_LAMBDA_TABLE, CARE_LAMBDA_TABLE.profiles["local"])
     by_method: dict[str, list] = {}

@@ -33,7 +33,8 @@ from ssl_geom.reproduce.records import (
     write_record,
 )
 from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
-from ssl_geom.reproduce.tables import TABLES, Profile, Row, TableSpec
+from ssl_geom.reproduce.schema import Profile, Row, TableSpec
+from ssl_geom.reproduce.tables import TABLES
 
 _CONFIG = """
 seed_everything: 0

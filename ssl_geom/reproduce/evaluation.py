@@ -9,7 +9,7 @@
   (``"beside"``).
 
 The protocol of each dataset is a config of ``experiments/`` (epochs, batch size, optimiser,
-readout): ``tables.LINEAR_CONFIGS`` by default, ``linear_fashion_hssl.yaml`` (the H-SSL MNIST
+readout): ``schema.LINEAR_CONFIGS`` by default, ``linear_fashion_hssl.yaml`` (the H-SSL MNIST
 readout's spatial layout) for H-SSL Table 1 (``TableSpec.linear_configs``). It is read here so
 the command line and the tables cannot drift apart;
 the images and subsets are the pretraining DataModule's (the profile's budget). Datasets
@@ -29,7 +29,7 @@ from ssl_geom.data.base import SSLDataModule
 from ssl_geom.evaluation import evaluate_checkpoint
 
 from .configs import experiments_dir
-from .tables import LINEAR_CONFIGS, LinearEvalMode, TableSpec
+from .schema import LINEAR_CONFIGS, LinearEvalMode, TableSpec
 
 
 def linear_config(

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from .configs import experiments_dir
-from .tables import LinearEvalMode, Profile, Row, TableSpec
+from .schema import LinearEvalMode, Profile, Row, TableSpec
 
 
 @dataclass(frozen=True)

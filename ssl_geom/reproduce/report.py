@@ -20,7 +20,7 @@ from .claims import TableRow, evaluate, render_claims
 from .evaluation import headline_caption
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
-from .tables import Profile, Row, TableSpec
+from .schema import Profile, Row, TableSpec
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

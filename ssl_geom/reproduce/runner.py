@@ -31,8 +31,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from ssl_geom.io import write_atomic
 
+from .equivariance_on_test_set import equivariance_on_test_set
 from .evaluation import evaluate_run, protocol_for
-from .geometry import split_geometry
 from .plan import RunSpec, linear_protocols, settings_hash, spec_settings
 from .process import RunBusy, run_lock, spawn_worker
 from .records import (
@@ -229,7 +229,7 @@ def _train_and_record(
         )
     accuracy = 100.0 * float(metrics[spec.metric])
     if spec.test_geometry:  # CARE: Wahba error and gamma_f over the test set
-        metrics.update(split_geometry(cli.model, cli.datamodule))
+        metrics.update(equivariance_on_test_set(cli.model, cli.datamodule))
     # A run killed after its last epoch but before its record resumes into a finished fit that
     # trains and saves nothing; its weights are then the checkpoint it resumed from.
     checkpoint = cli.trainer.checkpoint_callback.last_model_path or resume_from

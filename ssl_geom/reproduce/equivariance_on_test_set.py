@@ -1,4 +1,4 @@
-"""Test-set geometry of a trained run for the CARE table: Wahba error and γ_f (CARE Fig. 2c).
+"""Test-set equivariance of a trained run for the CARE table: Wahba error and γ_f (CARE Fig. 2c).
 
 CARE (Gupta et al., arXiv:2306.13924, Sec. 5 / Fig. 2c): "sample a single augmentation ...
 compute W_f ... over the test data. We repeat this process 20 times". Each draw is applied to
@@ -24,7 +24,7 @@ WAHBA_METRIC = "geometry/wahba_error_test"
 GAMMA_METRIC = "geometry/gamma_f_test"
 
 
-def split_geometry(
+def equivariance_on_test_set(
     module: LightningModule, datamodule: SSLDataModule, n_augmentations: int = N_AUGMENTATIONS
 ) -> dict[str, float]:
     """``{WAHBA_METRIC, GAMMA_METRIC}`` of ``module`` over ``datamodule``'s test split."""

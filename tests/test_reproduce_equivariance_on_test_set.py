@@ -1,4 +1,5 @@
-"""The CARE table's test-set geometry (reproduce/geometry.py) against a direct computation."""
+"""The CARE table's test-set equivariance (reproduce/equivariance_on_test_set.py) against a
+direct computation."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ssl_geom.methods import SimCLR
 from ssl_geom.metrics import relative_equivariance, wahba_error
-from ssl_geom.reproduce.geometry import GAMMA_METRIC, WAHBA_METRIC, split_geometry
+from ssl_geom.reproduce.equivariance_on_test_set import (
+    GAMMA_METRIC,
+    WAHBA_METRIC,
+    equivariance_on_test_set,
+)
 from tests.methods_testing import SyntheticSSLData  # noqa: F401  (registers tiny_cnn)
 
 
 class _TestSplit:
-    """What split_geometry reads from a DataModule: the test loader and the shared transform."""
+    """What equivariance_on_test_set reads from a DataModule: the test loader and the shared transform."""
 
     def __init__(self, images: torch.Tensor, transform) -> None:
         self.images = images
@@ -37,7 +42,7 @@ def test_a_flip_gives_the_metrics_of_one_direct_pass_over_all_images() -> None:
     recomputed here from the model's projections of all 20 images at once."""
     model = _model()
     images = torch.rand(20, 3, 8, 8)
-    metrics = split_geometry(model, _TestSplit(images, lambda x: x.flip(-1)))
+    metrics = equivariance_on_test_set(model, _TestSplit(images, lambda x: x.flip(-1)))
     with torch.no_grad():
         f = F.normalize(model.project(images)[1].double(), dim=1)
         f_a = F.normalize(model.project(images.flip(-1))[1].double(), dim=1)
@@ -49,6 +54,6 @@ def test_a_flip_gives_the_metrics_of_one_direct_pass_over_all_images() -> None:
 
 
 def test_the_identity_transform_has_zero_wahba_error_and_zero_gamma() -> None:
-    metrics = split_geometry(_model(), _TestSplit(torch.rand(12, 3, 8, 8), lambda x: x))
+    metrics = equivariance_on_test_set(_model(), _TestSplit(torch.rand(12, 3, 8, 8), lambda x: x))
     assert metrics[WAHBA_METRIC] < 1e-6
     assert metrics[GAMMA_METRIC] == 0.0  # every pair is 0/0: left out, result 0 by definition

@@ -1,0 +1,112 @@
+"""What a reproduced table is made of: its rows, its profiles (budgets) and the table itself.
+
+A table is rows (dataset x transformation x backbone) times method columns times seeds; each
+cell is one experiment config from ``experiments/`` plus the profile's overrides. The papers'
+tables themselves (rows, published numbers, claims, profiles) are data in ``tables/``, one
+module per paper; docs/reproduce.md describes the whole system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .claims import Claim
+
+# Where a table shows the linear evaluation of its pretrained runs (reproduce/evaluation.py):
+# nowhere, as its cells (CARE), or in a labelled table beside the online probe (H-SSL).
+LinearEvalMode = Literal["none", "headline", "beside"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: what the paper prints, and how our configs name it."""
+
+    dataset: str  # printed name, e.g. "MNIST"
+    transformation: str  # printed name, e.g. "Rotation"
+    backbone: str  # printed name, e.g. "Rot-Eq."
+    config_stem: str  # e.g. "mnist_rotation": configs are <method>_<stem>.yaml
+
+    @property
+    def key(self) -> str:
+        return self.config_stem
+
+    def labels(self) -> dict[str, str]:
+        return {
+            "dataset": self.dataset,
+            "transformation": self.transformation,
+            "backbone": self.backbone,
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A budget: which seeds, which overrides, which rows stand in for which."""
+
+    name: str
+    seeds: tuple[int, ...]
+    overrides: tuple[str, ...]
+    description: str
+    # Rows whose dataset is replaced (e.g. Fashion-MNIST for MNIST), and the
+    # overrides that make the swap; the printed dataset name gets ``label``.
+    substitutes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # Rows run instead of the table's own (e.g. a Fashion-MNIST row for CPU runs).
+    rows: tuple[Row, ...] | None = None
+    # Extra overrides of single rows (row key -> overrides), e.g. a narrower backbone.
+    row_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Extra overrides of single methods (column -> overrides), e.g. CARE's lambda.
+    method_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Seeds of single rows (row key -> seeds) instead of ``seeds``: more for a cheap row whose
+    # differences are small against its seeds' spread.
+    row_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Runs the local launcher trains at once. A run's imports, CLI, data loading and the
+    # linear evaluation's tiny steps are mostly single-threaded, so on few cores several
+    # one-thread runs beat one many-thread run (measured: benchmarks/parallel_runs.py).
+    parallel_runs: int = 1
+
+    def seeds_of(self, row_key: str) -> tuple[int, ...]:
+        """The seeds run for row ``row_key``."""
+        return self.row_seeds.get(row_key, self.seeds)
+
+
+# The linear-evaluation protocol of each dataset (CARE App. E.3): a file of experiments/.
+LINEAR_CONFIGS = {
+    "Fashion-MNIST": "linear_fashion.yaml",
+    "CIFAR-10": "linear_cifar10.yaml",
+    "CIFAR-100": "linear_cifar100.yaml",
+    "STL10": "linear_stl10.yaml",
+    "ImageNet-100": "linear_imagenet100.yaml",
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One reproduced table: its grid, the paper's numbers and claims, and its profiles."""
+
+    name: str
+    title: str
+    methods: tuple[str, ...]  # column names as printed
+    method_prefix: dict[str, str]  # column -> config file prefix
+    rows: tuple[Row, ...]
+    reference: dict[tuple[str, str], tuple[float, float | None]]  # (row key, method)
+    citation: str
+    profiles: dict[str, Profile]
+    # The test-time metric a cell reports (x100): the detached linear probe on the test split.
+    metric: str = "probe/test_acc"
+    # Validation metrics drawn over training (one panel each) and summarised at the end.
+    curves: tuple[str, ...] = ()
+    # Test-time metrics shown as extra columns per method (record.metrics), "—" when absent.
+    test_columns: tuple[tuple[str, str], ...] = ()  # (metric name, printed name)
+    claims: tuple[Claim, ...] = ()
+    # None: the installed or checked-out ``experiments/`` (see ``configs.experiments_dir``).
+    experiments_dir: Path | None = None
+    # Where the linear evaluation of the pretrained runs goes (reproduce/evaluation.py).
+    linear_eval: LinearEvalMode = "none"
+    # Its protocol per dataset name: a config file of the experiments folder.
+    linear_configs: dict[str, str] = field(default_factory=lambda: dict(LINEAR_CONFIGS))
+
+    def config_path(self, row: Row, method: str, experiments: Path) -> Path:
+        """The config of one cell; ``experiments`` is used unless the table names its own folder."""
+        folder = self.experiments_dir or experiments
+        return folder / f"{self.method_prefix[method]}_{row.config_stem}.yaml"
