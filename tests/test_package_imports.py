@@ -116,6 +116,27 @@ def test_ssl_geom_has_no_import_cycle() -> None:
     assert cycles(graph) == [], "import circles; break them so layers point one way"
 
 
+def test_the_math_layer_imports_nothing_above_it() -> None:
+    # Project rule: pure tensor code in losses/ and metrics/ (H-SSL's fiber sampling
+    # included), Lightning code on top; layers point downward only.
+    math_layer = ("ssl_geom.losses", "ssl_geom.metrics")
+    graph = import_graph(PACKAGE_ROOT)
+    modules = module_files(PACKAGE_ROOT)
+    assert "ssl_geom.losses.fibers" in modules
+    upward = {
+        name: sorted(t for t in targets if not t.startswith(math_layer))
+        for name, targets in graph.items()
+        if name.startswith(math_layer)
+    }
+    assert {name: up for name, up in upward.items() if up} == {}
+    frameworks = {
+        name: sorted(i for i in imported_names(name, path) if i.split(".")[0] == "lightning")
+        for name, path in modules.items()
+        if name.startswith(math_layer)
+    }
+    assert {name: found for name, found in frameworks.items() if found} == {}
+
+
 def test_the_cycle_check_sees_relative_and_type_checking_imports(tmp_path: Path) -> None:
     # A circle closed only under TYPE_CHECKING (the one backbones/readout.py had), and a
     # package __init__ re-exporting a submodule (not a circle, see import_graph).
