@@ -148,25 +148,28 @@ class CyclicFamily(LayerFamily):
         rep = self.gspace.regular_repr if regular else self.gspace.trivial_repr
         return enn.FieldType(self.gspace, [rep] * channels)
 
+    def _to_regular(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        *,
+        from_regular: bool,
+    ) -> enn.R2Conv:
+        """``R2Conv`` onto ``out_channels`` regular fields, from regular or trivial (image) ones."""
+        in_type = self._fields(in_channels, regular=from_regular)
+        out_type = self._fields(out_channels, regular=True)
+        return _r2conv(in_type, out_type, kernel_size, stride, padding)
+
     def lift(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        conv = _r2conv(
-            self._fields(in_channels, regular=False),
-            self._fields(out_channels, regular=True),
-            kernel_size,
-            stride,
-            padding,
-        )
-        return E2Lift(conv, self.group_size)
+        args = (in_channels, out_channels, kernel_size, stride, padding)
+        return E2Lift(self._to_regular(*args, from_regular=False), self.group_size)
 
     def conv(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        conv = _r2conv(
-            self._fields(in_channels, regular=True),
-            self._fields(out_channels, regular=True),
-            kernel_size,
-            stride,
-            padding,
-        )
-        return E2GroupConv(conv, self.group_size)
+        args = (in_channels, out_channels, kernel_size, stride, padding)
+        return E2GroupConv(self._to_regular(*args, from_regular=True), self.group_size)
 
 
 MNIST_C8_CHANNELS: tuple[int, int, int] = (8, 16, 32)
