@@ -50,13 +50,13 @@ test-all: test test-slow
 
 # ruff and mypy are pinned in the dev extra, so these checks give the same answer everywhere.
 lint: setup
-	$(PY) -m ruff check ssl_geom tests benchmarks
-	$(PY) -m ruff format --check ssl_geom tests benchmarks
-	$(PY) -m mypy ssl_geom
+	$(PY) -m ruff check ssl_geom tests benchmarks notebooks
+	$(PY) -m ruff format --check ssl_geom tests benchmarks notebooks
+	$(PY) -m mypy ssl_geom notebooks/runner.py
 
 format: setup
-	$(PY) -m ruff check --fix ssl_geom tests benchmarks
-	$(PY) -m ruff format ssl_geom tests benchmarks
+	$(PY) -m ruff check --fix ssl_geom tests benchmarks notebooks
+	$(PY) -m ruff format ssl_geom tests benchmarks notebooks
 
 demo: setup
 	$(PY) -m ssl_geom.demo
@@ -64,7 +64,7 @@ demo: setup
 # Execute the notebooks in place on their own parameters (real Fashion-MNIST), so they are
 # committed with their outputs; training logs go to runs/notebooks.
 notebooks: setup
-	$(PY) -m ssl_geom.notebook_runner $(wildcard notebooks/*.ipynb)
+	$(PY) notebooks/runner.py $(wildcard notebooks/*.ipynb)
 
 reproduce-table1: setup
 	$(PY) -m ssl_geom.reproduce table1 --profile $(PROFILE) $(REPRO_ARGS)

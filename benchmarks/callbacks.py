@@ -33,6 +33,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightly.loss import NTXentLoss
+from quiet_trainer import quiet_trainer
 from torch import Tensor, nn
 
 from ssl_geom.callbacks import (
@@ -146,14 +147,8 @@ def run_epoch(
     callbacks: list[L.Callback] = []
     if with_callbacks:
         callbacks = [HookTimer(hooks, False), *geometry_callbacks(), HookTimer(hooks, True)]
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_train_batches=limit,
         callbacks=[*callbacks, timer],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 import lightning as L
+from quiet_trainer import quiet_trainer
 
 from ssl_geom.data import MNISTDataModule
 from ssl_geom.methods import Frozen
@@ -41,14 +42,7 @@ def probe_accuracy(batch_norm: str, args: argparse.Namespace) -> float:
         lr_schedule="constant",
         warmup_steps=0,
     )
-    trainer = L.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_epochs=args.epochs)
     trainer.fit(model, data)
     return float(trainer.callback_metrics["probe/acc"])
 

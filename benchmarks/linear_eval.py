@@ -38,6 +38,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from quiet_trainer import quiet_trainer
 
 from ssl_geom.backbones import build_backbone
 from ssl_geom.data import MNISTDataModule
@@ -104,17 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model = LinearEval(checkpoint, backbone=backbone, num_classes=10, readout="global_pool")
         data = LinearEvalData(dataset)
         timer = PhaseTimer()
-        trainer = L.Trainer(
-            max_epochs=epochs,
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            check_val_every_n_epoch=10,
-            callbacks=[timer],
-        )
+        trainer = quiet_trainer(max_epochs=epochs, check_val_every_n_epoch=10, callbacks=[timer])
         trainer.fit(model, datamodule=data)
         results = trainer.test(model, datamodule=data, verbose=False)[0]
 

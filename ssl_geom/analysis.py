@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -82,16 +81,6 @@ def read_scalars(log_dir: str | Path) -> dict[str, Scalars]:
     return series
 
 
-def _load_checkpoint(checkpoint: str | Path) -> dict[str, Any]:
-    path = Path(checkpoint)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist; Lightning writes it under "
-            "<log_dir>/checkpoints/ (last.ckpt with ModelCheckpoint(save_last=True))"
-        )
-    return read_checkpoint(path)
-
-
 def read_spectra(checkpoint: str | Path, kind: str = "projector") -> list[tuple[int, np.ndarray]]:
     """``[(epoch, spectrum)]`` that :class:`~ssl_geom.callbacks.ProjectorRank` kept.
 
@@ -100,7 +89,7 @@ def read_spectra(checkpoint: str | Path, kind: str = "projector") -> list[tuple[
     """
     if kind not in SPECTRA:
         raise ValueError(f"kind must be one of {list(SPECTRA)}, got {kind!r}")
-    states = _load_checkpoint(checkpoint).get("callbacks", {})
+    states = read_checkpoint(checkpoint).get("callbacks", {})
     matches = [s for key, s in states.items() if key.split("{")[0] == "ProjectorRank"]
     if not matches:
         raise ValueError(
@@ -116,7 +105,7 @@ def load_method(checkpoint: str | Path, method: type[SSLMethod] | None = None) -
     The class is ``method`` when given, else the ``_class_path`` that ``lightning fit``
     stored; a checkpoint from a plain ``Trainer`` has none and needs ``method=``.
     """
-    hparams = _load_checkpoint(checkpoint).get("hyper_parameters", {})
+    hparams = read_checkpoint(checkpoint).get("hyper_parameters", {})
     if method is None:
         class_path = hparams.get("_class_path")
         if class_path is None:

@@ -10,7 +10,9 @@ step is atomic); only then does the target appear:
   link fails if ``path`` exists — also when another process created it in the meantime —
   so a file a user (or a parallel job) has is never replaced.
 - ``overwrite=True`` renames it over ``path`` (``os.replace``): a reader sees the old
-  file or the new one, never a mix. Only for files derived from others (tables, plots).
+  file or the new one, never a mix. The new file keeps the permission bits of the one it
+  replaces, as ``open(path, "w")`` would. Only for files derived from others (tables,
+  plots, executed notebooks).
 
 Hand-written because the standard library has no atomic create-or-fail write and the
 usual packages (``atomicwrites``) are unmaintained; ``tempfile.mkstemp`` is not used
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -29,7 +32,8 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = False
     """Write ``data`` (text as UTF-8) to ``path`` completely or not at all; return ``path``.
 
     Creates missing parent directories. With ``overwrite=False`` (the default) an
-    existing ``path`` raises ``FileExistsError`` and is left untouched. The data is
+    existing ``path`` raises ``FileExistsError`` and is left untouched; with
+    ``overwrite=True`` it is replaced and its permission bits carry over. The data is
     flushed to disk (``fsync``) before ``path`` appears, so a machine crash cannot leave
     an empty file behind a name either.
     """
@@ -44,6 +48,7 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = False
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:
+            _copy_mode(path, tmp)
             os.replace(tmp, path)
             return path
         try:
@@ -56,3 +61,12 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = False
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _copy_mode(source: Path, target: Path) -> None:
+    """Give ``target`` the permission bits of ``source``, if ``source`` exists."""
+    try:
+        mode = source.stat().st_mode
+    except FileNotFoundError:
+        return
+    os.chmod(target, stat.S_IMODE(mode))

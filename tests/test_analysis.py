@@ -151,6 +151,15 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path: Path
     assert not marker.exists()
 
 
+def test_a_missing_checkpoint_is_named_with_where_lightning_writes_one(tmp_path: Path) -> None:
+    missing = tmp_path / "last.ckpt"
+    for read in (read_spectra, load_method):
+        with pytest.raises(
+            FileNotFoundError, match=f"{missing} does not exist.*<log_dir>/checkpoints/"
+        ):
+            read(missing)
+
+
 def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path: Path) -> None:
     text = tmp_path / "notes.ckpt"
     text.write_text("epoch 3: loss 1.2\n")

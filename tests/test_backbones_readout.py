@@ -16,7 +16,6 @@ from ssl_geom.backbones.readout import (
     GlobalPoolReadout,
     GridPoolReadout,
     ResNetGroupReadout,
-    build_readout,
 )
 from ssl_geom.backbones.sesn import BasisGroupConv
 
@@ -42,7 +41,7 @@ NARROW_RESNET = {"widths": (8, 16, 16), "stem_channels": (3, 8)}
 )
 def test_readout_kind_and_output_shape(name, kwargs, shape, readout_type) -> None:
     backbone = build_backbone(name, **kwargs)
-    readout = build_readout(backbone)
+    readout = backbone.build_readout()
     assert type(readout) is readout_type
     z = backbone(torch.randn(3, *shape))
     out = readout(z)
@@ -52,7 +51,7 @@ def test_readout_kind_and_output_shape(name, kwargs, shape, readout_type) -> Non
 
 
 def test_mnist_readout_is_one_sesn_conv_k7_eff3_stride2_no_padding() -> None:
-    readout = build_readout(build_backbone("hssl_mnist_rotation"))
+    readout = build_backbone("hssl_mnist_rotation").build_readout()
     conv = readout.conv
     assert isinstance(conv, BasisGroupConv)
     assert (conv.kernel_size, conv.stride, conv.padding, conv.group_size) == (7, 2, 0, 4)
@@ -92,7 +91,7 @@ def test_rotation_readouts_are_c4_invariant(name, kwargs, size) -> None:
     must not see it. Exact on an odd map (the MNIST conv's 7x7 kernel covers a 7x7 map)."""
     torch.manual_seed(0)
     backbone = build_backbone(name, **kwargs).double()
-    readout = build_readout(backbone).double().eval()
+    readout = backbone.build_readout().double().eval()
     z = torch.randn(3, backbone.out_channels, 4, size, size, dtype=torch.float64)
     turned = torch.roll(torch.rot90(z, 1, dims=(-2, -1)), shifts=1, dims=2)
     torch.testing.assert_close(readout(turned), readout(z), rtol=0, atol=1e-10)

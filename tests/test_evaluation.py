@@ -6,6 +6,7 @@ Real Fashion-MNIST end to end through the CLI: ``tests/test_evaluation_configs.p
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -205,11 +206,28 @@ def test_plain_state_dict_needs_a_backbone_name(tmp_path: Path) -> None:
         load_backbone(checkpoint)
 
 
+# How to make a file a linear evaluation reads, said by every refusal of a file.
+HOW_TO_SAVE = re.escape("torch.save(backbone.state_dict(), path)")
+
+
 def test_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "pickled.pt"
     torch.save({"model": build_backbone("hssl_mnist_translation", in_channels=1)}, path)
-    with pytest.raises(ValueError, match="weights_only"):
+    with pytest.raises(ValueError, match="weights_only") as refused:
         load_backbone(path, backbone="hssl_mnist_translation")
+    assert re.search(f"refusing to load {re.escape(str(path))}.*{HOW_TO_SAVE}", str(refused.value))
+
+
+def test_a_missing_or_unreadable_checkpoint_is_named_with_how_to_make_one(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.ckpt"
+    with pytest.raises(FileNotFoundError, match=f"{re.escape(str(missing))}.*{HOW_TO_SAVE}"):
+        load_backbone(missing, backbone="hssl_mnist_translation")
+    text = tmp_path / "notes.ckpt"
+    text.write_text("epoch 3: loss 1.2\n")
+    with pytest.raises(
+        ValueError, match=f"not a checkpoint file: {re.escape(str(text))}.*{HOW_TO_SAVE}"
+    ):
+        load_backbone(text, backbone="hssl_mnist_translation")
 
 
 def test_input_shape_the_backbone_cannot_take_fails_before_training(

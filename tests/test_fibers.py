@@ -1,4 +1,4 @@
-"""Fiber-bundle sampling and gathering (ssl_geom.methods.fibers).
+"""Fiber-bundle sampling and gathering (ssl_geom.losses.fibers).
 
 The central check is H-SSL paper Eq. 7: for an exactly equivariant map, the bundle that
 A-SSL reads at ``g0`` from a transformed input equals the bundle H-SSL reads at
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from ssl_geom.methods.fibers import (
+from ssl_geom.losses.fibers import (
     CyclicBundles,
     GridBundles,
     IntervalBundles,

@@ -43,6 +43,21 @@ def test_overwrite_true_replaces(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["table.md"]
 
 
+def test_overwrite_keeps_the_replaced_files_permissions(tmp_path: Path) -> None:
+    # Two modes that differ from what a new file gets under this umask (the plain open()
+    # reference), so keeping them cannot be an accident of the umask.
+    (tmp_path / "plain").write_text("")
+    fresh = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    for mode in (m for m in (0o600, 0o640, 0o604) if m != fresh):
+        path = tmp_path / f"notebook_{mode:o}.ipynb"
+        path.write_text("old")
+        path.chmod(mode)
+        write_atomic(path, "new", overwrite=True)
+        assert path.read_text() == "new"
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_crash_mid_write_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool

@@ -16,18 +16,12 @@ import yaml
 from ssl_geom.cli import build_cli
 from ssl_geom.methods import DivergedError
 from ssl_geom.methods.divergence import DivergenceMonitor
+from tests.test_cli import TINY_MOCO
 
 TINY_SIMCLR = {
     "seed_everything": 0,
-    "trainer": {
-        "max_epochs": 2,
-        "accelerator": "cpu",
-        "devices": 1,
-        "limit_val_batches": 0,
-        "enable_model_summary": False,
-        "enable_progress_bar": False,
-        "logger": False,
-    },
+    # test_cli's tiny CPU run; no console or TensorBoard output (only the checkpoint counts).
+    "trainer": {**TINY_MOCO["trainer"], "enable_progress_bar": False, "logger": False},
     "model": {
         "class_path": "ssl_geom.methods.SimCLR",
         "init_args": {

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+from ssl_geom.losses.fibers import Bundles, CyclicBundles, FiberPairs, IntervalBundles
 from ssl_geom.methods.assl import ASSL
-from ssl_geom.methods.fibers import Bundles, CyclicBundles, FiberPairs, IntervalBundles
 from ssl_geom.methods.frozen import Frozen
 from ssl_geom.methods.fssl import FSSL
 from ssl_geom.methods.hssl import HSSL

@@ -1,6 +1,6 @@
 """The online probe = the backbone's classifier readout (H-SSL App. A) + ``LinearProbe``.
 
-Issue 14.1: the probe reads the detached structured map through ``build_readout``; the
+Issue 14.1: the probe reads the detached structured map through ``backbone.build_readout()``; the
 readout's parameters train with the probe (its parameter group), never with the SSL loss.
 """
 

@@ -1,4 +1,4 @@
-"""``python -m ssl_geom.notebook_runner`` writes a notebook only once every cell has run.
+"""``python notebooks/runner.py`` writes a notebook only once every cell has run.
 
 Each test starts one ``python3`` kernel on a notebook of one or two cells (a few seconds).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ssl_geom.notebook_runner import NotebookExecutionError, count_figures, main, run_in_place
+from notebooks.runner import NotebookExecutionError, count_figures, main, run_in_place
 
 
 def write_notebook(path: Path, *sources: str) -> Path:
@@ -51,7 +51,7 @@ def test_an_executed_notebook_is_written_with_its_outputs_and_no_timing(tmp_path
         "import sys\nimport matplotlib.pyplot as plt\n"
         "fig, ax = plt.subplots(figsize=(2, 1))\nax.plot([0, 1])\nprint(sys.prefix, fig.dpi)",
     )
-    path.chmod(0o644)
+    path.chmod(0o640)
     run_in_place(path, dpi=50, timeout_s=60)
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -63,5 +63,5 @@ def test_an_executed_notebook_is_written_with_its_outputs_and_no_timing(tmp_path
     assert count_figures(nb) == 1
     assert "execution" not in cell.metadata
     assert nb.metadata["kernelspec"]["name"] == "python3" and "widgets" not in nb.metadata
-    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.ipynb"]

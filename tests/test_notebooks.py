@@ -24,8 +24,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from notebooks.runner import count_figures
 from ssl_geom.data.fake import write_fake_dataset
-from ssl_geom.notebook_runner import count_figures
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MARKER = "__NOTEBOOK_RESULTS__"

@@ -3,7 +3,8 @@
 from ssl_geom.symmetry import Symmetry
 
 from .base import StructuredBackbone, structured_to_vector
-from .registry import build_backbone, list_backbones, register_backbone
+from .catalog import build_backbone, list_backbones
+from .registry import register_backbone
 
 __all__ = [
     "StructuredBackbone",

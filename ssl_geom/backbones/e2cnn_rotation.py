@@ -96,33 +96,35 @@ def _r2conv(
         )
 
 
-class E2Lift(nn.Module):
-    """``(B, C, H, W) -> (B, C', N, H', W')``: ``R2Conv`` from trivial to regular fields."""
+class _ToRegularFields(nn.Module):
+    """An ``R2Conv`` onto regular fields, its output split into ``(B, C', N, H', W')``."""
 
     def __init__(self, conv: enn.R2Conv, order: int) -> None:
         super().__init__()
         self.conv = conv
         self.order = order
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, H, W)``, channels as e2cnn lays out the input fields -> ``(B, C', N, H', W')``."""
         y = self.conv(enn.GeometricTensor(x, self.conv.in_type)).tensor
         return y.view(y.shape[0], -1, self.order, *y.shape[-2:])
 
 
-class E2GroupConv(nn.Module):
-    """``(B, C, N, H, W) -> (B, C', N, H', W')``: ``R2Conv`` between regular fields."""
+class E2Lift(_ToRegularFields):
+    """``(B, C, H, W) -> (B, C', N, H', W')``: ``R2Conv`` from trivial to regular fields."""
 
-    def __init__(self, conv: enn.R2Conv, order: int) -> None:
-        super().__init__()
-        self.conv = conv
-        self.order = order
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._convolve(x)
+
+
+class E2GroupConv(_ToRegularFields):
+    """``(B, C, N, H, W) -> (B, C', N, H', W')``: ``R2Conv`` between regular fields."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, g, h, w = x.shape
         if g != self.order:
             raise ValueError(f"expected a C{self.order} group axis of size {self.order}, got {g}")
-        y = self.conv(enn.GeometricTensor(x.reshape(b, c * g, h, w), self.conv.in_type)).tensor
-        return y.view(b, -1, g, *y.shape[-2:])
+        return self._convolve(x.reshape(b, c * g, h, w))
 
 
 class CyclicFamily(LayerFamily):
@@ -146,25 +148,28 @@ class CyclicFamily(LayerFamily):
         rep = self.gspace.regular_repr if regular else self.gspace.trivial_repr
         return enn.FieldType(self.gspace, [rep] * channels)
 
+    def _to_regular(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        *,
+        from_regular: bool,
+    ) -> enn.R2Conv:
+        """``R2Conv`` onto ``out_channels`` regular fields, from regular or trivial (image) ones."""
+        in_type = self._fields(in_channels, regular=from_regular)
+        out_type = self._fields(out_channels, regular=True)
+        return _r2conv(in_type, out_type, kernel_size, stride, padding)
+
     def lift(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        conv = _r2conv(
-            self._fields(in_channels, regular=False),
-            self._fields(out_channels, regular=True),
-            kernel_size,
-            stride,
-            padding,
-        )
-        return E2Lift(conv, self.group_size)
+        args = (in_channels, out_channels, kernel_size, stride, padding)
+        return E2Lift(self._to_regular(*args, from_regular=False), self.group_size)
 
     def conv(self, in_channels, out_channels, kernel_size, effective_size, stride=1, padding=0):
-        conv = _r2conv(
-            self._fields(in_channels, regular=True),
-            self._fields(out_channels, regular=True),
-            kernel_size,
-            stride,
-            padding,
-        )
-        return E2GroupConv(conv, self.group_size)
+        args = (in_channels, out_channels, kernel_size, stride, padding)
+        return E2GroupConv(self._to_regular(*args, from_regular=True), self.group_size)
 
 
 MNIST_C8_CHANNELS: tuple[int, int, int] = (8, 16, 32)

@@ -23,8 +23,8 @@ it, so the two numbers measure the same function of the representation:
   average pool of SimCLR / CARE linear evaluation (CARE App. E.3).
 
 A backbone chooses its readout by overriding
-:meth:`~ssl_geom.backbones.StructuredBackbone.build_readout`; :func:`build_readout` is
-the entry point callers use. A readout may hold trainable parameters (BatchNorm, the
+:meth:`~ssl_geom.backbones.StructuredBackbone.build_readout`, which is what callers use
+(this module knows no backbone, so it imports none). A readout may hold trainable parameters (BatchNorm, the
 MNIST conv): they belong to the classifier — they are trained with it, on detached
 features, never with the SSL loss. ``readout.out_features`` is the classifier's input
 size and ``readout.has_parameters`` tells feature caches whether the readout's output
@@ -35,14 +35,9 @@ Written here: the small modules below (no library offers the paper's readout).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-if TYPE_CHECKING:
-    from .base import StructuredBackbone
 
 
 def _check_structured(z: torch.Tensor, channels: int) -> None:
@@ -137,8 +132,3 @@ class ConvGroupReadout(Readout):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_structured(z, self.in_channels)
         return self.conv(z).amax(dim=2).mean(dim=(-2, -1))
-
-
-def build_readout(backbone: StructuredBackbone) -> Readout:
-    """A fresh classifier readout for ``backbone`` (its ``build_readout`` override, or global pooling)."""
-    return backbone.build_readout()

@@ -1,15 +1,16 @@
 """One registry for every backbone, so methods and configs refer to them by name.
 
 Users register their own backbones from their own files with the
-``register_backbone`` decorator; nothing here has to be edited.
+``register_backbone`` decorator; nothing here has to be edited. Looking a name up
+(:mod:`~ssl_geom.backbones.catalog`) is a module of its own: it loads the built-in
+backbones, whose modules import this one to register themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from ssl_geom.symmetry import parse_symmetry
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TypeVar
 
 from .base import StructuredBackbone
 
@@ -37,31 +38,6 @@ def register_backbone(name: str, *, overwrite: bool = False) -> Callable[[F], F]
     return decorator
 
 
-def list_backbones() -> list[str]:
-    """Sorted names of all registered backbones."""
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def build_backbone(name: str, **kwargs: Any) -> StructuredBackbone:
-    """Build the backbone registered as ``name`` with ``kwargs``."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"unknown backbone {name!r}; registered backbones: {', '.join(sorted(_REGISTRY))}. "
-            "Register your own with @ssl_geom.backbones.register_backbone('name')."
-        )
-    model = _REGISTRY[name](**kwargs)
-    if not isinstance(model, StructuredBackbone):
-        raise TypeError(
-            f"backbone factory {name!r} returned {type(model).__name__}, "
-            "expected a StructuredBackbone subclass"
-        )
-    # A registered backbone may spell its group as a string; methods compare Symmetry members.
-    model.group = parse_symmetry(model.group, f"backbone {name!r} group")
-    return model
-
-
-def _load_builtin() -> None:
-    """Import the modules that register the built-in backbones (idempotent)."""
-    from . import builtin  # noqa: F401
+def registered_factories() -> Mapping[str, BackboneFactory]:
+    """A read-only view of the names registered so far (built-ins only once loaded)."""
+    return MappingProxyType(_REGISTRY)

@@ -7,8 +7,9 @@ Two kinds of file are accepted:
 - a plain ``state_dict`` of a registered backbone (``torch.save(backbone.state_dict(), path)``),
   which needs the backbone's registry name to be rebuilt.
 
-Both are first read with ``torch.load(..., weights_only=True)``: a file that holds anything but
-tensors and plain containers is refused before any of its code could run.
+Both are first read by :func:`~ssl_geom.checkpoint_file.read_checkpoint`
+(``torch.load(..., weights_only=True)``): a file that holds anything but tensors and plain
+containers is refused before any of its code could run.
 
 When a backbone name is configured as well, the checkpoint's weights must fit it exactly; a
 mismatch is reported with the first differing keys at construction, not as a shape error in
@@ -18,7 +19,6 @@ the middle of an epoch.
 from __future__ import annotations
 
 import contextvars
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,25 +26,14 @@ from typing import Any
 import torch
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone
+from ssl_geom.checkpoint_file import read_checkpoint
 
 _SHOWN_KEYS = 5
-
-
-def _read(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist; pass the last.ckpt that `lightning fit` wrote "
-            "(<log_dir>/checkpoints/last.ckpt) or a backbone state dict saved with "
-            "torch.save(backbone.state_dict(), path)"
-        )
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise ValueError(
-            f"checkpoint {path} cannot be read as tensors only (torch.load(weights_only=True)): "
-            f"{error}. Files we are handed never run code; re-save the weights with "
-            "torch.save(backbone.state_dict(), path)"
-        ) from error
+# What a linear evaluation accepts, for read_checkpoint's errors.
+_EXPECTED = (
+    "the last.ckpt that `lightning fit` wrote (<log_dir>/checkpoints/last.ckpt) or a backbone "
+    "state dict saved with torch.save(backbone.state_dict(), path)"
+)
 
 
 def _is_lightning_checkpoint(payload: Any) -> bool:
@@ -85,12 +74,13 @@ def load_backbone(
 
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist (the message names it).
-        ValueError: the file holds more than tensors, a plain state dict comes without a
-            backbone name, or the weights do not match the configured backbone (the message
-            lists the first mismatched keys).
+        ValueError: the file is not a checkpoint or holds more than tensors
+            (:class:`~ssl_geom.checkpoint_file.CheckpointFileError`), a plain state dict
+            comes without a backbone name, or the weights do not match the configured
+            backbone (the message lists the first mismatched keys).
     """
     path = Path(checkpoint)
-    payload = _read(path)
+    payload = read_checkpoint(path, _EXPECTED)
     if _is_lightning_checkpoint(payload):
         from ssl_geom.analysis import load_method
 

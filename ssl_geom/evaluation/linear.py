@@ -14,7 +14,7 @@ online probe trained beside the SSL loss (which the README calls "not a substitu
 
 What it does: loads the backbone of any checkpoint (:func:`~ssl_geom.evaluation.load_backbone`),
 freezes it (eval mode, no gradient, kept in eval mode when Lightning calls ``train()``), reads
-features through ``ssl_geom.backbones.readout.build_readout`` (global average pooling for plain
+features through ``backbone.build_readout()`` (global average pooling for plain
 ResNets, the H-SSL readout for H-SSL backbones; ``readout="global_pool"`` uses the
 parameter-free pooled vector for every backbone, ``readout="grid_pool"`` the map average-pooled
 to a small grid), and trains ``n_classifiers`` linear
@@ -51,7 +51,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from ssl_geom.backbones import structured_to_vector
-from ssl_geom.backbones.readout import GlobalPoolReadout, GridPoolReadout, Readout, build_readout
+from ssl_geom.backbones.readout import GlobalPoolReadout, GridPoolReadout, Readout
 from ssl_geom.data.protocol import attached_datamodule
 from ssl_geom.evaluation.checkpoint import load_backbone
 from ssl_geom.evaluation.data import LinearEvalData
@@ -207,7 +207,7 @@ class LinearEval(L.LightningModule):
             return GlobalPoolReadout(self.backbone.out_channels)
         if self.hparams.readout == "grid_pool":
             return GridPoolReadout(self.backbone.out_channels, self.hparams.grid_size)
-        return build_readout(self.backbone)
+        return self.backbone.build_readout()
 
     @property
     def hparams(self) -> AttributeDict:

@@ -25,7 +25,7 @@ detached backbone map alongside the SSL objective gives a cheap, continuous read
 representation quality during training. Because its input is detached it never sends
 gradients into the backbone: it *measures* the representation rather than shaping it, so
 the SSL run is the same with or without it (up to its own parameters). It reads the map
-through the backbone's classifier readout (:func:`ssl_geom.backbones.readout.build_readout`:
+through the backbone's classifier readout (``backbone.build_readout()``:
 H-SSL App. A's readout for H-SSL backbones, global average pooling for plain ResNets),
 whose parameters belong to the probe. It has its own parameter group (``probe_lr``, no
 weight decay, no LARS adaptation). The readout's output is standardised by a
@@ -84,7 +84,6 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone, structured_to_vector
-from ssl_geom.backbones.readout import build_readout
 from ssl_geom.data.protocol import ProvidesBatchSize, attached_datamodule
 from ssl_geom.methods.divergence import DivergenceMonitor
 from ssl_geom.methods.heads import build_projector
@@ -250,7 +249,7 @@ class SSLMethod(L.LightningModule):
                 raise ValueError(
                     f"num_classes must be >= 2 (or None for no probe), got {num_classes}"
                 )
-            self.probe = OnlineProbe(build_readout(self.backbone), num_classes)
+            self.probe = OnlineProbe(self.backbone.build_readout(), num_classes)
             self.probe_train_acc = ProbeAccuracy()
             self.probe_val_acc = ProbeAccuracy()
             self.probe_test_acc = ProbeAccuracy()

@@ -29,13 +29,13 @@ import torch
 
 from ssl_geom.backbones import StructuredBackbone
 from ssl_geom.losses import info_nce
-from ssl_geom.methods.base import SSLMethod, SSLStepOutput
-from ssl_geom.methods.fibers import (
+from ssl_geom.losses.fibers import (
     Bundles,
     CyclicBundles,
     GridBundles,
     IntervalBundles,
 )
+from ssl_geom.methods.base import SSLMethod, SSLStepOutput
 from ssl_geom.symmetry import Symmetry, SymmetryName, parse_symmetry
 
 _EXAMPLE_BACKBONE = {Symmetry.ROTATION: "hssl_mnist_rotation", Symmetry.SCALE: "hssl_mnist_scale"}

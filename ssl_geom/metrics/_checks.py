@@ -50,6 +50,16 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
         )
 
 
+def check_paired(name_a: str, a: object, name_b: str, b: object) -> tuple[Tensor, Tensor]:
+    """Two ``(n, d)`` matrices of paired samples (row i of both is sample i), each checked by
+    :func:`check_matrix`, of one shape, and returned in their common dtype."""
+    a = check_matrix(name_a, a)
+    b = check_matrix(name_b, b)
+    check_same_shape(name_a, a, name_b, b)
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    return a.to(dtype), b.to(dtype)
+
+
 def check_threshold(name: str, tau: float) -> float:
     """Validate a finite, non-negative threshold."""
     try:

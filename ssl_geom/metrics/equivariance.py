@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_geom.metrics._checks import check_matrix, check_same_shape
+from ssl_geom.metrics._checks import check_paired
 
 
 def _pairwise_sq_dist(x: Tensor) -> Tensor:
@@ -42,14 +42,10 @@ def relative_equivariance(f_x: Tensor, f_ax: Tensor) -> Tensor:
     No NaN and no division by zero are produced. Embeddings are used as given (CARE's f is
     unit-norm; normalise before calling to match the paper).
     """
-    f_x = check_matrix("f_x", f_x)
-    f_ax = check_matrix("f_ax", f_ax)
-    check_same_shape("f_x", f_x, "f_ax", f_ax)
+    f_x, f_ax = check_paired("f_x", f_x, "f_ax", f_ax)
     n = f_x.shape[0]
     if n < 2:
         raise ValueError(f"relative_equivariance needs at least 2 samples for pairs; got n={n}")
-    dtype = torch.promote_types(f_x.dtype, f_ax.dtype)
-    f_x, f_ax = f_x.to(dtype), f_ax.to(dtype)
 
     numerator = (_pairwise_sq_dist(f_ax) - _pairwise_sq_dist(f_x)).square()
     displacement = (f_ax - f_x).square().sum(dim=1)
@@ -59,7 +55,7 @@ def relative_equivariance(f_x: Tensor, f_ax: Tensor) -> Tensor:
     defined = off_diagonal & (denominator > 0)
     count = defined.sum()
     if count == 0:
-        return torch.zeros((), dtype=dtype, device=f_x.device)
+        return torch.zeros((), dtype=f_x.dtype, device=f_x.device)
     safe_denominator = torch.where(defined, denominator, torch.ones_like(denominator))
     ratios = torch.where(defined, numerator / safe_denominator, torch.zeros_like(numerator))
     return ratios.sum() / count

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ssl_geom.metrics._checks import as_tensor, check_matrix, check_same_shape
+from ssl_geom.metrics._checks import as_tensor, check_paired
 
 
 def nearest_negatives(p1: Tensor, p2: Tensor) -> Tensor:
@@ -28,15 +28,12 @@ def nearest_negatives(p1: Tensor, p2: Tensor) -> Tensor:
     both views of sample i (indices i and i + n) excluded. One matmul plus masking; ties go
     to the smallest index (``torch.argmax``). A zero row has similarity 0 to everything.
     """
-    p1 = check_matrix("p1", p1)
-    p2 = check_matrix("p2", p2)
-    check_same_shape("p1", p1, "p2", p2)
+    p1, p2 = check_paired("p1", p1, "p2", p2)
     n = p1.shape[0]
     if n < 2:
         raise ValueError(f"nearest_negatives needs at least 2 samples to have negatives; got n={n}")
-    dtype = torch.promote_types(p1.dtype, p2.dtype)
-    anchors = F.normalize(p1.detach().to(dtype), dim=1)
-    candidates = torch.cat([anchors, F.normalize(p2.detach().to(dtype), dim=1)])
+    anchors = F.normalize(p1.detach(), dim=1)
+    candidates = torch.cat([anchors, F.normalize(p2.detach(), dim=1)])
     similarity = anchors @ candidates.T
     rows = torch.arange(n, device=p1.device)
     similarity[rows, rows] = -torch.inf

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_geom.metrics._checks import check_matrix, check_same_shape
+from ssl_geom.metrics._checks import check_matrix, check_paired
 
 
 def negative_displacements(h1: Tensor, h2: Tensor, neg_index: Tensor) -> Tensor:
@@ -27,9 +27,7 @@ def negative_displacements(h1: Tensor, h2: Tensor, neg_index: Tensor) -> Tensor:
     ``(n,)`` output of :func:`ssl_geom.metrics.nearest_negatives` computed on the projector
     outputs (indices into ``torch.cat([h1, h2])``).
     """
-    h1 = check_matrix("h1", h1)
-    h2 = check_matrix("h2", h2)
-    check_same_shape("h1", h1, "h2", h2)
+    h1, h2 = check_paired("h1", h1, "h2", h2)
     n = h1.shape[0]
     if not isinstance(neg_index, Tensor) or neg_index.shape != (n,):
         shape = tuple(neg_index.shape) if isinstance(neg_index, Tensor) else type(neg_index)

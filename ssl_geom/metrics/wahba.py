@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_geom.metrics._checks import check_matrix, check_same_shape
+from ssl_geom.metrics._checks import check_paired
 
 
 def wahba_rotation(f: Tensor, f_a: Tensor) -> Tensor:
@@ -33,15 +33,11 @@ def wahba_rotation(f: Tensor, f_a: Tensor) -> Tensor:
     Works for any n, including ``d > n`` (then B is rank deficient and the flip costs
     nothing, as it should: a direction no sample spans can be mirrored for free).
     """
-    f = check_matrix("f", f)
-    f_a = check_matrix("f_a", f_a)
-    check_same_shape("f", f, "f_a", f_a)
-    dtype = torch.promote_types(f.dtype, f_a.dtype)
-    f, f_a = f.to(dtype), f_a.to(dtype)
+    f, f_a = check_paired("f", f, "f_a", f_a)
     u, _, vh = torch.linalg.svd(f_a.T @ f)
     sign = torch.sign(torch.linalg.det(u @ vh))
     # det is ±1 up to rounding; sign() of an exact 0 cannot occur for orthogonal u, vh.
-    correction = torch.ones(u.shape[0], dtype=dtype, device=u.device)
+    correction = torch.ones(u.shape[0], dtype=u.dtype, device=u.device)
     correction[-1] = sign
     return (u * correction) @ vh
 

@@ -2,7 +2,7 @@
 
 A reader on GitHub sees only what a notebook stores, so ``notebooks/*.ipynb`` are committed
 executed on their own default parameters (real Fashion-MNIST, the budgets of their
-``parameters`` cells). ``python -m ssl_geom.notebook_runner notebooks/*.ipynb`` re-runs them the
+``parameters`` cells). ``python notebooks/runner.py notebooks/*.ipynb`` re-runs them the
 same way every time:
 
 - the kernel is ``python3``, which jupyter_client starts with this interpreter (so it imports the
@@ -16,28 +16,29 @@ same way every time:
   execution timing and widget state are not stored (they change on every run and tell a reader
   nothing); the notebook-level metadata stays the notebook's own; execution counts are kept;
 - a cell that raises, or runs past the per-cell timeout, stops the run with an error naming the
-  notebook and the cell, and the file is left as it was: the executed notebook is written to a
-  temporary file in the same folder and moved over the original (``os.replace``, atomic on one
-  file system) only once every cell has run.
+  notebook and the cell, and the file is left as it was: the executed notebook replaces the
+  original only once every cell has run, in one atomic step that keeps the file's permissions
+  (:func:`ssl_geom.io.write_atomic`).
 
-``tests/test_notebooks.py`` executes the same notebooks on tiny fake data instead.
+It lives beside the notebooks, not in the installed package, because it needs the dev-only
+``nbclient`` and ``nbformat``. ``tests/test_notebooks.py`` executes the same notebooks on tiny
+fake data instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import os
-import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from ssl_geom.io import write_atomic
 
 DEFAULT_DPI = 72
 # Per cell. The longest cell (projector_geometry's three training runs) takes about 13 minutes
@@ -109,35 +110,14 @@ def execute_notebook(
     return nb
 
 
-def write_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write ``nb`` to ``path`` so that a reader sees the old file or the new one, never half.
-
-    The temporary file is in the same folder (``os.replace`` is atomic within one file system)
-    and gets the original's permissions (a temporary file is created private).
-    """
-    nbformat.validate(nb)
-    text = nbformat.writes(nb)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def run_in_place(
     path: Path, *, dpi: int = DEFAULT_DPI, timeout_s: int = DEFAULT_TIMEOUT_S
 ) -> nbformat.NotebookNode:
     """Execute the notebook at ``path`` and replace the file with the executed notebook."""
     nb = execute_notebook(path, dpi=dpi, timeout_s=timeout_s)
-    write_atomically(nb, path)
+    nbformat.validate(nb)
+    text = nbformat.writes(nb)
+    write_atomic(path, text if text.endswith("\n") else text + "\n", overwrite=True)
     return nb
 
 
@@ -160,7 +140,7 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ssl_geom.notebook_runner",
+        prog="python notebooks/runner.py",
         description="Execute notebooks in place on their own parameters and store the outputs.",
     )
     parser.add_argument("notebooks", nargs="+", type=Path, help="the .ipynb files, in order")

@@ -2,7 +2,9 @@
 
 Hand-written on purpose: no maintained package samples H-SSL fiber bundles (lightly,
 solo-learn and friends work on augmented *inputs*, never on the group axis of one
-representation), so this module is plain tensor code with no Lightning in it.
+representation), so this module is plain tensor code with no Lightning in it. It sits with
+the losses because the positive pairs are the first half of those methods' loss (Eq. 7
+then InfoNCE, Eq. 3); :mod:`ssl_geom.methods.hssl` only picks the bundles for a backbone.
 
 Notation (H-SSL paper Sec. 2.1 "Notation"). A *fiber* ``z(g)`` is every channel at one
 group element ``g``; a *fiber bundle* ``z(g) = [z(g) | g in g]`` concatenates the fibers of
@@ -173,11 +175,36 @@ class _AxisBundles(Bundles):
         self.base_size = base_size
         self.max_distance = max_distance
         self.emulated = emulated
+        self._build_sampler()
+
+    @abstractmethod
+    def _build_sampler(self) -> None:
+        """Precompute what :meth:`sample` draws from (once, when the bundles are built)."""
 
     @property
     @abstractmethod
     def positions(self) -> int:
         """Number of distinct bundle positions on the axis."""
+
+    def sample(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: Device = None,
+    ) -> FiberPairs:
+        """``batch_size`` pairs on ``device``."""
+        _check_batch(batch_size)
+        return self._draw(batch_size, generator, device)
+
+    @abstractmethod
+    def _draw(
+        self, batch_size: int, generator: torch.Generator | None, device: Device
+    ) -> FiberPairs:
+        """:meth:`sample` for a checked ``batch_size``."""
+
+    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
+        return self.sample(prepared.shape[0], generator=generator, device=prepared.device)
 
     def bundle_dim(self, channels: int, group_size: int) -> int:
         if self.emulated and group_size == 1:
@@ -202,15 +229,9 @@ class CyclicBundles(_AxisBundles):
 
     cyclic = True
 
-    def __init__(
-        self,
-        size: int,
-        base_size: int = 1,
-        max_distance: int | None = None,
-        emulated: bool = False,
-    ) -> None:
-        super().__init__(size, base_size, max_distance, emulated)
-        bound = size if max_distance is None else max_distance
+    def _build_sampler(self) -> None:
+        size = self.size
+        bound = size if self.max_distance is None else self.max_distance
         # The allowed residues are 0..bound and size-bound..size-1: the k-th of them is
         # k, or k + (size - count) past the first run (no lookup table on the device).
         self._residues = sum(1 for r in range(size) if min(r, size - r) <= bound)
@@ -220,15 +241,9 @@ class CyclicBundles(_AxisBundles):
     def positions(self) -> int:
         return self.size
 
-    def sample(
-        self,
-        batch_size: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: Device = None,
+    def _draw(
+        self, batch_size: int, generator: torch.Generator | None, device: Device
     ) -> FiberPairs:
-        """``batch_size`` pairs on ``device``."""
-        _check_batch(batch_size)
         n, size = (batch_size,), self.size
         base = _uniform_below(size, n, generator, device)
         shift1 = _uniform_below(size, n, generator, device)
@@ -236,9 +251,6 @@ class CyclicBundles(_AxisBundles):
         residue = torch.where(pick > self._first_run, pick + (size - self._residues), pick)
         shift2 = (shift1 + residue) % size
         return FiberPairs(base, shift1, shift2, (base - shift1) % size, (base - shift2) % size)
-
-    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
-        return self.sample(prepared.shape[0], generator=generator, device=prepared.device)
 
     def base(
         self, prepared: torch.Tensor, generator: torch.Generator | None = None
@@ -299,33 +311,18 @@ class IntervalBundles(_AxisBundles):
 
     cyclic = False
 
-    def __init__(
-        self,
-        size: int,
-        base_size: int = 1,
-        max_distance: int | None = None,
-        emulated: bool = False,
-    ) -> None:
-        super().__init__(size, base_size, max_distance, emulated)
-        self._box = _BoxPairs((self.valid_starts,), max_distance)
+    def _build_sampler(self) -> None:
+        self._box = _BoxPairs((self.valid_starts,), self.max_distance)
 
     @property
     def positions(self) -> int:
         return self.valid_starts
 
-    def sample(
-        self,
-        batch_size: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: Device = None,
+    def _draw(
+        self, batch_size: int, generator: torch.Generator | None, device: Device
     ) -> FiberPairs:
-        """``batch_size`` pairs on ``device``."""
         pairs = self._box.sample(batch_size, generator, device)
         return FiberPairs(*(t[:, 0] for t in _fields(pairs)))
-
-    def pairs(self, prepared: torch.Tensor, generator: torch.Generator | None = None) -> FiberPairs:
-        return self.sample(prepared.shape[0], generator=generator, device=prepared.device)
 
     def base(
         self, prepared: torch.Tensor, generator: torch.Generator | None = None
