@@ -15,8 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-#: Pages written on another branch at the same time; checked as soon as they exist.
-WRITTEN_ELSEWHERE = {"docs/reproduce.md"}
 
 
 def slug(heading: str) -> str:
@@ -65,8 +63,6 @@ def test_link_resolves(page: Path, target: str) -> None:
     path_part, _, anchor = target.partition("#")
     linked = (page.parent / path_part).resolve() if path_part else page
     relative = linked.relative_to(ROOT).as_posix() if linked.is_relative_to(ROOT) else str(linked)
-    if not linked.exists() and relative in WRITTEN_ELSEWHERE:
-        pytest.skip(f"{relative} is written on another branch")
     assert linked.is_file(), f"{page.name} links to {target!r}: no file {relative}"
     if anchor:
         assert anchor in anchors(linked), f"{page.name} links to {target!r}: no such heading"
