@@ -41,6 +41,7 @@ from ssl_geom.data.transforms import (
     to_normalised,
     view_pipeline,
 )
+from ssl_geom.global_batch import per_process_batch_size
 from ssl_geom.symmetry import SymmetryName
 
 TrainViews = Literal["simclr", "none", SymmetryName]
@@ -301,14 +302,9 @@ class SSLDataModule(L.LightningDataModule):
         right after building the trainer, so a batch that does not divide fails before any
         data is read.
         """
-        if world_size < 1 or self.batch_size % world_size:
-            raise ValueError(
-                f"data.batch_size={self.batch_size} is the global batch and must split evenly "
-                f"over the {world_size} processes (trainer.world_size = devices x num_nodes); "
-                f"use a multiple of {world_size}, e.g. "
-                f"{max(world_size, self.batch_size // world_size * world_size)}"
-            )
-        self.per_process_batch_size = self.batch_size // world_size
+        self.per_process_batch_size = per_process_batch_size(
+            self.batch_size, world_size, "data.batch_size"
+        )
         return self.per_process_batch_size
 
     def setup(self, stage: str | None = None) -> None:

@@ -85,6 +85,7 @@ from torch import nn
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone, structured_to_vector
 from ssl_geom.data.protocol import ProvidesBatchSize, attached_datamodule
+from ssl_geom.global_batch import per_process_batch_size
 from ssl_geom.methods.divergence import DivergenceMonitor
 from ssl_geom.methods.heads import build_projector
 from ssl_geom.methods.optim import (
@@ -436,12 +437,7 @@ class SSLMethod(L.LightningModule):
         world_size = trainer.world_size if trainer is not None else 1
         if size is None:
             return None
-        if size % world_size:
-            raise ValueError(
-                f"batch_size={size} is the global batch and must split evenly over the "
-                f"{world_size} processes; use a multiple of {world_size}"
-            )
-        return size // world_size
+        return per_process_batch_size(size, world_size)
 
     def effective_lr(self) -> float:
         """The base lr after the (explicit, optional) batch-size scaling rule."""
