@@ -26,7 +26,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from ssl_geom.callbacks._protocol import BatchFn, Samples, default_batch_fn
-from ssl_geom.data.protocol import ProvidesTrainEvalDataloader, attached_datamodule
+from ssl_geom.protocols import ProvidesTrainEvalDataloader, attached_datamodule
 
 Source = Literal["validation", "train"]
 SOURCES = ("validation", "train")

@@ -30,7 +30,7 @@ from ssl_geom.callbacks._protocol import Samples
 from ssl_geom.callbacks._runtime import seeded
 from ssl_geom.callbacks.augmentation import BatchAugmentation
 from ssl_geom.callbacks.base import GeometryCallback, Transform, positive_int
-from ssl_geom.data.protocol import ProvidesSameParamsTransform, attached_datamodule
+from ssl_geom.protocols import ProvidesSameParamsTransform, attached_datamodule
 
 Space = Literal["projector", "encoder"]
 SPACES = ("projector", "encoder")

@@ -36,7 +36,7 @@ from ssl_geom.callbacks._protocol import Samples, encoder_fn
 from ssl_geom.callbacks._reference import iterate, select_indices, source_loader
 from ssl_geom.callbacks._runtime import embed_sharded
 from ssl_geom.callbacks.base import GeometryCallback, as_features, positive_int
-from ssl_geom.data.protocol import (
+from ssl_geom.protocols import (
     ProvidesNumClasses,
     ProvidesTrainEvalDataloader,
     attached_datamodule,

@@ -52,10 +52,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from ssl_geom.backbones import structured_to_vector
 from ssl_geom.backbones.readout import GlobalPoolReadout, GridPoolReadout, Readout
-from ssl_geom.data.protocol import attached_datamodule
 from ssl_geom.evaluation.checkpoint import load_backbone
 from ssl_geom.evaluation.data import LinearEvalData
 from ssl_geom.evaluation.heads import ClassifierBank
+from ssl_geom.protocols import attached_datamodule
 
 OptimizerName = Literal["adam", "sgd"]
 FEATURE_NORM_EPS = 1e-10

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from ssl_geom.data.protocol import ProvidesIncludeOriginal, ProvidesTrainViews, attached_datamodule
 from ssl_geom.methods.hssl import FiberSSL, checked_transformation
+from ssl_geom.protocols import ProvidesIncludeOriginal, ProvidesTrainViews, attached_datamodule
 from ssl_geom.symmetry import SYMMETRIES, Symmetry, SymmetryName
 
 

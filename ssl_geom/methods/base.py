@@ -84,7 +84,6 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 
 from ssl_geom.backbones import StructuredBackbone, build_backbone, structured_to_vector
-from ssl_geom.data.protocol import ProvidesBatchSize, attached_datamodule
 from ssl_geom.global_batch import per_process_batch_size
 from ssl_geom.methods.divergence import DivergenceMonitor
 from ssl_geom.methods.heads import build_projector
@@ -99,6 +98,7 @@ from ssl_geom.methods.optim import (
     weight_decay_groups,
 )
 from ssl_geom.methods.probe import OnlineProbe, ProbeAccuracy
+from ssl_geom.protocols import ProvidesBatchSize, attached_datamodule
 
 OptimizerName = Literal["lars", "sgd", "adam", "adamw"]
 ScheduleName = Literal["warmup_cosine", "constant"]

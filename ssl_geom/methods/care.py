@@ -36,11 +36,6 @@ from typing import Any, ClassVar, Literal, cast
 import torch
 import torch.nn.functional as F
 
-from ssl_geom.data.protocol import (
-    ProvidesIncludeOriginal,
-    ProvidesSameParamsTransform,
-    attached_datamodule,
-)
 from ssl_geom.data.transforms import PAIR_KINDS, PairKind
 from ssl_geom.losses import (
     info_nce,
@@ -50,6 +45,11 @@ from ssl_geom.losses import (
 )
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
 from ssl_geom.methods.moco import MomentumQueue
+from ssl_geom.protocols import (
+    ProvidesIncludeOriginal,
+    ProvidesSameParamsTransform,
+    attached_datamodule,
+)
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 CAREBase = Literal["simclr", "moco"]

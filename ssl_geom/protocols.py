@@ -11,8 +11,9 @@ subclassing, which keeps the geometry callbacks usable in anyone's Lightning pro
 
 One protocol per attribute because every reader needs one or two of them and must work
 when the others are missing. Hand-written: Lightning has no typed accessor for the
-attached DataModule. This module imports nothing from ``ssl_geom``, so both layers that
-read a DataModule (``methods/`` and ``callbacks/``) may import it.
+attached DataModule. This module imports nothing from ``ssl_geom``, so every layer that
+reads a DataModule (``methods/``, ``callbacks/``, ``evaluation/``) may import it without
+loading ``ssl_geom.data``.
 """
 
 from __future__ import annotations

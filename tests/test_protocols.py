@@ -1,4 +1,4 @@
-"""What methods and callbacks read from ``trainer.datamodule`` (``ssl_geom.data.protocol``).
+"""What methods and callbacks read from ``trainer.datamodule`` (``ssl_geom.protocols``).
 
 Each protocol is satisfied by having the attribute, so a user's DataModule needs no ssl_geom
 base class, and one that lacks an attribute is told apart from one that has it.
@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ssl_geom.data import MNISTDataModule
-from ssl_geom.data.protocol import (
+from ssl_geom.protocols import (
     ProvidesBatchSize,
     ProvidesIncludeOriginal,
     ProvidesNumClasses,
