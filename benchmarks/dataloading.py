@@ -47,8 +47,8 @@ def loader_throughput(dm, n_batches: int) -> float:
 
 
 def same_params_throughput(dm, batch_size: int, repeats: int) -> tuple[float, float]:
-    """(ms per batch, images/s) of ``dm.same_params_transform()`` on a CPU batch."""
-    t = dm.same_params_transform()
+    """(ms per batch, images/s) of ``dm.augmentation.same_params()`` on a CPU batch."""
+    t = dm.augmentation.same_params()
     batch = torch.randn(batch_size, dm.in_channels, dm.image_size, dm.image_size)
     t(batch)
     start = time.perf_counter()

@@ -6,7 +6,7 @@ Three ways to make SimCLR views of CIFAR-size uint8 images (32 px, 3 channels, s
 * ``cpu_per_sample``: the loader-worker pipeline (``SSLDataModule.view_transform()``: v2 ops
   on one uint8 image at a time, then ToDtype + Normalize), on one core: multiply by the
   loader workers you have;
-* ``device``: ``ssl_geom.data.gpu_augment.DeviceSimCLRAugment`` on a whole batch on
+* ``device``: ``ssl_geom.augment.DeviceSimCLRAugment`` on a whole batch on
   ``--device``;
 * ``kornia``: ``kornia.augmentation`` with the same parameters (skipped when kornia is not
   installed), on ``--device``.
@@ -26,9 +26,8 @@ from collections.abc import Callable
 
 import torch
 
+from ssl_geom.augment import DeviceSimCLRAugment, simclr_params
 from ssl_geom.data import CIFAR10DataModule
-from ssl_geom.data.gpu_augment import DeviceSimCLRAugment
-from ssl_geom.data.transforms import simclr_params
 
 
 def timed(fn: Callable[[], object], device: torch.device, repeats: int, rounds: int) -> float:

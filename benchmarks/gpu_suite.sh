@@ -61,7 +61,7 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 $PY -c "import torch, lightning, torchvision; print('torch', torch.__version__, 'lightning', lightning.__version__, 'torchvision', torchvision.__version__)" >>"$SUMMARY" 2>&1
 
-TESTS=(tests/test_gpu_augment.py tests/test_data_transforms.py tests/test_split_batchnorm.py tests/test_methods_moco.py)
+TESTS=(tests/test_augment_device.py tests/test_augment_ops.py tests/test_split_batchnorm.py tests/test_methods_moco.py)
 [ -f tests/test_sync_free_cuda.py ] && TESTS=(tests/test_sync_free_cuda.py "${TESTS[@]}")
 SELECT=(-k "cuda or gpu")
 step tests "$T_TESTS" $PY -m pytest -q -p no:randomly -p no:cacheprovider -rs "${SELECT[@]}" "${TESTS[@]}"

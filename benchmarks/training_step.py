@@ -280,10 +280,13 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda requested but torch.cuda.is_available() is False")
     datamodule = MODULES[args.dataset](root="unused", num_workers=0)
-    same_params = datamodule.same_params_transform()
 
     def care() -> CARE:
-        return CARE(n_split=args.n_split, same_params_transform=same_params, **model_kwargs(args))
+        return CARE(
+            n_split=args.n_split,
+            same_params_transform=datamodule.augmentation,
+            **model_kwargs(args),
+        )
 
     runs: dict[str, Callable[[], float]] = {
         "bare": lambda: time_bare(args, device),
@@ -292,12 +295,14 @@ def main() -> None:
     if not args.skip_care:
         runs["care"] = lambda: time_lightning(args, device, care)
     if args.care_device_views:
-        grouped = MODULES[args.dataset](
-            root="unused", num_workers=0, augment_on="device"
-        ).same_params_transform()
+        on_device = MODULES[args.dataset](root="unused", num_workers=0, augment_on="device")
 
         def care_device() -> CARE:
-            return CARE(n_split=args.n_split, same_params_transform=grouped, **model_kwargs(args))
+            return CARE(
+                n_split=args.n_split,
+                same_params_transform=on_device.augmentation,
+                **model_kwargs(args),
+            )
 
         runs["care_device"] = lambda: time_lightning(args, device, care_device)
     seconds: dict[str, list[float]] = {name: [] for name in runs}

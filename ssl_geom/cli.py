@@ -13,9 +13,15 @@ What it adds to plain ``LightningCLI``:
   member name (``ROTATION``);
 - links ``data.num_classes``, ``data.in_channels`` and ``data.batch_size`` into the model
   (``apply_on="instantiate"``: they are DataModule attributes). ``data.batch_size`` is the
-  *global* batch (the papers' number); each process loads ``batch_size / world_size``, and a
-  batch that does not split over ``trainer.world_size`` is refused right after the trainer
-  is built;
+  *global* batch (the papers' number); each process loads ``batch_size / world_size``
+  (:mod:`ssl_geom.global_batch`), and a batch that does not split over
+  ``trainer.world_size`` is refused right after the trainer is built;
+- links ``data.augmentation`` (an ssl_geom DataModule's
+  :class:`~ssl_geom.augment.Augmentation`) into ``model.init_args.same_params_transform``,
+  so CARE draws its equivariance pairs with its DataModule's augmentations. jsonargparse
+  skips the link for a model without that argument, and for a DataModule without
+  ``augmentation``; a model's ``hparams`` (and so its checkpoint) record only the linked
+  values it was given, so no other model stores the augmentation object;
 - a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``);
 - Lightning's ``RichProgressBar`` unless the config brings its own progress bar or sets
   ``trainer.enable_progress_bar: false``;
@@ -40,13 +46,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonargparse import Namespace
 from jsonargparse.typing import register_type
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
 from lightning.pytorch.utilities import rank_zero_warn
 
 from ssl_geom.checkpoint_file import read_checkpoint
@@ -64,12 +70,50 @@ _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
 register_type(Symmetry, serializer=str, deserializer=partial(parse_symmetry, what="symmetry"))
 
 
+_Module = TypeVar("_Module")
+
+
+class _GivenLinksOnly(_InstantiatorFn):
+    """Lightning's model instantiator, recording in ``hparams`` only the linked values passed.
+
+    jsonargparse hands an instantiator every applied instantiation link, including one whose
+    target the class does not have (it then passes nothing). Lightning's instantiator adds
+    them all to the module's ``hparams``, so SimCLR would store the DataModule's
+    ``Augmentation`` linked for CARE, which is no plain data: its checkpoint could no longer
+    be read with ``weights_only=True``, and a resume would compare two objects.
+    """
+
+    def __call__(
+        self,
+        class_type: type[_Module],
+        *args: Any,
+        applied_instantiation_links: dict,
+        **kwargs: Any,
+    ) -> _Module:
+        prefix = f"{self.key}.init_args."
+        given = {
+            key: value
+            for key, value in applied_instantiation_links.items()
+            if not key.startswith(prefix) or key[len(prefix) :].split(".")[0] in kwargs
+        }
+        return super().__call__(class_type, *args, applied_instantiation_links=given, **kwargs)
+
+
 class SSLGeomCLI(LightningCLI):
     """``LightningCLI`` with the data -> model links and default callbacks described above."""
+
+    def _add_instantiators(self) -> None:
+        super()._add_instantiators()
+        self.parser.add_instantiator(
+            _GivenLinksOnly(cli=self, key="model"), LightningModule, prepend=True
+        )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for attr in ("num_classes", "in_channels", "batch_size"):
             parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
+        parser.link_arguments(
+            "data.augmentation", "model.init_args.same_params_transform", apply_on="instantiate"
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
         parser.add_argument(

@@ -74,7 +74,7 @@ class ProvidesTrainEvalDataloader(Protocol):
 class ProvidesSameParamsTransform(Protocol):
     """``same_params_transform()``: a batched transform drawing one set of parameters a call.
 
-    Callbacks call it without arguments; CARE passes the kind of view pair it trains on.
+    The geometry callbacks' default augmentation (they call it without arguments).
     """
 
-    def same_params_transform(self, kind: str = "simclr") -> Callable[[Tensor], Tensor]: ...
+    def same_params_transform(self) -> Callable[[Tensor], Tensor]: ...

@@ -78,18 +78,11 @@ class SyntheticSSLData(L.LightningDataModule):
         size: int = 8,
         n_views: int = 2,
         include_original: bool = False,
-        same_params_transform=None,
     ) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.include_original = include_original
-        self._transform = same_params_transform
         self.ds = _Views(n, size, self.in_channels, n_views, include_original, self.num_classes)
-
-    def same_params_transform(self, kind: str = "simclr"):
-        if self._transform is None:
-            return lambda batch: batch.flip(-1)
-        return self._transform
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.ds, batch_size=self.batch_size, drop_last=True)

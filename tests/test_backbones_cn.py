@@ -29,12 +29,12 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from ssl_geom.augment import RandomCyclicRotation, group_ops
 from ssl_geom.backbones import build_backbone, list_backbones
 from ssl_geom.backbones.e2cnn_rotation import CyclicFamily
 from ssl_geom.backbones.readout import ConvGroupReadout
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.data.mnist import MNISTDataModule
-from ssl_geom.data.transforms import RandomCyclicRotation, group_ops
 
 SIZE = 33
 NARROW = {"channels": (2, 4, 4)}  # equivariance does not depend on the widths

@@ -21,10 +21,10 @@ import yaml
 from torchvision.transforms import v2
 
 import tests.methods_testing  # noqa: F401  (registers the tiny_cnn backbone)
+from ssl_geom.augment import GROUP_VIEWS, PAIR_KINDS
 from ssl_geom.cli import build_cli
 from ssl_geom.data import ImageNet100DataModule, STL10DataModule
 from ssl_geom.data.fake import write_fake_dataset
-from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS
 from ssl_geom.methods import CARE
 from tests.conftest import quiet_trainer
 
@@ -167,7 +167,7 @@ def test_care_simclr_imagenet100_pair_is_the_codes_input_transforms() -> None:
     config = _config("care_simclr_imagenet100.yaml")
     dm = _datamodule(config)
     kind = config["model"]["init_args"]["equivariance_views"]
-    ops = _flat(dm.same_params_transform(kind).ops)
+    ops = _flat(dm.augmentation.same_params(kind).ops)
     assert [type(op) for op in ops if not isinstance(op, v2.RandomApply)] == [
         v2.RandomHorizontalFlip,
         v2.ColorJitter,
@@ -190,7 +190,7 @@ def _bright_pixel_positions(kind: str, draws: int = 40) -> tuple[set, int]:
     (summed over channels, after un-normalising) and how many calls changed any value.
     """
     dm = ImageNet100DataModule(image_size=32, strength="mocov2", num_workers=0)
-    t = dm.same_params_transform(kind)
+    t = dm.augmentation.same_params(kind)
     mean = torch.tensor(dm.mean).view(1, 3, 1, 1)
     std = torch.tensor(dm.std).view(1, 3, 1, 1)
     image = torch.zeros(2, 3, 32, 32)
@@ -224,7 +224,7 @@ def test_pair_kinds_include_every_group_view() -> None:
 
 def test_unknown_pair_kind_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"'affine'.*simclr.*photometric.*photometric_flip"):
-        STL10DataModule().same_params_transform("affine")
+        STL10DataModule().augmentation.same_params("affine")
 
 
 # ----------------------------------------------------------------------------- CARE arguments
@@ -288,7 +288,7 @@ def test_equivariance_batch_size_none_keeps_the_whole_batch() -> None:
         ({"equivariance_views": "affine"}, r"unknown equivariance_views 'affine'.*photometric"),
         (
             {"equivariance_views": "photometric", "same_params_transform": RecordingPair()},
-            r"pass one of them",
+            r"'photometric'.*plain transform.*datamodule\.augmentation",
         ),
     ],
 )
@@ -303,12 +303,19 @@ def test_n_split_needs_to_divide_only_the_equivariance_batch() -> None:
     assert model.equivariance_rows(100) == 96
 
 
-def test_photometric_pair_is_resolved_from_the_datamodule_and_trains(stl10_root: Path) -> None:
+def test_photometric_pair_is_drawn_from_the_datamodules_augmentation_and_trains(
+    stl10_root: Path,
+) -> None:
     dm = STL10DataModule(
         root=str(stl10_root), image_size=32, batch_size=8, num_workers=0, include_original=True
     )
     model = CARE(
-        n_split=2, equivariance_batch_size=4, equivariance_views="photometric", batch_size=8, **TINY
+        n_split=2,
+        equivariance_batch_size=4,
+        equivariance_views="photometric",
+        batch_size=8,
+        same_params_transform=dm.augmentation,
+        **TINY,
     )
     trainer = quiet_trainer(max_steps=1)
     trainer.fit(model, dm)

@@ -446,10 +446,13 @@ def test_verify_passes_intact_files_and_keeps_the_sources(fake_root: Path) -> No
 def test_allowed_values_come_from_the_literal_types_and_match_the_transforms() -> None:
     # The argument types (what --help and YAML validation show) are the single source; the
     # transforms must offer exactly those choices.
-    from ssl_geom.data.base import STRENGTH_NAMES, TRAIN_VIEWS
-    from ssl_geom.data.transforms import GROUP_VIEWS, STRENGTHS
+    from typing import get_args, get_type_hints
 
-    assert set(STRENGTH_NAMES) == set(STRENGTHS)
+    from ssl_geom.augment import GROUP_VIEWS, STRENGTHS
+    from ssl_geom.data.base import TRAIN_VIEWS, SSLDataModule
+
+    strength = get_type_hints(SSLDataModule.__init__)["strength"]
+    assert set(get_args(get_args(strength)[0])) == set(STRENGTHS)
     assert set(TRAIN_VIEWS) == {"simclr", "none", *GROUP_VIEWS}
     with pytest.raises(ValueError, match=r"unknown strength 'huge'; expected one of \['large'"):
         MNISTDataModule(strength="huge")

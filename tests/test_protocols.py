@@ -36,7 +36,7 @@ ALL = (
 class OnlyTransform(L.LightningDataModule):
     """A user's DataModule offering just the batched transform."""
 
-    def same_params_transform(self, kind: str = "simclr") -> torch.nn.Module:
+    def same_params_transform(self) -> torch.nn.Module:
         return torch.nn.Identity()
 
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 import yaml
 
+from ssl_geom.augment import GROUP_VIEWS, PAIR_KINDS, PairKind, group_ops
 from ssl_geom.backbones import StructuredBackbone, build_backbone, register_backbone
 from ssl_geom.cli import main, parse_config
 from ssl_geom.data import MNISTDataModule
 from ssl_geom.data.base import TRAIN_VIEWS, TrainViews
-from ssl_geom.data.transforms import GROUP_VIEWS, PAIR_KINDS, PairKind, group_ops
 from ssl_geom.methods.assl import ASSL
 from ssl_geom.methods.hssl import HSSL
 from ssl_geom.symmetry import SYMMETRIES, Symmetry, SymmetryName, parse_symmetry

@@ -17,9 +17,9 @@ Augmentations default to the datamodule's ``same_params_transform()`` when it ha
 :class:`BatchAugmentation` (torchvision ``transforms.v2``, one draw per batch).
 """
 
+from ssl_geom.augment.batch import AUGMENTATION_KINDS, BatchAugmentation
 from ssl_geom.callbacks._protocol import Samples, default_batch_fn, to_vector
 from ssl_geom.callbacks._reference import ReferenceSet
-from ssl_geom.callbacks.augmentation import AUGMENTATION_KINDS, BatchAugmentation
 from ssl_geom.callbacks.augmented import AugmentedGeometryCallback, SharedAugmentationCallback
 from ssl_geom.callbacks.base import GeometryCallback
 from ssl_geom.callbacks.equivariance import RelativeEquivariance

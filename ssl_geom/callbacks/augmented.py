@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 
+from ssl_geom.augment.batch import BatchAugmentation
 from ssl_geom.callbacks._protocol import Samples
 from ssl_geom.callbacks._runtime import seeded
-from ssl_geom.callbacks.augmentation import BatchAugmentation
 from ssl_geom.callbacks.base import GeometryCallback, Transform, positive_int
 from ssl_geom.protocols import ProvidesSameParamsTransform, attached_datamodule
 

@@ -38,6 +38,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from ssl_geom.augment.batch import SINGLE_KINDS, BatchAugmentation
 from ssl_geom.callbacks._protocol import (
     PROJECTOR_NAMES,
     BatchFn,
@@ -48,7 +49,6 @@ from ssl_geom.callbacks._protocol import (
 )
 from ssl_geom.callbacks._reference import first_loader
 from ssl_geom.callbacks._runtime import measurement_mode, seeded
-from ssl_geom.callbacks.augmentation import SINGLE_KINDS, BatchAugmentation
 from ssl_geom.callbacks.augmented import SharedAugmentationCallback, Space, apply, select
 from ssl_geom.callbacks.base import Transform, as_features
 from ssl_geom.callbacks.figures import log_histogram

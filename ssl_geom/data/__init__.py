@@ -1,8 +1,8 @@
-"""ssl_geom.data: one LightningDataModule per dataset family, plus augmentation pipelines.
+"""ssl_geom.data: one LightningDataModule per dataset family.
 
-Batch layout, arguments and the same-parameter batch transform are described in
-:mod:`ssl_geom.data.base`; augmentations in :mod:`ssl_geom.data.transforms`; fake datasets in
-the real formats in :mod:`ssl_geom.data.fake`.
+Batch layout and arguments are described in :mod:`ssl_geom.data.base`; fake datasets in the
+real formats in :mod:`ssl_geom.data.fake`. The augmentations (each DataModule's
+``augmentation``) live in :mod:`ssl_geom.augment`.
 """
 
 from ssl_geom.data.base import SSLDataModule
@@ -12,7 +12,6 @@ from ssl_geom.data.imagenet100 import ImageNet100DataModule, imagenet100_classes
 from ssl_geom.data.mnist import MNISTDataModule
 from ssl_geom.data.stl10 import STL10DataModule
 from ssl_geom.data.tiny_imagenet import TinyImageNetDataModule
-from ssl_geom.data.transforms import SameParamsTransform
 
 __all__ = [
     "CIFAR10DataModule",
@@ -23,7 +22,6 @@ __all__ = [
     "MNISTDataModule",
     "SSLDataModule",
     "STL10DataModule",
-    "SameParamsTransform",
     "TinyImageNetDataModule",
     "UnreadableFilesError",
     "imagenet100_classes",

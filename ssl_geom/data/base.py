@@ -1,8 +1,9 @@
-"""Shared LightningDataModule base: arguments, view pipelines, seeded loaders.
+"""Shared LightningDataModule base: arguments, sources, subsets, seeded loaders.
 
 A dataset family subclass only says where its files are and how to read them
-(:meth:`SSLDataModule._locate`, :meth:`_read_split`, optionally :meth:`_download`); the views,
-subsets, loaders and the batched same-parameter transform are the same for all.
+(:meth:`SSLDataModule._locate`, :meth:`_read_split`, optionally :meth:`_download`); the
+subsets and loaders are the same for all. The views come from the DataModule's
+:class:`~ssl_geom.augment.Augmentation` (``dm.augmentation``), built from its arguments.
 
 Batches (the cross-module contract):
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, cast
 
 import lightning as L
 import torch
@@ -26,33 +27,22 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torchvision.transforms import v2
 
-from ssl_geom.data.datasets import EvalDataset, SeededViewSampler, SSLViewDataset
-from ssl_geom.data.errors import UnreadableFilesError
-from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment, RawImageDataset
-from ssl_geom.data.sources import ImageSource, Sample, random_subset, unreadable_samples
-from ssl_geom.data.transforms import (
-    GROUP_VIEWS,
-    PAIR_KINDS,
-    SameParamsTransform,
-    group_ops,
-    photometric_ops,
-    simclr_ops,
-    simclr_params,
-    to_normalised,
-    view_pipeline,
+from ssl_geom.augment import GROUP_VIEWS, Augmentation, AugmentOn, SameParams, Strength
+from ssl_geom.augment.ops import to_normalised
+from ssl_geom.data.datasets import (
+    EvalDataset,
+    RawImageDataset,
+    SeededViewSampler,
+    SSLViewDataset,
 )
+from ssl_geom.data.errors import UnreadableFilesError
+from ssl_geom.data.sources import ImageSource, Sample, random_subset, unreadable_samples
 from ssl_geom.global_batch import per_process_batch_size
 from ssl_geom.symmetry import SymmetryName
 
 TrainViews = Literal["simclr", "none", SymmetryName]
 TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
-StrengthName = Literal["large", "moderate", "small", "mocov2"]
 Split = Literal["train", "test"]
-
-STRENGTH_NAMES: tuple[str, ...] = get_args(StrengthName)
-AugmentOn = Literal["loader", "device"]
-AUGMENT_ON: tuple[str, ...] = get_args(AugmentOn)
-
 
 ROOT_ENV = "SSL_GEOM_DATA"
 
@@ -104,9 +94,16 @@ class SSLDataModule(L.LightningDataModule):
         augment_on: where the SimCLR train views are made: ``"loader"`` (per-sample v2
             transforms in the loader workers) or ``"device"`` (the loader yields uint8 images
             and :meth:`on_after_batch_transfer` makes the views on the training device with
-            per-sample parameters, ``ssl_geom.data.gpu_augment``; ``same_params_transform()``
-            then returns the batched one-draw-per-group version too). ``"device"`` needs
+            per-sample parameters, :mod:`ssl_geom.augment.device`; the SimCLR same-parameters
+            transform is then the batched one-draw-per-group version too). ``"device"`` needs
             ``train_views="simclr"`` and images stored at ``image_size``.
+
+    Attributes:
+        augmentation: the :class:`~ssl_geom.augment.Augmentation` built from these arguments
+            (strength, ``augment_on``, ``rotation_order``, image size, statistics, seed):
+            the train views, and the same-parameters transforms of CARE (pass it as
+            ``same_params_transform``; the CLI links it) and, through
+            :meth:`same_params_transform`, of the geometry callbacks and reproduction tables.
     """
 
     name: str = ""
@@ -129,7 +126,7 @@ class SSLDataModule(L.LightningDataModule):
         train_views: TrainViews = "simclr",
         n_views: int | None = None,
         include_original: bool = False,
-        strength: StrengthName | None = None,
+        strength: Strength | None = None,
         max_train_samples: int | None = None,
         max_eval_samples: int | None = None,
         pin_memory: bool | None = None,
@@ -139,26 +136,24 @@ class SSLDataModule(L.LightningDataModule):
         augment_on: AugmentOn = "loader",
     ) -> None:
         super().__init__()
-        self._check_augment_on(augment_on, train_views)
+        self.augmentation = Augmentation(
+            self.image_size,
+            self.in_channels,
+            self.mean,
+            self.std,
+            strength=strength,
+            flip_allowed=self.flip_allowed,
+            rotation_order=rotation_order,
+            augment_on=augment_on,
+            seed=seed,
+            base_ops=self._base_ops(),
+        )
         self.augment_on = augment_on
         if train_views not in TRAIN_VIEWS:
             raise ValueError(
                 f"unknown train_views {train_views!r}; expected one of {list(TRAIN_VIEWS)}"
             )
-        if strength is not None and strength not in STRENGTH_NAMES:
-            raise ValueError(
-                f"unknown strength {strength!r}; expected one of {list(STRENGTH_NAMES)} or None"
-            )
-        if strength is not None and train_views != "simclr":
-            raise ValueError(
-                f"strength={strength!r} sets SimCLR augmentations, but train_views={train_views!r};"
-                " use train_views='simclr' or strength=None"
-            )
-        if not isinstance(rotation_order, int) or rotation_order < 1:
-            raise ValueError(
-                f"rotation_order must be an int >= 1 (rotations by multiples of 360°/N), "
-                f"got {rotation_order!r}; use 4 for quarter turns, 8 for 45° steps"
-            )
+        self._check_simclr_only(augment_on, strength, train_views)
         if n_views is None:
             n_views = 1 if train_views == "none" else 2
         if n_views < 1:
@@ -204,34 +199,26 @@ class SSLDataModule(L.LightningDataModule):
             raise ValueError("persistent_workers=True needs num_workers > 0")
         self.verify = verify
         self._sources: dict[str, ImageSource] = {}
-        self._device_augment: DeviceSimCLRAugment | None = None
 
-    # ----------------------------------------------------------------- device augmentation
-    def _check_augment_on(self, augment_on: str, train_views: str) -> None:
-        if augment_on not in AUGMENT_ON:
-            raise ValueError(
-                f"unknown augment_on {augment_on!r}; expected one of {list(AUGMENT_ON)}"
-            )
-        if augment_on == "loader":
-            return
-        if train_views != "simclr":
+    def _check_simclr_only(self, augment_on: str, strength: str | None, train_views: str) -> None:
+        """Refuse SimCLR-only settings combined with other train views or a resizing loader."""
+        if augment_on == "device" and train_views != "simclr":
             raise ValueError(
                 f"augment_on='device' makes SimCLR views, but train_views={train_views!r}; "
                 "use train_views='simclr' or augment_on='loader'"
             )
-        if self._base_ops():  # e.g. ImageNet's resize + crop, STL10 below 96 px
+        if augment_on == "device" and self.augmentation.base_ops:  # ImageNet, STL10 < 96 px
             raise ValueError(
                 f"augment_on='device' needs images stored at one size, but {self.name} resizes "
                 "its images in the loader; use augment_on='loader'"
             )
+        if strength is not None and train_views != "simclr":
+            raise ValueError(
+                f"strength={strength!r} sets SimCLR augmentations, but train_views={train_views!r};"
+                " use train_views='simclr' or strength=None"
+            )
 
-    def device_augment(self) -> DeviceSimCLRAugment:
-        """The batched SimCLR augmentation of this DataModule (its strength, seed, statistics)."""
-        params = simclr_params(self.image_size, self.strength, self.flip_allowed)
-        return DeviceSimCLRAugment(
-            self.image_size, self.in_channels, params, self.mean, self.std, seed=self.seed
-        )
-
+    # ----------------------------------------------------------------- device augmentation
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """``augment_on="device"``: turn a uint8 SSL train batch into ``(views, y)`` here."""
         if (
@@ -242,20 +229,9 @@ class SSLDataModule(L.LightningDataModule):
             and isinstance(batch[0], torch.Tensor)
             and batch[0].dtype == torch.uint8
         ):
-            return self.device_views(batch[0]), batch[1]
+            views = self.augmentation.device_views(batch[0], self.n_views, self.include_original)
+            return views, batch[1]
         return batch
-
-    def device_views(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """``n_views`` SimCLR views of a uint8 batch (+ the normalised original), in one draw."""
-        if self._device_augment is None:
-            self._device_augment = self.device_augment()
-        aug = self._device_augment
-        n = images.shape[0]
-        stacked = aug(images.repeat(self.n_views, 1, 1, 1))
-        views = list(stacked.split(n))
-        if self.include_original:
-            views.append(aug.normalise(aug.to_unit(images)))
-        return views
 
     # ----------------------------------------------------------------- subclass hooks
     def _locate(self) -> Path:
@@ -344,42 +320,19 @@ class SSLDataModule(L.LightningDataModule):
         """Deterministic: stored image -> normalised float tensor at ``image_size``."""
         return v2.Compose([*self._base_ops(), *to_normalised(self.mean, self.std)])
 
-    def _random_ops(self, kind: str) -> list[v2.Transform]:
-        params = simclr_params(self.image_size, self.strength, self.flip_allowed)
-        if kind == "simclr":
-            return simclr_ops(self.image_size, self.in_channels, params)
-        if kind == "photometric":
-            return photometric_ops(self.in_channels, params)
-        if kind == "photometric_flip":
-            flip = [v2.RandomHorizontalFlip()] if params.flip else []
-            return flip + photometric_ops(self.in_channels, params)
-        return group_ops(kind, self.rotation_order)
-
     def view_transform(self) -> v2.Compose:
         """Per-sample random view of the SSL train loader."""
         if self.train_views == "none":
             return self.eval_transform()
-        ops = self._random_ops(self.train_views)
-        if self.train_views != "simclr":  # group views act on the image at its final size
-            ops = [*self._base_ops(), *ops]
-        return view_pipeline(ops, self.mean, self.std)
+        return self.augmentation.view_transform(self.train_views)
 
-    def same_params_transform(self, kind: str = "simclr") -> SameParamsTransform | DeviceSameParams:
-        """``t(batch)``: one fresh random draw applied identically to a normalised batch.
+    def same_params_transform(self, kind: str = "simclr") -> SameParams:
+        """``self.augmentation.same_params(kind)``: the geometry callbacks' default augmentation.
 
-        ``kind="simclr"`` (the contract) uses this DataModule's SimCLR ops and strength at
-        ``image_size``; ``"photometric"`` the same without the crop and the flip (pixel values
-        change, positions never), ``"photometric_flip"`` without the crop only (the CARE
-        ImageNet-100 code's equivariance pair); an H-SSL group name uses that group's
-        augmentation instead. The batch must already be at ``image_size`` for the kinds
-        without a crop. With ``augment_on="device"`` the SimCLR one is batched:
-        ``t(batch, n_groups=k)`` draws one set per group of rows in one call (CARE's chunks).
+        Kept on the DataModule because the callbacks look for it on any user's DataModule
+        (:class:`~ssl_geom.protocols.ProvidesSameParamsTransform`).
         """
-        if kind not in PAIR_KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {list(PAIR_KINDS)}")
-        if kind == "simclr" and self.augment_on == "device":
-            return DeviceSameParams(self.device_augment())
-        return SameParamsTransform(self._random_ops(kind), self.mean, self.std)
+        return self.augmentation.same_params(kind)
 
     # ----------------------------------------------------------------- loaders
     def _loader(self, dataset, **kw) -> DataLoader:

@@ -59,6 +59,24 @@ class SSLViewDataset(Dataset):
         return views, labels[0]
 
 
+class RawImageDataset(Dataset):
+    """``dataset[(i, seed)]`` -> ``(uint8 image, label)``: the loader half of device augmentation.
+
+    Keyed like :class:`SSLViewDataset` so the same seeded sampler shuffles it; the seed is
+    unused because the views are drawn on the device (``augment_on="device"``).
+    """
+
+    def __init__(self, source: ImageSource) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        image, labels = self.source[key[0]]
+        return image, labels[0]
+
+
 class EvalDataset(Dataset):
     """``dataset[i]`` -> ``(x, *labels)`` with a deterministic transform."""
 

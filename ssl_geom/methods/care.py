@@ -8,17 +8,20 @@ by the *same* orthogonal map: it compares the Gram matrices of ``f(ã1(c))`` and
 
 How the equivariance views are made (Algorithm 1, lines 6-13): the batch's
 *un-augmented originals* (the last view; the DataModule needs ``include_original=True``)
-are split into ``n_split`` chunks and each chunk gets a fresh pair drawn by the batched
-same-parameters transform (``datamodule.same_params_transform()``, or one passed as
-``same_params_transform``), so one step draws ``n_split`` pairs. The authors' public
-code instead draws one pair for the whole batch; ``shared_pair_across_chunks=True``
-reproduces that. ``n_split`` must divide the per-process batch size.
+are split into ``n_split`` chunks and each chunk gets a fresh pair drawn by a batched
+same-parameters transform, so one step draws ``n_split`` pairs. CARE receives it as
+``same_params_transform``: the DataModule's :class:`~ssl_geom.augment.Augmentation`
+(``datamodule.augmentation``; the CLI links it) or any ``t(batch)`` drawing one set of
+parameters per call. The authors' public code instead draws one pair for the whole batch;
+``shared_pair_across_chunks=True`` reproduces that. ``n_split`` must divide the per-process
+batch size.
 
 Two settings of the authors' ImageNet-100 code (github.com/Sharut/CARE, commit 28718be,
 ``imagenet100/main.py``), where the paper is silent: ``equivariance_batch_size`` computes
 ``L_equi`` on the first originals of the batch only (their ``--equivariant-batch-size 128``,
-``images[2][:128 / world_size]``), and ``equivariance_views`` picks which DataModule transform
-makes the pair (``"photometric_flip"``: their ``input_transforms``, no crop).
+``images[2][:128 / world_size]``), and ``equivariance_views`` picks which of the augmentation's
+same-parameters transforms makes the pair (``"photometric_flip"``: their ``input_transforms``,
+no crop).
 
 Ablations (paper Fig. 7): ``info_nce_weight``, ``invariance_weight`` (``L_inv``),
 ``uniformity_weight`` (``L_unif``) and ``equivariance_weight`` (``λ``) switch the terms on
@@ -30,13 +33,13 @@ Wang & Isola). Each active term is logged as ``train/<term>``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 
-from ssl_geom.data.transforms import PAIR_KINDS, PairKind
+from ssl_geom.augment import PAIR_KINDS, Augmentation, PairKind, SameParams, as_same_params
+from ssl_geom.augment.same_params import Transform
 from ssl_geom.losses import (
     info_nce,
     invariance_loss,
@@ -45,13 +48,8 @@ from ssl_geom.losses import (
 )
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
 from ssl_geom.methods.moco import MomentumQueue
-from ssl_geom.protocols import (
-    ProvidesIncludeOriginal,
-    ProvidesSameParamsTransform,
-    attached_datamodule,
-)
+from ssl_geom.protocols import ProvidesIncludeOriginal, attached_datamodule
 
-Transform = Callable[[torch.Tensor], torch.Tensor]
 CAREBase = Literal["simclr", "moco"]
 BASES: tuple[str, ...] = ("simclr", "moco")
 
@@ -77,15 +75,18 @@ class CARE(SSLMethod):
             that ``L_equi`` uses: each process takes the first ``equivariance_batch_size /
             world_size`` of its batch; ``None`` = all. ``n_split`` must divide the
             per-process count instead of the batch size.
-        equivariance_views: the DataModule's ``same_params_transform(kind)`` that makes the
-            pair: ``"simclr"`` (the train views' augmentations, Algorithm 1),
-            ``"photometric"`` (no crop, no flip) or ``"photometric_flip"`` (no crop), or an
-            H-SSL group name.
+        equivariance_views: which of the augmentation's same-parameters transforms
+            (:meth:`~ssl_geom.augment.Augmentation.same_params`) makes the pair: ``"simclr"``
+            (the train views' augmentations, Algorithm 1), ``"photometric"`` (no crop, no
+            flip) or ``"photometric_flip"`` (no crop), or an H-SSL group name.
         info_nce_weight / invariance_weight / uniformity_weight: ablation weights (Fig. 7).
-        same_params_transform: batched transform ``t(batch) -> batch`` drawing one set of
-            parameters per call; default ``trainer.datamodule.same_params_transform()``.
-            One with ``draws_per_group = True`` (``augment_on="device"``) is called once per
-            view with ``n_groups=n_split`` instead of once per chunk.
+        same_params_transform: what draws the equivariance pairs, required to train with
+            ``equivariance_weight > 0``: the DataModule's
+            :class:`~ssl_geom.augment.Augmentation` (``datamodule.augmentation``, linked by
+            the CLI), or a batched transform ``t(batch) -> batch`` drawing one set of
+            parameters per call (only with ``equivariance_views="simclr"``). The name is the
+            CLI's link target and part of every run's recorded config, hence not
+            ``augmentation``.
     """
 
     hparams_ignore: ClassVar[tuple[str, ...]] = ("same_params_transform",)
@@ -108,7 +109,7 @@ class CARE(SSLMethod):
         bn_splits: int = 8,
         equivariance_batch_size: int | None = None,
         equivariance_views: PairKind = "simclr",
-        same_params_transform: Transform | None = None,
+        same_params_transform: Augmentation | Transform | None = None,
         **kwargs: Any,
     ) -> None:
         if base not in BASES:
@@ -131,10 +132,15 @@ class CARE(SSLMethod):
                 f"unknown equivariance_views {equivariance_views!r}; expected one of "
                 f"{list(PAIR_KINDS)}"
             )
-        if same_params_transform is not None and equivariance_views != "simclr":
+        plain_transform = same_params_transform is not None and not isinstance(
+            same_params_transform, Augmentation
+        )
+        if plain_transform and equivariance_views != "simclr":
             raise ValueError(
-                f"equivariance_views={equivariance_views!r} asks the DataModule for the pair, "
-                "but a same_params_transform was passed as well; pass one of them"
+                f"equivariance_views={equivariance_views!r} picks one of an Augmentation's "
+                "pairs, but same_params_transform is a plain transform, which has only its own; "
+                "pass the DataModule's augmentation (datamodule.augmentation) or leave "
+                "equivariance_views='simclr'"
             )
         weights = {
             "info_nce_weight": info_nce_weight,
@@ -158,7 +164,11 @@ class CARE(SSLMethod):
                 )
             batch = equivariance_batch_size
         self._check_n_split(batch)
-        self._same_params = same_params_transform
+        self._same_params: SameParams | None = None
+        if isinstance(same_params_transform, Augmentation):
+            self._same_params = same_params_transform.same_params(equivariance_views)
+        elif same_params_transform is not None:
+            self._same_params = as_same_params(same_params_transform)
         self.momentum_encoder: MomentumQueue | None = None
         if base == "moco" and info_nce_weight > 0:
             self.momentum_encoder = MomentumQueue(
@@ -223,43 +233,33 @@ class CARE(SSLMethod):
                 f"{type(dm).__name__} has include_original=False; set "
                 "data.init_args.include_original: true"
             )
+        self._pair_transform()
+
+    def _pair_transform(self) -> SameParams:
+        """The same-parameters transform of the pairs; a clear error when none was passed."""
         if self._same_params is None:
-            if not isinstance(dm, ProvidesSameParamsTransform):
-                raise ValueError(
-                    "CARE needs a batched same-parameters transform: train with an ssl_geom "
-                    "DataModule (it provides same_params_transform()) or pass "
-                    "same_params_transform=..."
-                )
-            kind = self.hparams.equivariance_views
-            self._same_params = (
-                dm.same_params_transform() if kind == "simclr" else dm.same_params_transform(kind)
+            raise ValueError(
+                "CARE with equivariance_weight > 0 needs an augmentation to draw its "
+                "equivariance pairs, and none was passed: use "
+                "CARE(..., same_params_transform=datamodule.augmentation) with an ssl_geom "
+                "DataModule (the CLI links data.augmentation itself), or pass a batched "
+                "transform t(batch) -> batch drawing one set of parameters per call"
             )
+        return self._same_params
 
     # ------------------------------------------------------------------ views
     def equivariance_views(self, originals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ã1(x), ã2(x))`` with one pair per chunk (or one for all chunks when shared)."""
-        if self._same_params is None:
-            raise RuntimeError("CARE.setup() has not resolved the same-parameters transform")
+        t = self._pair_transform()
         n, n_split = originals.shape[0], self.hparams.n_split
         if n % n_split != 0:
             raise ValueError(
                 f"CARE n_split={n_split} must divide the batch size {n}; "
                 "pick a divisor or drop incomplete batches (drop_last=True)"
             )
-        t = self._same_params
+        groups = 1 if self.hparams.shared_pair_across_chunks else n_split
         with torch.no_grad():
-            if getattr(t, "draws_per_group", False):  # one batched call for all chunks
-                groups = 1 if self.hparams.shared_pair_across_chunks else n_split
-                # a transform that says so takes n_groups (ssl_geom's DeviceSameParams)
-                grouped = cast(Callable[..., torch.Tensor], t)
-                return grouped(originals, n_groups=groups), grouped(originals, n_groups=groups)
-            if self.hparams.shared_pair_across_chunks:
-                return t(originals), t(originals)
-            first, second = [], []
-            for chunk in originals.split(n // n_split):
-                first.append(t(chunk))
-                second.append(t(chunk))
-            return torch.cat(first), torch.cat(second)
+            return t.pair(originals, groups)
 
     # ------------------------------------------------------------------ loss
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:

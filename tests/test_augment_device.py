@@ -17,10 +17,9 @@ from scipy.stats import binomtest, ks_2samp
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from ssl_geom.augment import DeviceSameParams, DeviceSimCLRAugment, SimCLRParams, simclr_params
 from ssl_geom.data import CIFAR10DataModule
 from ssl_geom.data.fake import write_fake_dataset
-from ssl_geom.data.gpu_augment import DeviceSameParams, DeviceSimCLRAugment
-from ssl_geom.data.transforms import SimCLRParams, simclr_params
 from ssl_geom.methods import CARE
 from tests.conftest import quiet_trainer
 
@@ -150,6 +149,17 @@ def test_bad_input_is_refused_with_the_expected_shape() -> None:
         DeviceSimCLRAugment(32, 3, simclr_params(32), (0.5,), (0.2,))
 
 
+def test_device_pair_draws_all_of_the_first_view_then_the_second() -> None:
+    # CARE's seeded device runs depend on this order (one batched call per view).
+    x = (torch.rand(8, 3, 32, 32) - 0.5) / 0.25
+    first, second = DeviceSameParams(make(seed=5)).pair(x, n_groups=4)
+    reference = make(seed=5)
+    torch.testing.assert_close(first, reference.same_params(x, 4), rtol=0, atol=0)
+    torch.testing.assert_close(second, reference.same_params(x, 4), rtol=0, atol=0)
+    # One call on its own is one draw for the whole batch (what the callbacks use).
+    torch.testing.assert_close(DeviceSameParams(make(seed=6))(x), make(seed=6).same_params(x))
+
+
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fake_dataset("cifar10", tmp_path_factory.mktemp("c10"), n_train=64, n_test=32)
@@ -166,7 +176,7 @@ def test_datamodule_device_option_yields_uint8_then_views_after_transfer(cifar_r
     dm = _device_views(cifar_root)
     images, y = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32) and y.shape == (16,)
-    views = dm.device_views(images)
+    views = dm.augmentation.device_views(images, dm.n_views, dm.include_original)
     assert len(views) == 3 and all(v.shape == (16, 3, 32, 32) for v in views)
     assert not torch.allclose(views[0], views[1])
     eval_x = next(iter(dm.train_eval_dataloader()))[0]  # the original is the eval image
@@ -174,7 +184,7 @@ def test_datamodule_device_option_yields_uint8_then_views_after_transfer(cifar_r
     assert eval_x.dtype == torch.float32
     matches = (views[2][:, None] - x_all[None]).abs().amax(dim=(2, 3, 4)).min(dim=1).values
     assert matches.max() < 1e-5
-    assert isinstance(dm.same_params_transform(), DeviceSameParams)
+    assert isinstance(dm.augmentation.same_params(), DeviceSameParams)
 
 
 class _ResizingCIFAR(CIFAR10DataModule):
@@ -218,6 +228,7 @@ def test_care_trains_through_the_trainer_with_device_views(cifar_root) -> None:
         optimizer="adam",
         lr=1e-3,
         warmup_epochs=0,
+        same_params_transform=dm.augmentation,
     )
     recorder = _Recorder()
     trainer = quiet_trainer(max_steps=2, callbacks=[recorder])

@@ -1,4 +1,5 @@
-"""Augmentation pipelines: one draw per batched call (every op), per-sample views, presets, groups."""
+"""Augmentation ops (``ssl_geom.augment``): one draw per batched call (every op), per-sample
+views, presets, groups."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from ssl_geom.data.datasets import SeededViewSampler, SSLViewDataset
-from ssl_geom.data.sources import ArraySource
-from ssl_geom.data.transforms import (
+from ssl_geom.augment import (
     RandomRot90,
     SameParamsTransform,
     group_ops,
@@ -16,6 +15,8 @@ from ssl_geom.data.transforms import (
     simclr_params,
     view_pipeline,
 )
+from ssl_geom.data.datasets import SeededViewSampler, SSLViewDataset
+from ssl_geom.data.sources import ArraySource
 
 
 def _all_ops() -> list[tuple[str, v2.Transform]]:

@@ -5,14 +5,13 @@ the *same* random parameters to every reference sample. ``transforms.v2`` ops sa
 parameters per call on a batched ``(B, C, H, W)`` tensor, so calling them once on the whole
 reference set is exactly that.
 
-Written here rather than reusing :class:`ssl_geom.data.SameParamsTransform` because the
-callbacks must work on a user's DataModule whose normalisation they do not know (the colour
-jitter itself comes from :func:`ssl_geom.color_jitter.simclr_color_jitter`, shared with
-``ssl_geom.data``): the batch
-is mapped to ``[0, 1]`` by its own global minimum and maximum (one affine map for the whole
-batch, so no per-sample parameter sneaks in), augmented, and mapped back. The colour ops
-depend on the channel count at call time: full colour jitter and random grayscale for
-3 channels, brightness and contrast only for 1 channel (MNIST), and geometric ops only for
+Unlike :class:`~ssl_geom.augment.same_params.SameParamsTransform`, which un-normalises with a
+DataModule's known statistics, this one serves a user's DataModule whose normalisation the
+callbacks do not know: the batch is mapped to ``[0, 1]`` by its own global minimum and maximum
+(one affine map for the whole batch, so no per-sample parameter sneaks in), augmented, and
+mapped back. The colour ops depend on the channel count at call time (the jitter is
+:func:`~ssl_geom.augment.ops.simclr_color_jitter`): full colour jitter and random grayscale
+for 3 channels, brightness and contrast only for 1 channel (MNIST), and geometric ops only for
 any other count (``ColorJitter`` accepts only 1 or 3 channels).
 """
 
@@ -21,14 +20,15 @@ from __future__ import annotations
 from torch import Tensor
 from torchvision.transforms import v2
 
-from ssl_geom.color_jitter import simclr_color_jitter
+from ssl_geom.augment.ops import simclr_color_jitter
+from ssl_geom.augment.same_params import SameParams
 
 #: The SimCLR composite (the default) and its single ops, as CARE's per-augmentation plots.
 AUGMENTATION_KINDS = ("simclr", "crop", "flip", "color_jitter", "grayscale")
 SINGLE_KINDS = AUGMENTATION_KINDS[1:]
 
 
-class BatchAugmentation:
+class BatchAugmentation(SameParams):
     """``t(batch)``: ONE random draw of an augmentation, applied to every sample of the batch.
 
     Args:

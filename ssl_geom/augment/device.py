@@ -38,10 +38,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
-from ssl_geom.data.sources import ImageSource
-from ssl_geom.data.transforms import SimCLRParams
+from ssl_geom.augment.params import SimCLRParams
+from ssl_geom.augment.same_params import SameParams, group_size
 
 #: ``v2.RandomResizedCrop``'s default aspect-ratio range.
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -79,8 +78,8 @@ class DeviceSimCLRAugment:
         image_size: output side (the stored images must already have it: no variable-size
             decoding happens on the device).
         in_channels: 1 (brightness/contrast jitter only, no grayscale) or 3.
-        params: the SimCLR knobs (``ssl_geom.data.transforms.simclr_params``), the same object
-            the CPU pipeline is built from.
+        params: the SimCLR knobs (:func:`ssl_geom.augment.params.simclr_params`), the same
+            object the CPU pipeline is built from.
         mean, std: normalisation applied to every output view.
         seed: seeds the device generator (one per device, created on first use).
 
@@ -330,12 +329,8 @@ class DeviceSimCLRAugment:
         _, _, h, w = images.shape
         if n_groups is None:
             return self.sample(n, h, w, images.device)
-        if n_groups < 1 or n % n_groups:
-            raise ValueError(
-                f"cannot split a batch of {n} into n_groups={n_groups} equal groups; "
-                f"pick a divisor of {n}"
-            )
-        return self.sample(n_groups, h, w, images.device).repeat_interleave(n // n_groups)
+        size = group_size(n, n_groups)
+        return self.sample(n_groups, h, w, images.device).repeat_interleave(size)
 
     def __call__(self, images: torch.Tensor, n_groups: int | None = None) -> torch.Tensor:
         unit = self.to_unit(images)
@@ -344,46 +339,30 @@ class DeviceSimCLRAugment:
     def same_params(self, batch: torch.Tensor, n_groups: int = 1) -> torch.Tensor:
         """CARE / Wahba: a *normalised* batch, one draw per group (``n_groups=1``: per batch).
 
-        The batched counterpart of ``SameParamsTransform``: CARE passes its ``n_split`` so one
-        call replaces a Python loop of one transform call per chunk.
+        The batched counterpart of ``SameParamsTransform``: :meth:`DeviceSameParams.pair` passes
+        CARE's ``n_split``, so one call replaces a Python loop of one transform call per chunk.
         """
         mean, std = self._stats(batch.device)
         unit = (batch.float() * std + mean).clamp_(0.0, 1.0)
         return self.normalise(self.apply(unit, self.draw(len(unit), unit, n_groups)))
 
 
-class RawImageDataset(Dataset):
-    """``dataset[(i, seed)]`` -> ``(uint8 image, label)``: the loader half of device augmentation.
+class DeviceSameParams(SameParams):
+    """:meth:`DeviceSimCLRAugment.same_params` as a :class:`SameParams` transform.
 
-    Keyed like ``SSLViewDataset`` so the same seeded sampler shuffles it; the seed is unused
-    because the views are drawn on the device.
+    What ``Augmentation.same_params("simclr")`` returns with ``augment_on="device"``: its
+    :meth:`pair` makes all of CARE's groups of one view in one batched call.
     """
-
-    def __init__(self, source: ImageSource) -> None:
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
-        image, labels = self.source[key[0]]
-        return image, labels[0]
-
-
-class DeviceSameParams:
-    """``t(batch, n_groups=1)``: :meth:`DeviceSimCLRAugment.same_params` as a transform.
-
-    What ``SSLDataModule.same_params_transform()`` returns with ``augment_on="device"``;
-    ``draws_per_group`` tells CARE it may pass all its chunks in one call.
-    """
-
-    draws_per_group = True
 
     def __init__(self, augment: DeviceSimCLRAugment) -> None:
         self.augment = augment
 
-    def __call__(self, batch: torch.Tensor, n_groups: int = 1) -> torch.Tensor:
-        return self.augment.same_params(batch, n_groups)
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.augment.same_params(batch)
+
+    def pair(self, batch: torch.Tensor, n_groups: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views with one draw per group: all of the first view, then all of the second."""
+        return self.augment.same_params(batch, n_groups), self.augment.same_params(batch, n_groups)
 
     def __repr__(self) -> str:
         return f"DeviceSameParams({self.augment})"
