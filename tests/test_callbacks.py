@@ -144,9 +144,9 @@ def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
         "geometry/wahba_mean": wahba.mean().item(),
         "geometry/wahba_max": wahba.max().item(),
         "geometry/gamma_f": gamma.item(),
-        "geometry/fvu": fraction_unexplained_variance(delta_h, weight),
-        "geometry/label_match": label_match_rate(y, neighbours),
-        "geometry/label_match_coarse": label_match_rate(y_coarse, neighbours),
+        "geometry/fvu": float(fraction_unexplained_variance(delta_h, weight)),
+        "geometry/label_match": float(label_match_rate(y, neighbours)),
+        "geometry/label_match_coarse": float(label_match_rate(y_coarse, neighbours)),
         "knn/acc": knn,
     }
 

@@ -156,9 +156,11 @@ def test_reference_source_train_measures_the_training_split() -> None:
     torch.manual_seed(0)
     views = [torch.cat([ShiftScale()(x[i : i + 1]) for i in range(10)]) for _ in range(2)]
     neighbours = nearest_negatives(embed(model, views[0])[1], embed(model, views[1])[1])
-    assert logger.last("geometry/label_match") == pytest.approx(label_match_rate(y, neighbours))
+    assert logger.last("geometry/label_match") == pytest.approx(
+        float(label_match_rate(y, neighbours))
+    )
     assert logger.last("geometry/label_match_coarse") == pytest.approx(
-        label_match_rate(y_coarse, neighbours)
+        float(label_match_rate(y_coarse, neighbours))
     )
 
 

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from ssl_geom.metrics import relative_equivariance
+from ssl_geom.metrics import relative_equivariance, relative_equivariances
 from tests.test_metrics_wahba import random_rotation
 
 
@@ -81,3 +81,23 @@ def test_matches_a_pairwise_loop():
 def test_bad_input_raises_value_error(f_x, f_ax, match):
     with pytest.raises(ValueError, match=match):
         relative_equivariance(f_x, f_ax)
+
+
+def test_all_draws_at_once_equal_the_pairwise_loop_per_draw():
+    # Three draws: noise, an exact rotation (γ_f = 0) and no move at all (every pair 0/0).
+    g = torch.Generator().manual_seed(6)
+    f_x = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    draws = torch.stack(
+        [
+            f_x + 0.4 * torch.randn(6, 3, generator=g, dtype=torch.float64),
+            f_x @ random_rotation(3, g).T,
+            f_x.clone(),
+        ]
+    )
+    gammas = relative_equivariances(f_x, draws)
+    assert gammas.shape == (3,)
+    assert gammas[0].item() == pytest.approx(loop_gamma(f_x, draws[0]))
+    assert gammas[1].item() == pytest.approx(0.0, abs=1e-20)
+    assert gammas[2].item() == 0.0
+    with pytest.raises(ValueError, match=r"3-D tensor \(K, n, d\)"):
+        relative_equivariances(f_x, draws[0])

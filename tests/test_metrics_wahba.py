@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.linalg import orthogonal_procrustes
 from scipy.optimize import minimize_scalar
 
-from ssl_geom.metrics import wahba_error, wahba_rotation
+from ssl_geom.metrics import wahba_error, wahba_errors, wahba_rotation
 
 
 def random_rotation(d: int, generator: torch.Generator) -> torch.Tensor:
@@ -150,3 +150,41 @@ def test_half_precision_input_is_computed_in_float32():
 def test_bad_input_raises_value_error(f, f_a, match):
     with pytest.raises(ValueError, match=match):
         wahba_error(f, f_a)
+
+
+def test_all_draws_at_once_equal_one_draw_at_a_time():
+    # K = 4 draws of the same 12 samples: a rotation, a rotation plus noise, a reflection and
+    # pure noise. Each entry must be wahba_error of that draw (checked against scipy above).
+    g = torch.Generator().manual_seed(11)
+    f = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    reflection = random_rotation(5, g)
+    reflection[:, 0] = -reflection[:, 0]
+    draws = torch.stack(
+        [
+            f @ random_rotation(5, g).T,
+            f @ random_rotation(5, g).T
+            + 0.2 * torch.randn(12, 5, generator=g, dtype=torch.float64),
+            f @ reflection.T,
+            torch.randn(12, 5, generator=g, dtype=torch.float64),
+        ]
+    )
+    errors = wahba_errors(f, draws)
+    assert errors.shape == (4,)
+    for k in range(4):
+        assert errors[k].item() == pytest.approx(wahba_error(f, draws[k]).item(), rel=1e-12)
+    assert errors[0].item() == pytest.approx(0.0, abs=1e-10)
+    assert errors[2].item() > 0.1  # a reflection is not free
+
+
+@pytest.mark.parametrize(
+    ("draws", "match"),
+    [
+        (torch.randn(5, 3), r"3-D tensor \(K, n, d\).*got shape \(5, 3\)"),
+        (torch.randn(0, 5, 3), "at least one draw"),
+        (torch.randn(2, 4, 3), r"same shape.*\(5, 3\).*\(4, 3\)"),
+        (torch.zeros(2, 5, 3, dtype=torch.long), "floating"),
+    ],
+)
+def test_bad_draws_raise_value_error(draws, match):
+    with pytest.raises(ValueError, match=match):
+        wahba_errors(torch.randn(5, 3), draws)

@@ -60,6 +60,31 @@ def check_paired(name_a: str, a: object, name_b: str, b: object) -> tuple[Tensor
     return a.to(dtype), b.to(dtype)
 
 
+def check_draws(name: str, f: object, name_draws: str, draws: object) -> tuple[Tensor, Tensor]:
+    """``(n, d)`` embeddings and ``(K, n, d)`` embeddings of the same n samples under K draws.
+
+    Each is checked like :func:`check_matrix` (``draws`` per draw); both are returned in their
+    common dtype.
+    """
+    f = check_matrix(name, f)
+    draws = as_tensor(name_draws, draws)
+    if draws.ndim != 3:
+        raise ValueError(
+            f"{name_draws} must be a 3-D tensor (K, n, d): K draws of the n samples of {name}; "
+            f"got shape {tuple(draws.shape)}"
+        )
+    if draws.shape[0] == 0:
+        raise ValueError(
+            f"{name_draws} must hold at least one draw; got shape {tuple(draws.shape)}"
+        )
+    check_same_shape(name, f, f"each draw of {name_draws}", draws[0])
+    if not draws.is_floating_point():
+        raise ValueError(f"{name_draws} must be a floating-point tensor, got dtype {draws.dtype}")
+    # f is float32 or float64 by now, so half-precision draws are computed in float32.
+    dtype = torch.promote_types(f.dtype, draws.dtype)
+    return f.to(dtype), draws.to(dtype)
+
+
 def check_threshold(name: str, tau: float) -> float:
     """Validate a finite, non-negative threshold."""
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_geom.metrics._checks import check_paired
+from ssl_geom.metrics._checks import check_draws, check_paired
 
 
 def _pairwise_sq_dist(x: Tensor) -> Tensor:
@@ -27,13 +27,44 @@ def _pairwise_sq_dist(x: Tensor) -> Tensor:
     return torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist").square()
 
 
+def _gamma(f_x: Tensor, f_ax: Tensor, dist_x: Tensor, off_diagonal: Tensor) -> Tensor:
+    """γ_f of one draw, given ``f_x``'s pairwise squared distances (see the public functions)."""
+    numerator = (_pairwise_sq_dist(f_ax) - dist_x).square()
+    displacement = (f_ax - f_x).square().sum(dim=1)
+    denominator = (displacement[:, None] + displacement[None, :]).square()
+    defined = off_diagonal & (denominator > 0)
+    safe_denominator = torch.where(defined, denominator, torch.ones_like(denominator))
+    ratios = torch.where(defined, numerator / safe_denominator, torch.zeros_like(numerator))
+    # With no defined pair every ratio is 0, and 0 / max(count, 1) is the documented 0: no
+    # branch on the count, so the value never waits for the device.
+    return ratios.sum() / defined.sum().clamp_min(1)
+
+
+def relative_equivariances(f_x: Tensor, draws: Tensor) -> Tensor:
+    """γ_f of each of K augmentations of the same samples (CARE App. F.2.1), shape ``(K,)``.
+
+    ``f_x``: ``(n, d)``; ``draws``: ``(K, n, d)``, draw k holding the embeddings after
+    augmentation ``a_k``. Entry k equals ``relative_equivariance(f_x, draws[k])``; their mean
+    is CARE's ``E_a``. The distances between the un-augmented samples are computed once for
+    all draws, and the draws one at a time (each needs ``n²`` memory).
+    """
+    f_x, draws = check_draws("f_x", f_x, "draws", draws)
+    n = f_x.shape[0]
+    if n < 2:
+        raise ValueError(f"relative_equivariance needs at least 2 samples for pairs; got n={n}")
+    dist_x = _pairwise_sq_dist(f_x)
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=f_x.device)
+    return torch.stack([_gamma(f_x, f_ax, dist_x, off_diagonal) for f_ax in draws])
+
+
 def relative_equivariance(f_x: Tensor, f_ax: Tensor) -> Tensor:
     """γ_f of CARE App. F.2.1 (Eq. 2) for one augmentation over all pairs ``i ≠ j``; 0-d tensor.
 
     ``f_x``, ``f_ax``: ``(n, d)`` embeddings of the same n samples before and after one
     shared augmentation ``a`` (row i is ``f(x_i)`` and ``f(a(x_i))``). The expectation over
     ``x, x'`` is the mean of the per-pair ratio over the ``n(n−1)`` ordered pairs with
-    ``i ≠ j``; average the returned values over several augmentations for ``E_a``.
+    ``i ≠ j``; average the returned values over several augmentations for ``E_a`` (or use
+    :func:`relative_equivariances`).
 
     Guarded denominator: a pair whose two samples are both left exactly unmoved by ``a`` has
     denominator 0 and numerator 0 (0/0, undefined). Such pairs are left out of the mean,
@@ -43,19 +74,4 @@ def relative_equivariance(f_x: Tensor, f_ax: Tensor) -> Tensor:
     unit-norm; normalise before calling to match the paper).
     """
     f_x, f_ax = check_paired("f_x", f_x, "f_ax", f_ax)
-    n = f_x.shape[0]
-    if n < 2:
-        raise ValueError(f"relative_equivariance needs at least 2 samples for pairs; got n={n}")
-
-    numerator = (_pairwise_sq_dist(f_ax) - _pairwise_sq_dist(f_x)).square()
-    displacement = (f_ax - f_x).square().sum(dim=1)
-    denominator = (displacement[:, None] + displacement[None, :]).square()
-
-    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=f_x.device)
-    defined = off_diagonal & (denominator > 0)
-    count = defined.sum()
-    if count == 0:
-        return torch.zeros((), dtype=f_x.dtype, device=f_x.device)
-    safe_denominator = torch.where(defined, denominator, torch.ones_like(denominator))
-    ratios = torch.where(defined, numerator / safe_denominator, torch.zeros_like(numerator))
-    return ratios.sum() / count
+    return relative_equivariances(f_x, f_ax[None])[0]

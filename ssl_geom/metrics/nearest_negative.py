@@ -41,8 +41,10 @@ def nearest_negatives(p1: Tensor, p2: Tensor) -> Tensor:
     return similarity.argmax(dim=1)
 
 
-def label_match_rate(labels: Tensor, neg_index: Tensor) -> float:
+def label_match_rate(labels: Tensor, neg_index: Tensor) -> Tensor:
     """Fraction of anchors whose nearest negative shares their label (geometry paper Fig. 6).
+
+    A 0-d float64 tensor on the labels' device.
 
     ``labels``: ``(n,)`` per-sample labels (fine or coarse — call once per label set).
     ``neg_index``: ``(n,)`` indices into the 2n concatenation of the two views, as returned
@@ -66,4 +68,4 @@ def label_match_rate(labels: Tensor, neg_index: Tensor) -> float:
             f"both views); got min {int(neg_index.min())}, max {int(neg_index.max())}"
         )
     neighbour_labels = labels[neg_index.to(labels.device).long() % n]
-    return (neighbour_labels == labels).double().mean().item()
+    return (neighbour_labels == labels).double().mean()

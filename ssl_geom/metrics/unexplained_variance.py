@@ -36,25 +36,28 @@ def negative_displacements(h1: Tensor, h2: Tensor, neg_index: Tensor) -> Tensor:
 
 
 def _row_space_basis(weight: Tensor) -> Tensor:
-    """Orthonormal rows spanning the row space of ``weight``, rank decided like matrix_rank."""
+    """Orthonormal rows spanning the row space of ``weight``, rank decided like matrix_rank.
+
+    Rows of ``vh`` outside the rank are zeroed rather than dropped: a projection onto them is
+    0 either way, and the basis keeps a fixed shape, so nothing waits for the device to
+    learn the rank (a zero weight gives an all-zero basis, the empty subspace).
+    """
     _, s, vh = torch.linalg.svd(weight, full_matrices=False)
-    if s.numel() == 0 or s[0] == 0:
-        return vh[:0]
     tolerance = s[0] * max(weight.shape) * torch.finfo(weight.dtype).eps
-    return vh[s > tolerance]
+    return vh * (s > tolerance).to(vh.dtype)[:, None]
 
 
-def fraction_unexplained_variance(delta_h: Tensor, weight: Tensor) -> float:
+def fraction_unexplained_variance(delta_h: Tensor, weight: Tensor) -> Tensor:
     """Fraction of the variance of ``delta_h`` outside the projector's subspace (Eq. 10).
 
     ``delta_h``: ``(n, d_enc)`` displacement vectors ``δh_i`` (see
     :func:`negative_displacements`). ``weight``: the linear projector's weight as
     ``nn.Linear`` stores it, ``(d_proj, d_enc)``; its row space is the paper's column space
     of ``W``. Singular directions below ``σ_max · max(shape) · eps`` (the
-    ``torch.linalg.matrix_rank`` default) count as absent. Returns a value in ``[0, 1]``:
-    0 when every ``δh_i`` lies in the subspace, 1 when all are orthogonal to it (and for a
-    zero weight). If every ``δh_i`` is zero there is no variance to explain and 0.0 is
-    returned instead of 0/0.
+    ``torch.linalg.matrix_rank`` default) count as absent. Returns a 0-d tensor in
+    ``[0, 1]``: 0 when every ``δh_i`` lies in the subspace, 1 when all are orthogonal to it
+    (and for a zero weight). If every ``δh_i`` is zero there is no variance to explain and 0
+    is returned instead of 0/0.
     """
     delta_h = check_matrix("delta_h", delta_h, layout="(n, d_enc)")
     weight = check_matrix("weight", weight, layout="(d_proj, d_enc) as nn.Linear stores it")
@@ -68,7 +71,8 @@ def fraction_unexplained_variance(delta_h: Tensor, weight: Tensor) -> float:
     delta_h = delta_h.detach().to(dtype)
     basis = _row_space_basis(weight.detach().to(dtype=dtype, device=delta_h.device))
     total = delta_h.square().sum()
-    if total == 0:
-        return 0.0
     residual = delta_h - (delta_h @ basis.T) @ basis
-    return (residual.square().sum() / total).clamp(0.0, 1.0).item()
+    has_variance = total > 0
+    safe_total = torch.where(has_variance, total, torch.ones_like(total))
+    fraction = (residual.square().sum() / safe_total).clamp(0.0, 1.0)
+    return torch.where(has_variance, fraction, torch.zeros_like(fraction))

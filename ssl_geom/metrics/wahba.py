@@ -20,7 +20,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_geom.metrics._checks import check_paired
+from ssl_geom.metrics._checks import check_draws, check_paired
+
+
+def _rotations(f: Tensor, draws: Tensor) -> Tensor:
+    """``(K, d, d)``: the optimal rotation of each draw (see :func:`wahba_rotation`), batched.
+
+    One batched SVD for all K draws: on a GPU each ``torch.linalg.svd`` call waits for the
+    host, so K separate calls would wait K times.
+    """
+    u, _, vh = torch.linalg.svd(draws.transpose(-2, -1) @ f)
+    sign = torch.sign(torch.linalg.det(u @ vh))
+    # det is ±1 up to rounding; sign() of an exact 0 cannot occur for orthogonal u, vh.
+    correction = torch.cat([torch.ones_like(u[..., 0, 1:]), sign[..., None]], dim=-1)
+    return (u * correction[..., None, :]) @ vh
 
 
 def wahba_rotation(f: Tensor, f_a: Tensor) -> Tensor:
@@ -34,12 +47,22 @@ def wahba_rotation(f: Tensor, f_a: Tensor) -> Tensor:
     nothing, as it should: a direction no sample spans can be mirrored for free).
     """
     f, f_a = check_paired("f", f, "f_a", f_a)
-    u, _, vh = torch.linalg.svd(f_a.T @ f)
-    sign = torch.sign(torch.linalg.det(u @ vh))
-    # det is ±1 up to rounding; sign() of an exact 0 cannot occur for orthogonal u, vh.
-    correction = torch.ones(u.shape[0], dtype=u.dtype, device=u.device)
-    correction[-1] = sign
-    return (u * correction) @ vh
+    return _rotations(f, f_a[None])[0]
+
+
+def wahba_errors(f: Tensor, draws: Tensor) -> Tensor:
+    """``W_f`` of each of K augmentations at once (CARE Sec. 4, Fig. 2c), shape ``(K,)``.
+
+    ``f``: ``(n, d)`` embeddings of n samples; ``draws``: ``(K, n, d)``, draw k holding the
+    embeddings of the same samples after augmentation ``a_k``. Entry k equals
+    ``wahba_error(f, draws[k])``; CARE reports the mean and the worst of them.
+    """
+    f, draws = check_draws("f", f, "draws", draws)
+    rotations = _rotations(f, draws)
+    # The residual is evaluated directly from the optimal rotation (not from the
+    # ||F||² + ||F_a||² − 2 tr identity), so an exact rotation gives an error at rounding
+    # level rather than the square root of a cancellation error.
+    return torch.linalg.matrix_norm(f @ rotations.transpose(-2, -1) - draws)
 
 
 def wahba_error(f: Tensor, f_a: Tensor) -> Tensor:
@@ -48,10 +71,8 @@ def wahba_error(f: Tensor, f_a: Tensor) -> Tensor:
     ``f``, ``f_a``: ``(n, d)`` embeddings of the same n samples before and after one shared
     augmentation (rows are samples; the rotation acts on each row's d-dim embedding).
     Not normalised by n and no normalisation of the embeddings is applied here — pass
-    unit-norm embeddings as CARE does. The residual is evaluated directly from the optimal
-    rotation (not from the ``||F||² + ||F_a||² − 2 tr`` identity), so an exact rotation
-    gives an error at rounding level rather than the square root of a cancellation error.
+    unit-norm embeddings as CARE does. For K augmentations of the same samples,
+    :func:`wahba_errors` computes all K at once.
     """
-    rotation = wahba_rotation(f, f_a)
-    dtype = rotation.dtype
-    return torch.linalg.matrix_norm(f.to(dtype) @ rotation.T - f_a.to(dtype))
+    f, f_a = check_paired("f", f, "f_a", f_a)
+    return wahba_errors(f, f_a[None])[0]
