@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ssl_geom.metrics._checks import check_draws, check_paired
+from ssl_geom.metrics._threads import one_thread_on_cpu
 
 
 def _pairwise_sq_dist(x: Tensor) -> Tensor:
@@ -52,9 +53,10 @@ def relative_equivariances(f_x: Tensor, draws: Tensor) -> Tensor:
     n = f_x.shape[0]
     if n < 2:
         raise ValueError(f"relative_equivariance needs at least 2 samples for pairs; got n={n}")
-    dist_x = _pairwise_sq_dist(f_x)
-    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=f_x.device)
-    return torch.stack([_gamma(f_x, f_ax, dist_x, off_diagonal) for f_ax in draws])
+    with one_thread_on_cpu(f_x):
+        dist_x = _pairwise_sq_dist(f_x)
+        off_diagonal = ~torch.eye(n, dtype=torch.bool, device=f_x.device)
+        return torch.stack([_gamma(f_x, f_ax, dist_x, off_diagonal) for f_ax in draws])
 
 
 def relative_equivariance(f_x: Tensor, f_ax: Tensor) -> Tensor:

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ssl_geom.metrics._checks import check_matrix, check_threshold
+from ssl_geom.metrics._threads import one_thread_on_cpu
 
 
 def singular_values(weight: Tensor) -> Tensor:
@@ -46,7 +47,8 @@ def singular_values(weight: Tensor) -> Tensor:
     measurement.
     """
     weight = check_matrix("weight", weight, layout="(rows, cols)")
-    return torch.linalg.svdvals(weight.detach())
+    with one_thread_on_cpu(weight):
+        return torch.linalg.svdvals(weight.detach())
 
 
 def count_above(spectrum: Tensor, tau: float, relative: bool) -> int:
@@ -112,7 +114,8 @@ def covariance_spectrum(h: Tensor) -> Tensor:
     if n < 2:
         raise ValueError(f"covariance needs at least 2 samples; got h of shape {tuple(h.shape)}")
     centred = h - h.mean(dim=0, keepdim=True)
-    eigenvalues = torch.linalg.svdvals(centred).square() / (n - 1)
+    with one_thread_on_cpu(h):
+        eigenvalues = torch.linalg.svdvals(centred).square() / (n - 1)
     return torch.cat([eigenvalues, eigenvalues.new_zeros(d - eigenvalues.shape[0])])
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ssl_geom.metrics._checks import check_matrix, check_paired
+from ssl_geom.metrics._threads import one_thread_on_cpu
 
 
 def negative_displacements(h1: Tensor, h2: Tensor, neg_index: Tensor) -> Tensor:
@@ -69,10 +70,11 @@ def fraction_unexplained_variance(delta_h: Tensor, weight: Tensor) -> Tensor:
         )
     dtype = torch.promote_types(delta_h.dtype, weight.dtype)
     delta_h = delta_h.detach().to(dtype)
-    basis = _row_space_basis(weight.detach().to(dtype=dtype, device=delta_h.device))
-    total = delta_h.square().sum()
-    residual = delta_h - (delta_h @ basis.T) @ basis
-    has_variance = total > 0
-    safe_total = torch.where(has_variance, total, torch.ones_like(total))
-    fraction = (residual.square().sum() / safe_total).clamp(0.0, 1.0)
-    return torch.where(has_variance, fraction, torch.zeros_like(fraction))
+    with one_thread_on_cpu(delta_h):
+        basis = _row_space_basis(weight.detach().to(dtype=dtype, device=delta_h.device))
+        total = delta_h.square().sum()
+        residual = delta_h - (delta_h @ basis.T) @ basis
+        has_variance = total > 0
+        safe_total = torch.where(has_variance, total, torch.ones_like(total))
+        fraction = (residual.square().sum() / safe_total).clamp(0.0, 1.0)
+        return torch.where(has_variance, fraction, torch.zeros_like(fraction))

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ssl_geom.metrics._checks import check_draws, check_paired
+from ssl_geom.metrics._threads import one_thread_on_cpu
 
 
 def _rotations(f: Tensor, draws: Tensor) -> Tensor:
@@ -47,7 +48,8 @@ def wahba_rotation(f: Tensor, f_a: Tensor) -> Tensor:
     nothing, as it should: a direction no sample spans can be mirrored for free).
     """
     f, f_a = check_paired("f", f, "f_a", f_a)
-    return _rotations(f, f_a[None])[0]
+    with one_thread_on_cpu(f):
+        return _rotations(f, f_a[None])[0]
 
 
 def wahba_errors(f: Tensor, draws: Tensor) -> Tensor:
@@ -58,11 +60,12 @@ def wahba_errors(f: Tensor, draws: Tensor) -> Tensor:
     ``wahba_error(f, draws[k])``; CARE reports the mean and the worst of them.
     """
     f, draws = check_draws("f", f, "draws", draws)
-    rotations = _rotations(f, draws)
-    # The residual is evaluated directly from the optimal rotation (not from the
-    # ||F||² + ||F_a||² − 2 tr identity), so an exact rotation gives an error at rounding
-    # level rather than the square root of a cancellation error.
-    return torch.linalg.matrix_norm(f @ rotations.transpose(-2, -1) - draws)
+    with one_thread_on_cpu(f):
+        rotations = _rotations(f, draws)
+        # The residual is evaluated directly from the optimal rotation (not from the
+        # ||F||² + ||F_a||² − 2 tr identity), so an exact rotation gives an error at rounding
+        # level rather than the square root of a cancellation error.
+        return torch.linalg.matrix_norm(f @ rotations.transpose(-2, -1) - draws)
 
 
 def wahba_error(f: Tensor, f_a: Tensor) -> Tensor:
