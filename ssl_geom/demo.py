@@ -65,9 +65,15 @@ class DemoResult:
 
 
 def _geometry_callbacks(with_projector: bool) -> list:
-    callbacks: list = [KNNAccuracy()]
+    # Every epoch: the demo runs a few epochs and shows each value, so the cost-based default
+    # cadences (kNN every 10 epochs, Wahba and gamma_f every 20) would measure nothing.
+    callbacks: list = [KNNAccuracy(every_n_epochs=1)]
     if with_projector:
-        callbacks += [ProjectorRank(), WahbaError(), RelativeEquivariance()]
+        callbacks += [
+            ProjectorRank(),
+            WahbaError(every_n_epochs=1),
+            RelativeEquivariance(every_n_epochs=1),
+        ]
     return callbacks
 
 

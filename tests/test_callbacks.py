@@ -53,13 +53,14 @@ KNN_K, KNN_QUERIES = 10, 32
 
 
 def all_callbacks() -> list[L.Callback]:
+    """Every callback, measuring every epoch (the tests run one or two)."""
     return [
         ProjectorRank(),
-        WahbaError(n_augmentations=K),
-        RelativeEquivariance(n_augmentations=K),
-        FractionUnexplainedVariance(),
-        LabelMatch(),
-        KNNAccuracy(k=KNN_K, reference_size=KNN_QUERIES, bank_size=None),
+        WahbaError(n_augmentations=K, every_n_epochs=1),
+        RelativeEquivariance(n_augmentations=K, every_n_epochs=1),
+        FractionUnexplainedVariance(every_n_epochs=1),
+        LabelMatch(every_n_epochs=1),
+        KNNAccuracy(k=KNN_K, reference_size=KNN_QUERIES, bank_size=None, every_n_epochs=1),
     ]
 
 
@@ -320,7 +321,8 @@ def test_datamodule_transform_is_used_when_offered() -> None:
     # must match the logged Wahba error (and BatchAugmentation would not).
     logger = MemoryLogger()
     model, dm = TinySSL(), FakeDataModule()
-    trainer([WahbaError(n_augmentations=2)], logger, max_epochs=1).fit(model, datamodule=dm)
+    wahba = WahbaError(n_augmentations=2, every_n_epochs=1)
+    trainer([wahba], logger, max_epochs=1).fit(model, datamodule=dm)
     model.eval()
     x = dm.val.tensors[0]
     f_x = F.normalize(embed(model, x)[1], dim=1)
@@ -341,7 +343,7 @@ def test_figures_go_to_tensorboard(tmp_path) -> None:
     logger = TensorBoardLogger(tmp_path, name="figures")
     callbacks = [
         ProjectorRank(log_figures=True),
-        WahbaError(n_augmentations=2, log_figures=True, figure_transforms=None),
+        WahbaError(n_augmentations=2, log_figures=True, figure_transforms=None, every_n_epochs=1),
     ]
     trainer(callbacks, logger, max_epochs=2).fit(TinySSL(), datamodule=PlainDataModule())
     events = EventAccumulator(logger.log_dir, size_guidance={"images": 0, "histograms": 0})
@@ -366,8 +368,36 @@ def test_every_n_epochs_and_interval_defaults() -> None:
     assert [epoch for epoch, _ in rank.projector_spectra] == [1, 3]
     assert sum("geometry/projector_rank" in row for row in logger.rows) == 2
     wahba, knn = WahbaError(), KNNAccuracy()
-    assert (wahba.n_augmentations, wahba.every_n_epochs, wahba.reference.size) == (20, 1, 512)
-    assert (knn.k, knn.temperature) == (200, 0.1)
+    assert (wahba.n_augmentations, wahba.reference.size) == (20, 512)
+    assert (knn.k, knn.temperature, knn.bank_size, knn.reference.size) == (200, 0.1, 5_000, 1_000)
+    # Cadences chosen by cost (docs/callbacks.md); callbacks that share work share a cadence.
+    callbacks = [
+        ProjectorRank(),
+        WahbaError(),
+        RelativeEquivariance(),
+        FractionUnexplainedVariance(),
+        LabelMatch(),
+        knn,
+    ]
+    assert {type(c).__name__: c.every_n_epochs for c in callbacks} == {
+        "ProjectorRank": 1,
+        "WahbaError": 20,
+        "RelativeEquivariance": 20,
+        "FractionUnexplainedVariance": 5,
+        "LabelMatch": 5,
+        "KNNAccuracy": 10,
+    }
+
+
+def test_a_fit_measures_at_the_cadence_and_validate_always_measures() -> None:
+    # WahbaError's default cadence is 20 epochs: a 2-epoch fit never measures it, and an
+    # explicit trainer.validate() afterwards does.
+    logger, model, dm = MemoryLogger(), TinySSL(), PlainDataModule()
+    fitted = trainer([WahbaError(n_augmentations=2)], logger, max_epochs=2)
+    fitted.fit(model, datamodule=dm)
+    assert not any("geometry/wahba_mean" in row for row in logger.rows)
+    fitted.validate(model, datamodule=dm, verbose=False)
+    assert 0 < logger.last("geometry/wahba_mean") <= logger.last("geometry/wahba_max")
 
 
 def test_bad_arguments_fail_at_construction() -> None:

@@ -116,7 +116,7 @@ def test_knn_defaults_split_a_small_validation_set_and_say_so_once(n_val, lightn
     # KNNAccuracy() asks for 1,000 queries; with no train_eval_dataloader() and n_val images
     # the set is split in half: queries = the seeded subset of n_val // 2, bank = the rest.
     dm, model, logger = PlainDataModule(n_val=n_val), TinySSL(), MemoryLogger()
-    trainer([KNNAccuracy()], logger, max_epochs=2).fit(model, datamodule=dm)
+    trainer([KNNAccuracy(every_n_epochs=1)], logger, max_epochs=2).fit(model, datamodule=dm)
     half = n_val // 2
     messages = [r.getMessage() for r in lightning_info.records if "KNNAccuracy" in r.getMessage()]
     assert messages == [
@@ -148,7 +148,7 @@ def test_reference_source_train_measures_the_training_split() -> None:
     # FakeDataModule has train_eval_dataloader(): the reference set is 10 of its 96 training
     # images (seeded subset), viewed twice per sample with its ShiftScale transform (seed 0).
     dm, model, logger = FakeDataModule(), TinySSL(), MemoryLogger()
-    callback = LabelMatch(reference_source="train", reference_size=10)
+    callback = LabelMatch(reference_source="train", reference_size=10, every_n_epochs=1)
     trainer([callback], logger).fit(model, datamodule=dm)
     model.eval()
     chosen = sorted(torch.randperm(96, generator=torch.Generator().manual_seed(0))[:10].tolist())
@@ -164,20 +164,28 @@ def test_reference_source_train_measures_the_training_split() -> None:
     )
 
 
-def test_wahba_and_gamma_share_one_set_of_embeddings() -> None:
-    # Rows of 64 = the reference set (the fit-start checks embed 2, training batches 16):
-    # K = 2 shared draws need f(X), f(a_1 X), f(a_2 X), whether one callback asks or two.
-    def reference_passes(callbacks: list[L.Callback]) -> int:
+def test_the_reference_set_is_embedded_once_and_the_draws_in_full_chunks() -> None:
+    # Passes of 64 rows = the reference set (the fit-start checks embed 2, training batches 16).
+    # f(X) is one pass shared by rank, Wahba and γ_f; the K = 2 augmented copies (128 rows)
+    # fill one chunk of the default 256, so they make one more pass, whoever asks for them.
+    def measurement_passes(callbacks: list[L.Callback]) -> list[int]:
         model, sizes = TinySSL(), []
         model.backbone.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))
         trainer(callbacks).fit(model, datamodule=PlainDataModule())
-        return sizes.count(64)
+        return [size for size in sizes if size not in (2, 16)]
 
-    alone = reference_passes([WahbaError(n_augmentations=2)])
-    both = reference_passes(
-        [WahbaError(n_augmentations=2), RelativeEquivariance(n_augmentations=2)]
+    alone = measurement_passes([WahbaError(n_augmentations=2, every_n_epochs=1)])
+    together = measurement_passes(
+        [
+            ProjectorRank(),
+            WahbaError(n_augmentations=2, every_n_epochs=1),
+            RelativeEquivariance(n_augmentations=2, every_n_epochs=1),
+        ]
     )
-    assert alone == both == 3
+    assert alone == together == [64, 128]
+    # Chunks of 40 rows: f(X) in 40 + 24, the draws' 128 rows in 40 + 40 + 40 + 8.
+    chunked = measurement_passes([WahbaError(n_augmentations=2, chunk_size=40, every_n_epochs=1)])
+    assert chunked == [40, 24, 40, 40, 40, 8]
 
 
 class LinearMaps(L.LightningModule):

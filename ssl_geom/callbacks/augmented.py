@@ -19,6 +19,7 @@ else :class:`~ssl_geom.callbacks.BatchAugmentation`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
@@ -35,6 +36,12 @@ from ssl_geom.protocols import ProvidesSameParamsTransform, attached_datamodule
 Space = Literal["projector", "encoder"]
 SPACES = ("projector", "encoder")
 
+#: Default cadences, chosen by cost (docs/callbacks.md, "Cost and defaults"). Each is shared by
+#: the two callbacks that share the work (LabelMatch and FractionUnexplainedVariance the views;
+#: WahbaError and RelativeEquivariance the K augmented embeddings), so that work is done once.
+VIEWS_EVERY_N_EPOCHS = 5
+SHARED_AUGMENTATIONS_EVERY_N_EPOCHS = 20
+
 
 def apply(transform: Transform, x: Tensor) -> Tensor:
     """``transform(x)``, checked to be a tensor with ``x``'s batch size."""
@@ -49,8 +56,12 @@ def apply(transform: Transform, x: Tensor) -> Tensor:
 
 
 def select(h: Tensor, z: Tensor | None, space: Space) -> Tensor:
-    """L2-normalised embedding in ``space`` (CARE's ``f`` maps to the unit sphere)."""
-    return F.normalize(z if space == "projector" and z is not None else h, dim=1)
+    """L2-normalised embedding in ``space`` (CARE's ``f`` maps to the unit sphere).
+
+    ``h`` and ``z`` hold one embedding per row of their last dimension (``(n, d)``, or
+    ``(K, n, d)`` for K draws).
+    """
+    return F.normalize(z if space == "projector" and z is not None else h, dim=-1)
 
 
 class AugmentedGeometryCallback(GeometryCallback):
@@ -92,11 +103,16 @@ class AugmentedGeometryCallback(GeometryCallback):
         """Whether the measurement embeds through the projector (checked at fit start)."""
         return True
 
-    def view_features(
-        self, trainer: Trainer, pl_module: LightningModule
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``h1, z1, h2, z2``: encoder and projector outputs of two per-sample views."""
-        transform = self.resolved_transform(trainer)
+    def per_sample_views(
+        self, trainer: Trainer, pl_module: LightningModule, transform: Transform
+    ) -> tuple[Tensor, Tensor]:
+        """Two views of every reference sample, each drawn for that sample alone (CPU).
+
+        Drawn once per run: they depend only on the fixed reference inputs and the seed. The
+        transform is called on one sample at a time (all first views, then all second views,
+        one seeded stream), because a same-parameters transform draws once per call; a
+        batched per-row draw would give other views and so other values.
+        """
 
         def draw() -> tuple[Tensor, Tensor]:
             x = self.reference_samples(trainer).x.to(pl_module.device)
@@ -107,12 +123,19 @@ class AugmentedGeometryCallback(GeometryCallback):
                 ]
             return views[0].cpu(), views[1].cpu()
 
-        views = self._store.get(("views", self.reference, transform, self.seed), draw)
+        return self._store.get(("views", self.reference, transform, self.seed), draw)
+
+    def view_features(
+        self, trainer: Trainer, pl_module: LightningModule
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``h1, z1, h2, z2``: encoder and projector outputs of the two per-sample views."""
+        transform = self.resolved_transform(trainer)
 
         def embed() -> tuple[Tensor, Tensor, Tensor, Tensor]:
-            h1, z1 = self.features(trainer, pl_module, views[0], project=True)
-            h2, z2 = self.features(trainer, pl_module, views[1], project=True)
-            return h1, z1, h2, z2  # type: ignore[return-value]  # project=True gives z
+            views = self.per_sample_views(trainer, pl_module, transform)
+            h, _ = self.draw_features(trainer, pl_module, len(views[0]), lambda: iter(views), False)
+            z = self.project(pl_module, h)
+            return h[0], z[0], h[1], z[1]
 
         key = ("view_features", self.reference, transform, self.seed, self.module_key())
         return self._store.get(key, embed, self.stamp(trainer))
@@ -126,6 +149,10 @@ class SharedAugmentationCallback(AugmentedGeometryCallback):
             to every sample; default ``trainer.datamodule.same_params_transform()``.
         n_augmentations: K (CARE uses 20).
         space: ``"projector"`` (CARE's f, default) or ``"encoder"``.
+        every_n_epochs: default every 20 epochs. One measurement embeds the reference set
+            K + 1 times, the costliest of the six callbacks; spreading it over 20 epochs is
+            what keeps all six within 2 % of a training epoch. ``every_n_epochs=1`` gives the
+            per-epoch curve.
         **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 
@@ -134,9 +161,10 @@ class SharedAugmentationCallback(AugmentedGeometryCallback):
         transform: Transform | None = None,
         n_augmentations: int = 20,
         space: Space = "projector",
+        every_n_epochs: int = SHARED_AUGMENTATIONS_EVERY_N_EPOCHS,
         **kwargs: Any,
     ) -> None:
-        super().__init__(transform, **kwargs)
+        super().__init__(transform, every_n_epochs=every_n_epochs, **kwargs)
         self.n_augmentations = positive_int("n_augmentations", n_augmentations)
         if space not in SPACES:
             raise ValueError(f"space must be one of {list(SPACES)}, got {space!r}")
@@ -145,22 +173,27 @@ class SharedAugmentationCallback(AugmentedGeometryCallback):
     def needs_projector(self) -> bool:
         return self.space == "projector"
 
-    def augmented_pairs(
+    def augmented_embeddings(
         self, trainer: Trainer, pl_module: LightningModule, transform: Transform
-    ) -> list[tuple[Tensor, Tensor]]:
-        """``[(f(X), f(a_k(X)))]_k``: L2-normalised embeddings, one shared draw ``a_k`` per k."""
+    ) -> tuple[Tensor, Tensor]:
+        """``f(X)`` ``(n, d)`` and ``f(a_k(X))`` ``(K, n, d)``: L2-normalised, one shared draw per k.
+
+        ``f(X)`` is the shared reference-set embedding; the K augmented copies are embedded
+        in full chunks across draws (:meth:`~GeometryCallback.draw_features`).
+        """
         project = self.space == "projector"
 
-        def compute() -> list[tuple[Tensor, Tensor]]:
+        def augmented() -> Iterator[Tensor]:
             x = self.reference_samples(trainer).x.to(pl_module.device)
-            f_x = select(*self.features(trainer, pl_module, x, project), self.space)
-            pairs = []
             for k in range(self.n_augmentations):
                 with seeded(self.seed + k):
-                    x_a = apply(transform, x)
-                f_a = select(*self.features(trainer, pl_module, x_a, project), self.space)
-                pairs.append((f_x, f_a))
-            return pairs
+                    yield apply(transform, x)
+
+        def compute() -> tuple[Tensor, Tensor]:
+            f_x = select(*self.reference_features(trainer, pl_module, project), self.space)
+            n = self.reference_samples(trainer).x.shape[0]
+            h, z = self.draw_features(trainer, pl_module, n, augmented, project)
+            return f_x, select(h, z, self.space)
 
         key = (
             "augmented",

@@ -18,20 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 
 from ssl_geom.callbacks._protocol import linear_layer
-from ssl_geom.callbacks.base import GeometryCallback
+from ssl_geom.callbacks.base import GeometryCallback, Values
 from ssl_geom.callbacks.figures import log_spectra
-from ssl_geom.metrics import (
-    covariance_rank,
-    covariance_spectrum,
-    effective_rank,
-    projector_rank,
-    singular_values,
-)
+from ssl_geom.metrics import covariance_spectrum, effective_rank, singular_values
 from ssl_geom.metrics._checks import check_threshold
+from ssl_geom.metrics.rank import count_above
 
 
 class ProjectorRank(GeometryCallback):
@@ -76,20 +72,24 @@ class ProjectorRank(GeometryCallback):
         super().check_setup(trainer, pl_module)
         linear_layer(pl_module, self.layer, self.projector)
 
-    def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-        samples = self.reference_samples(trainer)
-        h, _ = self.features(trainer, pl_module, samples.x, project=False)
+    def measure(self, trainer: Trainer, pl_module: LightningModule) -> Values:
+        h, _ = self.reference_features(trainer, pl_module, project=False)
         weight = linear_layer(pl_module, self.layer, self.projector).weight
         epoch = trainer.current_epoch
-        w_spectrum = singular_values(weight).cpu()
-        h_spectrum = covariance_spectrum(h).cpu()
+        # Both spectra in one transfer; everything below reads them on the host.
+        w_spectrum, h_spectrum = (
+            torch.cat([singular_values(weight), covariance_spectrum(h)])
+            .cpu()
+            .split([min(weight.shape), h.shape[1]])
+        )
         self.projector_spectra.append((epoch, w_spectrum))
         self.embedding_spectra.append((epoch, h_spectrum))
         if self.log_figures:
             log_spectra(trainer, "geometry/projector_spectrum", self.projector_spectra, "σ(W)")
             log_spectra(trainer, "geometry/embedding_spectrum", self.embedding_spectra, "λ(Cov h)")
-        w_rank = projector_rank(weight, self.tau, relative=self.relative)
-        h_rank = covariance_rank(h, self.embedding_tau, relative=self.relative)
+        # projector_rank(weight) and covariance_rank(h), counted on the spectra already here
+        w_rank = count_above(w_spectrum, self.tau, self.relative)
+        h_rank = count_above(h_spectrum, self.embedding_tau, self.relative)
         # The embedding's singular values are the square roots of its covariance eigenvalues
         # (up to one scale, which the effective rank ignores), on W's footing.
         w_effective = effective_rank(w_spectrum)

@@ -21,8 +21,8 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 
 from ssl_geom.callbacks._protocol import PROJECTOR_NAMES, count_linear, linear_layer, resolve
-from ssl_geom.callbacks.augmented import AugmentedGeometryCallback
-from ssl_geom.callbacks.base import Transform
+from ssl_geom.callbacks.augmented import VIEWS_EVERY_N_EPOCHS, AugmentedGeometryCallback
+from ssl_geom.callbacks.base import Transform, Values
 from ssl_geom.metrics import (
     fraction_unexplained_variance,
     nearest_negatives,
@@ -38,13 +38,21 @@ class FractionUnexplainedVariance(AugmentedGeometryCallback):
             views. Default ``trainer.datamodule.same_params_transform()``.
         layer: attribute path of the projector's ``nn.Linear``; required when the projector
             has more than one linear layer (Eq. 10 then measures that layer only).
+        every_n_epochs: default every 5 epochs, as ``LabelMatch`` (the views' embeddings are
+            shared when both measure), so that all six callbacks stay within 2 % of a training
+            epoch; ``every_n_epochs=1`` gives the paper's per-epoch curve (Fig. 7), as the
+            ``experiments/geometry_*.yaml`` configs set.
         **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 
     def __init__(
-        self, transform: Transform | None = None, layer: str | None = None, **kwargs: Any
+        self,
+        transform: Transform | None = None,
+        layer: str | None = None,
+        every_n_epochs: int = VIEWS_EVERY_N_EPOCHS,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(transform, **kwargs)
+        super().__init__(transform, every_n_epochs=every_n_epochs, **kwargs)
         self.layer = layer
 
     def check_setup(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -60,7 +68,7 @@ class FractionUnexplainedVariance(AugmentedGeometryCallback):
                 )
         linear_layer(pl_module, self.layer, self.projector)
 
-    def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
+    def measure(self, trainer: Trainer, pl_module: LightningModule) -> Values:
         h1, z1, h2, z2 = self.view_features(trainer, pl_module)
         delta_h = negative_displacements(h1, h2, nearest_negatives(z1, z2))
         weight = linear_layer(pl_module, self.layer, self.projector).weight

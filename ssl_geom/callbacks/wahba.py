@@ -10,8 +10,8 @@ K draws. There is no per-sample normalisation and no averaging over samples in t
 
 Two measurements:
 
-- during training, every ``every_n_epochs``, on the fixed reference set (512 validation
-  samples by default): ``geometry/wahba_mean``, ``geometry/wahba_max`` — the curve;
+- during training, every ``every_n_epochs`` (20 by default), on the fixed reference set (512
+  validation samples by default): ``geometry/wahba_mean``, ``geometry/wahba_max`` — the curve;
 - with ``test_set=True``, at the end of ``trainer.test(...)`` over the *whole* test
   dataset, as Fig. 2c: ``geometry/wahba_test_mean``, ``geometry/wahba_test_max``.
   :func:`loader_wahba_errors` computes the same on any trained module and DataLoader.
@@ -49,10 +49,16 @@ from ssl_geom.callbacks._protocol import (
 )
 from ssl_geom.callbacks._reference import first_loader
 from ssl_geom.callbacks._runtime import measurement_mode, seeded
-from ssl_geom.callbacks.augmented import SharedAugmentationCallback, Space, apply, select
-from ssl_geom.callbacks.base import Transform, as_features
+from ssl_geom.callbacks.augmented import (
+    SHARED_AUGMENTATIONS_EVERY_N_EPOCHS,
+    SharedAugmentationCallback,
+    Space,
+    apply,
+    select,
+)
+from ssl_geom.callbacks.base import Transform, Values, as_features
 from ssl_geom.callbacks.figures import log_histogram
-from ssl_geom.metrics import wahba_error
+from ssl_geom.metrics import wahba_errors
 
 
 class WahbaError(SharedAugmentationCallback):
@@ -63,6 +69,11 @@ class WahbaError(SharedAugmentationCallback):
             to every sample; default ``trainer.datamodule.same_params_transform()``.
         n_augmentations: K (CARE uses 20).
         space: ``"projector"`` (CARE's f, default) or ``"encoder"``.
+        every_n_epochs: default every 20 epochs, as ``RelativeEquivariance`` (the K augmented
+            embeddings are shared when both measure): the costliest measurement of the six,
+            spread so that all of them stay within 2 % of a training epoch. CARE measures at
+            the end of training (``test_set=True``); ``every_n_epochs=1`` gives a per-epoch
+            curve.
         test_set: also measure over the whole test dataset at the end of
             ``trainer.test(...)`` (CARE Fig. 2c), logged as ``geometry/wahba_test_mean`` and
             ``geometry/wahba_test_max``.
@@ -83,9 +94,10 @@ class WahbaError(SharedAugmentationCallback):
         test_set: bool = False,
         log_figures: bool = False,
         figure_transforms: Mapping[str, Transform] | None = None,
+        every_n_epochs: int = SHARED_AUGMENTATIONS_EVERY_N_EPOCHS,
         **kwargs: Any,
     ) -> None:
-        super().__init__(transform, n_augmentations, space, **kwargs)
+        super().__init__(transform, n_augmentations, space, every_n_epochs, **kwargs)
         self.test_set = test_set
         self.log_figures = log_figures
         if figure_transforms is None:
@@ -98,18 +110,15 @@ class WahbaError(SharedAugmentationCallback):
                 )
         self.figure_transforms = dict(figure_transforms)
 
-    def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-        pairs = self.augmented_pairs(trainer, pl_module, self.resolved_transform(trainer))
-        errors = torch.stack([wahba_error(f, f_a) for f, f_a in pairs])
+    def measure(self, trainer: Trainer, pl_module: LightningModule) -> Values:
+        f, draws = self.augmented_embeddings(trainer, pl_module, self.resolved_transform(trainer))
+        errors = wahba_errors(f, draws)
         if self.log_figures:
-            log_histogram(trainer, "geometry/cos_fx_fax", _cosines(pairs))
+            log_histogram(trainer, "geometry/cos_fx_fax", _cosines(f, draws))
             for name, figure_transform in self.figure_transforms.items():
-                typed = self.augmented_pairs(trainer, pl_module, figure_transform)
-                log_histogram(trainer, f"geometry/cos_fx_fax/{name}", _cosines(typed))
-        return {
-            "geometry/wahba_mean": errors.mean().item(),
-            "geometry/wahba_max": errors.max().item(),
-        }
+                typed = self.augmented_embeddings(trainer, pl_module, figure_transform)
+                log_histogram(trainer, f"geometry/cos_fx_fax/{name}", _cosines(*typed))
+        return {"geometry/wahba_mean": errors.mean(), "geometry/wahba_max": errors.max()}
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         loader = first_loader(trainer.test_dataloaders)
@@ -133,10 +142,7 @@ class WahbaError(SharedAugmentationCallback):
         )
         self.log_values(
             pl_module,
-            {
-                "geometry/wahba_test_mean": errors.mean().item(),
-                "geometry/wahba_test_max": errors.max().item(),
-            },
+            {"geometry/wahba_test_mean": errors.mean(), "geometry/wahba_test_max": errors.max()},
         )
 
 
@@ -198,9 +204,9 @@ def loader_wahba_errors(
     :func:`loader_augmented_embeddings`.
     """
     f, augmented = loader_augmented_embeddings(pl_module, loader, transform, **kwargs)
-    return torch.stack([wahba_error(f, f_a) for f_a in augmented])
+    return wahba_errors(f, torch.stack(augmented))
 
 
-def _cosines(pairs: list[tuple[Tensor, Tensor]]) -> Tensor:
-    """``cos(f(x_i), f(a_k(x_i)))`` for every sample and draw (the embeddings are unit-norm)."""
-    return torch.cat([(f * f_a).sum(dim=1) for f, f_a in pairs])
+def _cosines(f: Tensor, draws: Tensor) -> Tensor:
+    """``cos(f(x_i), f(a_k(x_i)))`` for every draw k and sample i (the embeddings are unit-norm)."""
+    return (draws * f).sum(dim=-1).flatten()
