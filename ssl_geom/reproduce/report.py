@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from ssl_geom.io import write_atomic
 
-from .claims import TableRow, evaluate, render_claims
+from .claims import TableRow
+from .claims_section import claims_section
 from .evaluation import headline_caption
 from .plan import RunSpec
 from .records import FailureRecord, RunRecord
@@ -210,9 +211,7 @@ def render_markdown(
         TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
         for row in rows
     ]
-    lines += render_claims(
-        [evaluate(claim, selection.current, claim_rows) for claim in table.claims]
-    )
+    lines += claims_section(table, selection.current, claim_rows)
     lines += _failures_section(specs, selection.current, failures)
     lines += _provenance_section(selection, current_commit, bool(foreign))
     substituted = [labels[r.key] for r in rows if labels[r.key] != r.dataset]
