@@ -39,7 +39,7 @@ from .records import (
     LINEAR_METRIC,
     FailureRecord,
     RunRecord,
-    load_records,
+    read_json_record,
     record_path,
     write_failure,
     write_record,
@@ -161,9 +161,9 @@ def _prepare_directory(directory: Path, config_hash: str, resolved: dict[str, An
 
 
 def _existing_record(records_dir: Path, run_id: str) -> RunRecord | None:
-    if not record_path(records_dir, run_id).exists():
-        return None
-    return next(r for r in load_records(records_dir) if r.run_id == run_id)
+    """The run's record if it has one (an unreadable one raises, naming the file and the fix)."""
+    path = record_path(records_dir, run_id)
+    return read_json_record(path, RunRecord) if path.exists() else None
 
 
 def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
