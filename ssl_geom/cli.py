@@ -64,12 +64,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from ssl_geom.checkpoint_file import LIGHTNING_CHECKPOINT, CheckpointFileError, read_checkpoint
 from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
+
+# Also makes the classes known for class_path short names: the methods (pretraining) and
+# LinearEval / LinearEvalData (evaluation).
+from ssl_geom.evaluation import LinearEval
 from ssl_geom.resume_check import ResumeCheck
 from ssl_geom.symmetry import Symmetry, parse_symmetry
-
-# Imported so their classes are known for class_path short names: the methods
-# (pretraining) and LinearEval / LinearEvalData (evaluation).
-import ssl_geom.evaluation  # noqa: F401  (isort: skip)
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
 
@@ -176,6 +176,9 @@ class SSLGeomCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         check = ResumeCheck(allow_changes=bool(config.get("allow_changed_config")))
         self.trainer.callbacks.append(check)  # type: ignore[attr-defined]
+        scoring = self.subcommand in ("validate", "test")
+        if scoring and isinstance(self.model, LinearEval) and not config.get("ckpt_path"):
+            self.model.require_trained(str(self.subcommand))  # before any feature is computed
         if self._ckpt_hparams is None:
             return
         current = dict(self.model.hparams)
