@@ -29,6 +29,9 @@ What it adds to plain ``LightningCLI``:
   ``OnExceptionCheckpoint``): a run that stops on an exception (a corrupt file reached
   mid-epoch, ``DivergedError``, Ctrl-C) leaves ``checkpoints/on_exception.ckpt`` beside
   ``last.ckpt``, which it never overwrites;
+- a ``fit`` of a GPU-sized config (half precision, or a step estimated at more than half the
+  machine's memory) that resolved to the CPU warns at start, with the estimate and the
+  overrides of a CPU smoke test (:mod:`ssl_geom.step_memory`);
 - TensorBoard is the logger (Lightning's default when ``tensorboard`` is installed), and
   the resolved config is saved next to the logs by ``SaveConfigCallback``, which refuses
   to overwrite an existing one;
@@ -69,6 +72,7 @@ from ssl_geom.data import SSLDataModule  # also registers the DataModules' short
 # LinearEval / LinearEvalData (evaluation).
 from ssl_geom.evaluation import LinearEval
 from ssl_geom.resume_check import ResumeCheck
+from ssl_geom.step_memory import cpu_fit_warning
 from ssl_geom.symmetry import Symmetry, parse_symmetry
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
@@ -176,6 +180,10 @@ class SSLGeomCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         check = ResumeCheck(allow_changes=bool(config.get("allow_changed_config")))
         self.trainer.callbacks.append(check)  # type: ignore[attr-defined]
+        if self.subcommand == "fit":
+            advice = cpu_fit_warning(self.trainer, self.model, self.datamodule)
+            if advice is not None:
+                rank_zero_warn(advice)
         scoring = self.subcommand in ("validate", "test")
         if scoring and isinstance(self.model, LinearEval) and not config.get("ckpt_path"):
             self.model.require_trained(str(self.subcommand))  # before any feature is computed

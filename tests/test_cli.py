@@ -15,12 +15,14 @@ import yaml
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
 
 from ssl_geom.analysis import read_scalars
 from ssl_geom.checkpoint_file import read_checkpoint
 from ssl_geom.cli import build_cli, main, parse_config
 from ssl_geom.exception_checkpoint import ExceptionCheckpoint
 from ssl_geom.methods import MoCoV2
+from ssl_geom.step_memory import SMOKE_TEST, activation_bytes, cpu_fit_warning
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -465,3 +467,52 @@ def test_a_global_batch_not_splitting_over_the_devices_fails_at_construction() -
     with pytest.raises(ValueError, match=r"batch_size=128 is the global batch .* over the 3 "):
         args = ["--config", str(care), "--data.init_args.batch_size=128"]
         build_cli([*args, "--data.init_args.root=.", *devices], run=False)
+
+
+def test_activation_bytes_counts_what_autograd_keeps_for_backward() -> None:
+    """By hand, float32 (4 bytes) on 1 x 8 x 8 images: the conv keeps its input (64 values an
+    image) and its weight (4 x 9), the ReLU its output (4 x 64 an image), the linear layer its
+    input (256 an image) and its weight (3 x 256). Per image (64 + 256 + 256) x 4 = 2304 bytes;
+    fixed (36 + 768) x 4 = 3216 bytes."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert activation_bytes(net.train(), (1, 8, 8)) == (2304, 3216)
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_paper_config_resolved_to_the_cpu_says_so_with_an_estimate_and_the_smoke_test(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 11: care_cifar10.yaml with `accelerator: auto` on a machine without a
+    GPU kept bf16-mixed; one step of the paper batch took over 20 minutes and 11 GB, with
+    nothing saying why. The warning comes before the data is even read (here: missing)."""
+    care = REPO / "experiments" / "care_cifar10.yaml"
+    args = ["fit", "--config", str(care), "--trainer.fast_dev_run=true"]
+    args += [
+        f"--data.init_args.root={tmp_path / 'nowhere'}",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    with (
+        pytest.warns(UserWarning, match="sized for a GPU but runs on the CPU") as warned,
+        pytest.raises(FileNotFoundError, match="CIFAR-10 not found"),
+    ):
+        build_cli(args)
+    (message,) = [str(w.message) for w in warned if "sized for a GPU" in str(w.message)]
+    assert "in precision bf16-mixed" in message
+    assert "256 images x 3 views through resnet50_cifar" in message  # 2 SimCLR views + original
+    assert "(an estimate:" in message
+    assert SMOKE_TEST in message
+    assert SMOKE_TEST == (
+        "--trainer.precision 32-true --data.init_args.batch_size 32 --trainer.fast_dev_run true"
+    )
+    # The number is the traced activations scaled to the batch, plus 16 bytes a parameter.
+    model = build_cli(["--config", str(care), f"--data.init_args.root={tmp_path}"], run=False).model
+    per_image, fixed = activation_bytes(model.backbone, (3, 32, 32))
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    gib = (256 * 3 * per_image + fixed + 16 * parameters) / 2**30
+    assert f"needs about {gib:.1f} GiB" in message
+
+
+def test_the_small_cpu_configs_get_no_gpu_warning() -> None:
+    cli = build_cli(["--config", str(REPO / "experiments" / "simclr_fashion.yaml")], run=False)
+    assert cpu_fit_warning(cli.trainer, cli.model, cli.datamodule) is None
