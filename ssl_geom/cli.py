@@ -22,7 +22,9 @@ What it adds to plain ``LightningCLI``:
   skips the link for a model without that argument, and for a DataModule without
   ``augmentation``; a model's ``hparams`` (and so its checkpoint) record only the linked
   values it was given, so no other model stores the augmentation object;
-- a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``);
+- a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``),
+  each checkpoint whole or not at all (:class:`~ssl_geom.checkpoint_io.AtomicCheckpointIO`,
+  unless the config brings its own checkpoint plugin);
 - Lightning's ``RichProgressBar`` unless the config brings its own progress bar or sets
   ``trainer.enable_progress_bar: false``;
 - :class:`~ssl_geom.exception_checkpoint.ExceptionCheckpoint` (unless the config brings an
@@ -63,9 +65,11 @@ from jsonargparse.typing import register_type
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_warn
 
 from ssl_geom.checkpoint_file import LIGHTNING_CHECKPOINT, CheckpointFileError, read_checkpoint
+from ssl_geom.checkpoint_io import AtomicCheckpointIO
 from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
 
 # Also makes the classes known for class_path short names: the methods (pretraining) and
@@ -177,6 +181,8 @@ class SSLGeomCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         if isinstance(self.datamodule, SSLDataModule):
             self.datamodule.split_batch(self.trainer.world_size)
+        if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not the config's own
+            self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         config = self.config[self.subcommand] if self.subcommand else self.config
         check = ResumeCheck(allow_changes=bool(config.get("allow_changed_config")))
         self.trainer.callbacks.append(check)  # type: ignore[attr-defined]

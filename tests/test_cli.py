@@ -15,10 +15,12 @@ import yaml
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from ssl_geom.analysis import read_scalars
-from ssl_geom.checkpoint_file import read_checkpoint
+from ssl_geom.checkpoint_file import CheckpointFileError, read_checkpoint
+from ssl_geom.checkpoint_io import AtomicCheckpointIO
 from ssl_geom.cli import build_cli, main, parse_config
 from ssl_geom.exception_checkpoint import ExceptionCheckpoint
 from ssl_geom.methods import MoCoV2
@@ -516,3 +518,40 @@ def test_a_paper_config_resolved_to_the_cpu_says_so_with_an_estimate_and_the_smo
 def test_the_small_cpu_configs_get_no_gpu_warning() -> None:
     cli = build_cli(["--config", str(REPO / "experiments" / "simclr_fashion.yaml")], run=False)
     assert cpu_fit_warning(cli.trainer, cli.model, cli.datamodule) is None
+
+
+def test_checkpoints_are_written_whole_or_not_at_all(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found probing issue 24: Lightning's own save writes a temporary file in the system's temp
+    folder and shutil.move-s it, which is a copy when that folder is on another file system; a
+    job killed during the copy left a truncated last.ckpt. Simulated by a move that copies half
+    the bytes and is then killed: Lightning's TorchCheckpointIO loses the previous checkpoint,
+    the CLI's AtomicCheckpointIO keeps it (its own interruption point: before the rename)."""
+    cli = build_cli(["--config", str(config), f"--trainer.default_root_dir={tmp_path}"], run=False)
+    assert type(cli.trainer.strategy.checkpoint_io) is AtomicCheckpointIO
+    path = tmp_path / "last.ckpt"
+    previous = {"state_dict": {"w": torch.ones(1000)}, "global_step": 2}
+    new = {"state_dict": {"w": torch.zeros(1000)}, "global_step": 4}
+
+    def killed_copy(source: str, target: str) -> None:
+        data = Path(source).read_bytes()
+        Path(target).write_bytes(data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    def killed_before_rename(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    for io_class, patch in (
+        (TorchCheckpointIO, ("shutil.move", killed_copy)),
+        (AtomicCheckpointIO, ("ssl_geom.io.os.fsync", killed_before_rename)),
+    ):
+        io_class().save_checkpoint(previous, path)
+        with monkeypatch.context() as killed, pytest.raises(KeyboardInterrupt):
+            killed.setattr(*patch)
+            io_class().save_checkpoint(new, path)
+        if io_class is TorchCheckpointIO:
+            with pytest.raises(CheckpointFileError, match="not a checkpoint file"):
+                read_checkpoint(path)
+        else:
+            assert read_checkpoint(path)["global_step"] == 2

@@ -173,6 +173,11 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(
     # checkpoint keeps the epoch before it (issue 13: was [1.0] before).
     assert [h["epoch"] for h in record.history] == [0.0, 1.0]
     assert json.loads((out / "records" / f"{spec.run_id}.json").read_text())["seed"] == 0
+    # And it equals an uninterrupted run's, training averages included (issue 24: each row
+    # held the previous epoch's probe/train_acc, which a resumed run does not have).
+    uninterrupted = runner.run_one(spec, tmp_path / "uninterrupted")
+    assert record.history == uninterrupted.history
+    assert "probe/train_acc" in record.history[0]
 
 
 def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(

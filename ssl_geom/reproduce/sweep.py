@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ssl_geom.io import write_atomic
+from ssl_geom.io import remove_stale_temporaries, write_atomic
 
 from .plan import RunSpec, plan_runs
 from .process import available_cores
@@ -166,6 +166,8 @@ def sweep(
         raise ValueError(f"workers must be >= 1 (runs trained at once), got {workers}")
     out_dir = Path(out_dir)
     check_writable(out_dir)
+    for path in remove_stale_temporaries(out_dir):  # half-written by a killed sweep or worker
+        print(f"removed {path}: a temporary file whose writer was killed", flush=True)
     if limit is not None:
         specs = specs[:limit]
 
