@@ -347,6 +347,8 @@ def test_hand_edited_records_are_named_and_left_out_not_raised_as_type_errors(
     failures.mkdir()
     (failures / "r2.attempt1.json").write_text("{")
 
+    with pytest.raises(UnreadableRecordError, match=rf"{tmp_path}/copy.json: .*move it out"):
+        load_records(tmp_path)
     scan = scan_records(tmp_path)
     assert scan.records == [good]
     reasons = {file.path.name: file.reason for file in scan.unreadable}
@@ -358,8 +360,6 @@ def test_hand_edited_records_are_named_and_left_out_not_raised_as_type_errors(
         "flag.json": "field 'seed' is True, expected int",
         "na.json": "field 'accuracy' is 'n/a', expected float",
     }
-    with pytest.raises(UnreadableRecordError, match=rf"{tmp_path}/copy.json: .*move it out"):
-        load_records(tmp_path)
     latest, unreadable = scan_failures(failures)
     assert latest == {} and [f.path.name for f in unreadable] == ["r2.attempt1.json"]
     with pytest.raises(UnreadableRecordError, match=r"r2\.attempt1\.json: not readable as JSON"):
