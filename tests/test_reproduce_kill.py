@@ -13,7 +13,8 @@ included) again and again and resumed each time:
   pause in every Python process of the sweep (parent and workers): the first process to
   reach the point claims it, writes a marker and sleeps until killed. No product code knows
   about the test;
-- at random moments, drawn from the reference sweep's wall time (the seed is printed).
+- at random moments, drawn from the reference sweep's wall time (the seed is printed); the
+  steps of the pause points are drawn too.
 
 Both sweeps run with one thread, so they sum in the same order. Records must be byte-equal as
 JSON once the fields that honestly differ are removed: ``wall_time_s`` and
@@ -39,38 +40,11 @@ import pytest
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce.process import run_lock
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
+from tests.reproduce_testing import TINY_SIMCLR_FASHION
 
 REPO = Path(__file__).resolve().parents[1]
 PAUSE = "SSL_GEOM_KILL_TEST_PAUSE"
 
-_SSL = """
-seed_everything: 0
-trainer:
-  max_epochs: 3
-  accelerator: cpu
-  devices: 1
-  precision: 32-true
-  enable_progress_bar: false
-  enable_model_summary: false
-  log_every_n_steps: 1
-model:
-  class_path: ssl_geom.methods.SimCLR
-  init_args:
-    backbone: hssl_mnist_translation
-    projector_hidden_dims: [16]
-    projector_out_dim: 8
-    optimizer: adam
-    lr: 1.0e-3
-    warmup_epochs: 1
-data:
-  class_path: ssl_geom.data.MNISTDataModule
-  init_args:
-    variant: fashion
-    root: {root}
-    batch_size: 16
-    num_workers: 0
-    train_views: simclr
-"""
 
 # A short protocol of the same shape as experiments/linear_fashion.yaml.
 _LINEAR = """
@@ -208,7 +182,9 @@ def _write_table_files(folder: Path) -> None:
     root = write_fake_dataset("fashion", folder / "data", n_train=64, n_test=32)
     experiments = folder / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_tiny.yaml").write_text(_SSL.format(root=root))
+    (experiments / "simclr_tiny.yaml").write_text(
+        TINY_SIMCLR_FASHION.format(root=root, max_epochs=3)
+    )
     (experiments / "linear_fashion.yaml").write_text(_LINEAR)
 
 
@@ -276,12 +252,15 @@ def test_a_sweep_killed_at_any_moment_ends_with_the_records_and_table_of_an_unin
 
     seed = random.randrange(2**32)
     draw = random.Random(seed)
+    # A kill at a random time lands only while the sweep still runs: each comes after a pause
+    # kill, which leaves at least a restart, the rest of a run and its evaluation to do, and
+    # is drawn from the first fifth of the reference sweep's time.
     plan: list[tuple[str, Any]] = [
-        ("train", draw.randrange(4)),  # a step of epoch 1 (4 steps an epoch)
-        ("linear", draw.randrange(1, 12)),  # a step of the linear evaluation (12 in all)
+        ("train", draw.randrange(2)),  # a step of epoch 1 (2 steps an epoch)
+        ("time", draw.uniform(0.02, 0.2) * wall),
+        ("linear", draw.randrange(1, 48)),  # a step of the linear evaluation (48 in all)
         ("record", 0),
-        ("time", draw.uniform(0.1, 0.9) * wall),
-        ("time", draw.uniform(0.1, 0.9) * wall),
+        ("time", draw.uniform(0.02, 0.2) * wall),
     ]
     print(f"kill plan (seed {seed}, reference sweep {wall:.0f} s): {plan}")
     out = tmp_path / "killed"

@@ -36,6 +36,7 @@ from ssl_geom.reproduce.records import (
 from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables import TABLES
+from tests.reproduce_testing import run_record
 
 _CONFIG = """
 seed_everything: 0
@@ -521,18 +522,15 @@ def test_workers_below_one_are_refused_before_anything_runs(
 
 def _record_of(spec, accuracy: float) -> RunRecord:
     """A finished record of ``spec`` as a worker writes it (fields the test is not about fixed)."""
-    return RunRecord(
-        run_id=spec.run_id,
+    row = {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key}
+    return run_record(
+        spec.run_id,
+        row,
+        spec.method,
+        spec.seed,
+        accuracy,
         table=spec.table,
-        row={**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key},
-        method=spec.method,
-        seed=spec.seed,
         config=spec.config,
-        overrides=list(spec.overrides),
-        accuracy=accuracy,
-        epochs=2,
-        git_commit="x",
-        wall_time_s=1.0,
         profile=spec.profile,
         config_hash=spec.config_hash,
         cell=spec.cell,
