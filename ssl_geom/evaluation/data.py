@@ -171,7 +171,7 @@ class LinearEvalData(L.LightningDataModule):
             return False
         if not self._cache_decided:
             self._cache_decided = True
-            n = len(self.dataset.source("train")) + len(self.dataset.source("test"))
+            n = sum(len(self.dataset.source(split)) for split in self._eval_splits())
             per_sample = math.prod(self._encoder().frozen_feature_shape())
             gib = n * per_sample * 4 / 2**30
             if gib > self.cache_max_gib:
@@ -185,20 +185,20 @@ class LinearEvalData(L.LightningDataModule):
                 rank_zero_info(f"caching frozen features: {n} samples, {gib:.3f} GiB")
         return self.cache_features
 
-    def features(self, split: str) -> TensorBatches:
-        """Frozen features and labels of ``split`` (``"train"``/``"test"``, eval transform).
+    def _eval_splits(self) -> tuple[Split, ...]:
+        """The splits whose features are cached: train, test and the validation split if any."""
+        return ("train", "val", "test") if self.dataset.has_validation_split else ("train", "test")
+
+    def features(self, split: Split) -> TensorBatches:
+        """Frozen features and labels of ``split`` (``"train"``/``"val"``/``"test"``, eval
+        transform).
 
         Extracted on first use (one backbone pass on the module's device) and kept.
         """
         if split not in self._cache:
             encoder = self._encoder()
-            loader = (
-                self.dataset.train_eval_dataloader()
-                if split == "train"
-                else self.dataset.test_dataloader()
-            )
             rows, labels = [], []
-            for batch in loader:
+            for batch in self.dataset.eval_loader(split):
                 rows.append(encoder.frozen_features(batch[0]).cpu())
                 labels.append(batch[1])
             self._cache[split] = TensorBatches(torch.cat(rows), torch.cat(labels))
@@ -231,8 +231,8 @@ class LinearEvalData(L.LightningDataModule):
         return self._split_loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        """The test split (these datasets have no separate validation split)."""
-        return self._split_loader("test", shuffle=False)
+        """The dataset's validation split (``val_samples``), else its test split."""
+        return self._split_loader("val" if self.dataset.has_validation_split else "test", False)
 
     def test_dataloader(self) -> DataLoader:
         return self._split_loader("test", shuffle=False)
