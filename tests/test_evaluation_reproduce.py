@@ -17,7 +17,7 @@ from ssl_geom.reproduce.report import aggregate, render_markdown
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables.care import CARE_TABLE
 from ssl_geom.reproduce.tables.hssl import TABLE1, TABLE2
-from tests.reproduce_testing import TINY_SIMCLR_FASHION
+from tests.reproduce_testing import TINY_SIMCLR_FASHION, planning_profile
 
 
 def _table(tmp_path: Path, mode: str) -> TableSpec:
@@ -46,12 +46,12 @@ def _table(tmp_path: Path, mode: str) -> TableSpec:
 def test_paper_tables_evaluate_where_the_papers_do() -> None:
     assert CARE_TABLE.linear_eval == "headline"
     assert TABLE1.linear_eval == "beside"
-    specs = plan_runs(CARE_TABLE, CARE_TABLE.profiles["local"])
+    specs = plan_runs(CARE_TABLE, planning_profile(CARE_TABLE, "local"))
     assert {s.linear_eval for s in specs} == {"headline"}
     # H-SSL Table 1 reads Fashion-MNIST through the MNIST readout's spatial layout; CARE and
     # Table 2 (whose MLP has no spatial map) through the global pool.
     fashion = {
-        table.name: dict(plan_runs(table, table.profiles["local"])[0].linear_configs)
+        table.name: dict(plan_runs(table, planning_profile(table, "local"))[0].linear_configs)
         for table in (TABLE1, TABLE2, CARE_TABLE)
     }
     assert fashion["table1"]["Fashion-MNIST"] == "linear_fashion_hssl.yaml"

@@ -22,6 +22,7 @@ from .evaluation import headline_caption
 from .plan import RunSpec
 from .records import UNREADABLE_FIX, FailureRecord, RunRecord, UnreadableFile
 from .schema import Profile, Row, TableSpec
+from .selection import SelectedSetting, selection_lines
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -161,12 +162,13 @@ def render_markdown(
     failures: dict[str, FailureRecord] | None = None,
     current_commit: str | None = None,
     unreadable: list[UnreadableFile] | None = None,
+    selected: SelectedSetting | str | None = None,
 ) -> str:
     """The table: our mean ± std per cell, the paper's number beside it, notes for absent data.
 
-    Then: test-time geometry columns, curves, the claims with their verdicts, failed runs,
-    records left out (older settings, ``unreadable`` files) and the code versions the records
-    come from.
+    Then: test-time geometry columns, curves, a selecting table's ``selected`` setting (or why
+    it could not select yet), the claims with their verdicts, failed runs, records left out (older
+    settings, ``unreadable`` files) and the code versions the records come from.
     """
     selection = select_records(records or [], specs)
     failures = failures or {}
@@ -209,6 +211,10 @@ def render_markdown(
         lines += _test_metric_section(table, rows, labels, selection.current, metric, name)
     if table.curves:
         lines += _curves_section(table, rows, labels, selection.current, specs)
+    if isinstance(selected, SelectedSetting):
+        lines += selection_lines(selected)
+    elif selected is not None:
+        lines += ["", "## Selection", "", f"Not made yet: {selected}"]
     claim_rows = [
         TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
         for row in rows

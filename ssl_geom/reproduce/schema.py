@@ -41,6 +41,24 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A setting a table selects on its validation split (``reproduce/selection.py``)."""
+
+    setting: str  # printed name, e.g. "CARE's λ"
+    option: str  # the override the chosen value sets, e.g. "--model.equivariance_weight"
+    values: dict[str, float]  # candidate column -> value, in grid order
+    metric: str = "linear/val_acc"  # a validation metric of each run's linear evaluation
+
+
+@dataclass(frozen=True)
+class UsesSelection:
+    """Columns of a profile that train with the value another table selects (its ``Choice``)."""
+
+    table: str
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
     """A budget: which seeds, which overrides, which rows stand in for which."""
 
@@ -57,17 +75,13 @@ class Profile:
     row_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Extra overrides of single methods (column -> overrides), e.g. CARE's lambda.
     method_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Seeds of single rows (row key -> seeds) instead of ``seeds``: more for a cheap row whose
-    # differences are small against its seeds' spread.
-    row_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # Runs the local launcher trains at once. A run's imports, CLI, data loading and the
     # linear evaluation's tiny steps are mostly single-threaded, so on few cores several
     # one-thread runs beat one many-thread run (measured: benchmarks/parallel_runs.py).
     parallel_runs: int = 1
-
-    def seeds_of(self, row_key: str) -> tuple[int, ...]:
-        """The seeds run for row ``row_key``."""
-        return self.row_seeds.get(row_key, self.seeds)
+    # Columns trained with another table's selected value, read when the profile is planned
+    # (selection.resolve_profile); None: nothing selected.
+    uses_selection: UsesSelection | None = None
 
 
 # The linear-evaluation protocol of each dataset (CARE App. E.3): a file of experiments/.
@@ -108,6 +122,8 @@ class TableSpec:
     linear_eval: LinearEvalMode = "none"
     # Its protocol per dataset name: a config file of the experiments folder.
     linear_configs: dict[str, str] = field(default_factory=lambda: dict(LINEAR_CONFIGS))
+    # A setting this table selects on its validation split for other tables (CARE's λ).
+    selects: Choice | None = None
 
     def published(self) -> dict[tuple[str, str], Published]:
         """The paper's numbers as the claims read them: (row key, method) -> mean ± std over

@@ -19,7 +19,14 @@ from ssl_geom.io import remove_stale_temporaries, write_atomic
 
 from .plan import RunSpec, plan_runs
 from .process import available_cores
-from .records import UNREADABLE_FIX, UnreadableFile, record_path, scan_failures, scan_records
+from .records import (
+    UNREADABLE_FIX,
+    RunRecord,
+    UnreadableFile,
+    record_path,
+    scan_failures,
+    scan_records,
+)
 from .report import (
     aggregate,
     render_curves,
@@ -34,6 +41,14 @@ from .runner import (
     git_commit,
     run_or_record_failure,
     start_worker,
+)
+from .schema import Profile, TableSpec
+from .selection import (
+    SelectedSetting,
+    SelectionError,
+    resolve_profile,
+    select_setting,
+    write_selection,
 )
 from .tables import get_table
 
@@ -69,24 +84,32 @@ class SweepResult:
     unreadable: list[UnreadableFile] = field(default_factory=list)
 
 
-def plan(
-    table_name: str, profile_name: str, experiments: Path | str | None = None
-) -> list[RunSpec]:
-    """The runs of ``table_name`` under ``profile_name`` (checked names, clear errors)."""
+def profile_of(table_name: str, profile_name: str, out_dir: Path) -> Profile:
+    """``table_name``'s profile ``profile_name`` (checked names, clear errors), with the value
+    it takes from another table's selection applied (that table's results lie beside
+    ``out_dir``: :func:`~ssl_geom.reproduce.selection.selection_path`)."""
     table = get_table(table_name)
     if profile_name not in table.profiles:
         raise ValueError(
             f"unknown profile {profile_name!r} for {table_name}; "
             f"available: {', '.join(sorted(table.profiles))}"
         )
-    return plan_runs(table, table.profiles[profile_name], experiments)
+    return resolve_profile(table.profiles[profile_name], Path(out_dir))[0]
+
+
+def plan(
+    table_name: str, profile_name: str, out_dir: Path, experiments: Path | str | None = None
+) -> list[RunSpec]:
+    """The runs of ``table_name`` under ``profile_name`` (see :func:`profile_of`)."""
+    profile = profile_of(table_name, profile_name, out_dir)
+    return plan_runs(get_table(table_name), profile, experiments)
 
 
 def dry_run(
     table_name: str, profile_name: str, out_dir: Path, experiments: Path | str | None = None
 ) -> str:
     """What a sweep would do, trained nothing: each run, its config and whether it is done."""
-    specs = plan(table_name, profile_name, experiments)
+    specs = plan(table_name, profile_name, out_dir, experiments)
     records_dir = Path(out_dir) / "records"
     scan = scan_records(records_dir)
     unreadable = {file.path.name: file for file in scan.unreadable}
@@ -159,8 +182,8 @@ def sweep(
             f"limit must be >= 1 (the first N planned runs), got {limit}; leave it out for all runs"
         )
     table = get_table(table_name)
-    specs = plan(table_name, profile_name, experiments)
-    profile = table.profiles[profile_name]
+    profile = profile_of(table_name, profile_name, out_dir)
+    specs = plan_runs(table, profile, experiments)
     workers = profile.parallel_runs if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1 (runs trained at once), got {workers}")
@@ -221,6 +244,7 @@ def sweep(
     scan = scan_records(records_dir)
     records, unreadable = scan.records, [*scan.unreadable, *bad_failures]
     cells = aggregate(records, specs)
+    selection = _select(table, profile.name, records, specs, out_dir)
     table_path = out_dir / f"{table.name}.md"
     plot_path = out_dir / f"{table.name}.png"
     write_atomic(
@@ -235,6 +259,7 @@ def sweep(
             failures=failures,
             current_commit=git_commit(),
             unreadable=unreadable,
+            selected=selection,
         ),
         overwrite=True,
     )
@@ -257,6 +282,27 @@ def sweep(
         left_out=len(select_records(records, specs).outdated),
         unreadable=unreadable,
     )
+
+
+def _select(
+    table: TableSpec,
+    profile: str,
+    records: list[RunRecord],
+    specs: list[RunSpec],
+    out_dir: Path,
+) -> SelectedSetting | str | None:
+    """A selecting table's choice from its current records, written to ``selection.json``;
+    the reason as text when it cannot choose yet; None for a table that selects nothing."""
+    if table.selects is None:
+        return None
+    try:
+        selection = select_setting(table, profile, select_records(records, specs).current)
+    except SelectionError as error:
+        print(f"no selection written: {error}", flush=True)
+        return str(error)
+    path = write_selection(out_dir, selection)
+    print(f"selected {selection.setting} = {selection.value:g}: {path}", flush=True)
+    return selection
 
 
 def _launch(
