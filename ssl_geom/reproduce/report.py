@@ -20,6 +20,7 @@ from .claims import TableRow
 from .claims_section import claims_section
 from .evaluation import headline_caption
 from .plan import RunSpec
+from .protocol import protocol_lines
 from .records import UNREADABLE_FIX, FailureRecord, RunRecord, UnreadableFile
 from .schema import Profile, Row, TableSpec
 from .selection import SelectedSetting, selection_lines
@@ -167,7 +168,7 @@ def render_markdown(
     """The table: our mean ± std per cell, the paper's number beside it, notes for absent data.
 
     Then: test-time geometry columns, curves, a selecting table's ``selected`` setting (or why
-    it could not select yet), the claims with their verdicts, failed runs, records left out (older
+    it could not select yet), how the profile differs from the paper's settings, the claims with their verdicts, failed runs, records left out (older
     settings, ``unreadable`` files) and the code versions the records come from.
     """
     selection = select_records(records or [], specs)
@@ -215,6 +216,8 @@ def render_markdown(
         lines += selection_lines(selected)
     elif selected is not None:
         lines += ["", "## Selection", "", f"Not made yet: {selected}"]
+    if specs:
+        lines += protocol_lines(table, profile, Path(specs[0].config).parent)
     claim_rows = [
         TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
         for row in rows
