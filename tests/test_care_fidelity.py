@@ -261,8 +261,10 @@ def test_equivariance_batch_size_is_global_and_split_over_processes() -> None:
     model = CARE(n_split=4, equivariance_batch_size=128, **TINY)
     model._trainer = SimpleNamespace(world_size=2)  # the code: 128 / world_size per GPU
     assert model.equivariance_rows(256) == 64
-    model._trainer = SimpleNamespace(world_size=3)
-    with pytest.raises(ValueError, match=r"=128 must split into 3 processes.*multiple of 12"):
+    model._trainer = SimpleNamespace(world_size=3)  # 3 processes cannot hold 4 whole chunks
+    with pytest.raises(
+        ValueError, match=r"n_split=4 chunks .* world_size=3 .*divides 4 \(1, 2, 4\)"
+    ):
         model.equivariance_rows(256)
     model._trainer = SimpleNamespace(world_size=1)
     with pytest.raises(ValueError, match=r"needs 128 originals per process.*batch has 64"):
