@@ -5,8 +5,8 @@ positions and A-SSL's base (``SSLMethod.draw_generator``), and the device augmen
 parameters (``Augmentation.device_views(rank=...)``). Each test compares against an independent
 computation: rank 0 against the source the code used before (the global RNG, or a generator
 seeded by the seed and run on), rank ``r > 0`` against a generator seeded by
-``stream_seed(seed, r, call)``, and a resumed run against an uninterrupted one. The same draws
-under two real gloo processes are checked in ``tests/test_world_size_invariance.py``.
+``stream_seed(seed, r, call)``, and a resumed run against an uninterrupted one. The last test
+checks that a real two-process DDP step hands every stream its rank.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ import torch
 from torchvision.transforms import v2
 
 from ssl_geom.augment import Augmentation, DeviceSameParams, SameParamsTransform
+from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.losses.fibers import FiberPairs
 from ssl_geom.methods import HSSL
 from ssl_geom.rank_draws import RankDraws, run_seed, seeded_cpu_rng, stream_seed
+from tests.ddp_utils import run_distributed
 from tests.hssl_testing import C4Backbone
+from tests.world_size_testing import draws_entry
 
 assert C4Backbone  # importing it registers the backbone 'test_c4'
 
@@ -226,3 +229,19 @@ def test_a_resumed_method_draws_the_fibers_of_an_uninterrupted_run_on_other_rank
     fresh_spy = _Spy(fresh)
     fresh.ssl_step(x, 3)
     torch.testing.assert_close(fresh_spy.drawn[0].start1, spy.drawn[0].start1)
+
+
+# --------------------------------------------------------------------------- two processes
+@pytest.mark.ddp
+def test_under_ddp_each_rank_draws_from_its_own_stream(tmp_path) -> None:
+    """A real 2-process DDP step: rank 0 keeps every stream's own source (``None``), rank 1
+    draws the fibers and CARE's pairs from ``(run seed 3, rank 1, step 0)`` and the device
+    views from ``(data seed 5, rank 1, batch 0)``."""
+    root = write_fake_dataset("cifar10", tmp_path, n_train=32, n_test=16)
+    rank0, rank1 = run_distributed(draws_entry, 2, str(root))
+    assert rank0 == {"fibers": [None], "pairs": [None], "views": [None]}
+    assert rank1 == {
+        "fibers": [stream_seed(3, 1, 0)],
+        "pairs": [stream_seed(3, 1, 0)],
+        "views": [stream_seed(5, 1, 0)],
+    }
