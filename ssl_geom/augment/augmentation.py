@@ -114,6 +114,20 @@ class Augmentation:
             ops = [*self.base_ops, *ops]
         return view_pipeline(ops, self.mean, self.std)
 
+    def crop_flip_transform(self) -> v2.Compose:
+        """The training view of the official linear probes: random resized crop and flip.
+
+        MoCo's ``main_lincls.py`` (the protocol CARE's ImageNet-100 evaluation keeps) and, as
+        reported of it, the CARE authors' CIFAR/STL10 probes train the classifier on
+        ``RandomResizedCrop`` (torchvision's default scale 0.08-1 and ratio 3/4-4/3) to the
+        image size and a horizontal flip (none where flips are not allowed), nothing else,
+        normalised like every view. The crop reads the stored image, as the SimCLR views do.
+        """
+        ops: list[v2.Transform] = [v2.RandomResizedCrop(self.image_size, antialias=True)]
+        if self.flip_allowed:
+            ops.append(v2.RandomHorizontalFlip())
+        return view_pipeline(ops, self.mean, self.std)
+
     def same_params(self, kind: str = "simclr") -> SameParams:
         """One fresh random draw per call, applied identically to a normalised batch.
 

@@ -53,6 +53,27 @@ class SSLViewDataset(Dataset):
         return views, labels[0]
 
 
+class SeededEvalDataset(Dataset):
+    """``dataset[(i, seed)]`` -> ``(x, *labels)``: one random view drawn with ``seed``.
+
+    The labelled counterpart of :class:`SSLViewDataset` for a classifier trained on augmented
+    images (the linear evaluation's random-crop-and-flip protocol), keyed by the same seeded
+    sampler, so the views depend on the seed and the epoch only.
+    """
+
+    def __init__(self, source: ImageSource, transform: Transform) -> None:
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple:
+        image, labels = self.source[key[0]]
+        with seeded_cpu_rng(key[1]):
+            return (self.transform(image), *labels)
+
+
 class RawImageDataset(Dataset):
     """``dataset[(i, seed)]`` -> ``(uint8 image, label)``: the loader half of device augmentation.
 
