@@ -329,19 +329,22 @@ def test_photometric_pair_is_drawn_from_the_datamodules_augmentation_and_trains(
 
 # ----------------------------------------------------------------------------- built models
 def _built(name: str, root: Path, tmp_path: Path):
-    """Model and DataModule as the CLI builds them from ``name`` (fake data, CPU, batch 8)."""
+    """Model and DataModule as the CLI builds them from ``name`` (fake data, CPU, batch 8;
+    32 for CARE on ImageNet-100, whose n_split 16 chunks the equivariance batch)."""
+    care_imagenet = name.startswith("care_") and name.endswith("imagenet100.yaml")
+    batch = 32 if care_imagenet else 8
     args = [
         "--config",
         str(EXPERIMENTS / name),
         f"--data.init_args.root={root}",
         "--data.init_args.num_workers=0",
-        "--data.init_args.batch_size=8",
+        f"--data.init_args.batch_size={batch}",
         "--trainer.accelerator=cpu",
         "--trainer.devices=1",
         f"--trainer.default_root_dir={tmp_path}",
     ]
-    if name.startswith("care_") and name.endswith("imagenet100.yaml"):
-        args.append("--model.init_args.equivariance_batch_size=8")
+    if care_imagenet:
+        args.append(f"--model.init_args.equivariance_batch_size={batch}")
     cli = build_cli(args, run=False)
     return cli.model, cli.trainer
 

@@ -206,16 +206,19 @@ def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(
     assert record.epochs == 2  # the finished training's, restored from the checkpoint
 
 
+def _submitit_local(out: Path, gpus_per_job: int = 1) -> sweep_module.SweepResult:
+    """The first run of the tiny table as a job of submitit's local executor."""
+    options = sweep_module.SubmititOptions(
+        cluster="local", gpus_per_job=gpus_per_job, timeout_min=10
+    )
+    return sweep_module.sweep(
+        "tiny", "local", out, launcher="submitit", submitit_options=options, limit=1
+    )
+
+
 def test_submitit_local_executor_runs_a_job(tiny: TableSpec, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    result = sweep_module.sweep(
-        "tiny",
-        "local",
-        out,
-        launcher="submitit",
-        submitit_options=sweep_module.SubmititOptions(cluster="local", timeout_min=10),
-        limit=1,
-    )
+    result = _submitit_local(out)
     assert (result.finished, result.failed) == (1, [])
     (record,) = load_records(out / "records")
     assert record.seed == 0 and record.epochs == 2
@@ -231,16 +234,7 @@ def test_a_two_task_submitit_job_trains_one_run_with_ddp_and_records_it(
     2-process DDP group (gloo on CPU here): rank 0 writes the record, rank 1 trains beside it."""
     monkeypatch.setitem(TABLES, "tiny", _tiny_table(tmp_path, devices=2))
     out = tmp_path / "results"
-    result = sweep_module.sweep(
-        "tiny",
-        "local",
-        out,
-        launcher="submitit",
-        submitit_options=sweep_module.SubmititOptions(
-            cluster="local", gpus_per_job=2, timeout_min=10
-        ),
-        limit=1,
-    )
+    result = _submitit_local(out, gpus_per_job=2)
     assert (result.finished, result.failed) == (1, [])
     (record,) = load_records(out / "records")
     assert record.seed == 0 and record.epochs == 2
