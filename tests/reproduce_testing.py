@@ -41,6 +41,36 @@ def run_record(
     )
 
 
+# SimCLR on a fake Fashion-MNIST written under {root}: seconds on a CPU core.
+TINY_SIMCLR_FASHION = """
+seed_everything: 0
+trainer:
+  max_epochs: {max_epochs}
+  accelerator: cpu
+  devices: 1
+  precision: 32-true
+  enable_progress_bar: false
+  enable_model_summary: false
+model:
+  class_path: ssl_geom.methods.SimCLR
+  init_args:
+    backbone: hssl_mnist_translation
+    projector_hidden_dims: [16]
+    projector_out_dim: 8
+    optimizer: adam
+    lr: 1.0e-3
+    warmup_epochs: 0
+data:
+  class_path: ssl_geom.data.MNISTDataModule
+  init_args:
+    variant: fashion
+    root: {root}
+    batch_size: 32
+    num_workers: 0
+    train_views: simclr
+"""
+
+
 # Fixtures pinned from the tables as they were when the fixture was written: see main() below.
 DATA = Path(__file__).resolve().parent / "data"
 PLANNED_RUN_IDS = DATA / "planned_run_ids.json"

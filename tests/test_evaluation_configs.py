@@ -105,6 +105,32 @@ def test_fashion_config_fits_and_tests_on_the_fixture(tmp_path: Path, name: str)
         assert 0.0 <= metrics[name] <= 1.0, name
 
 
+def test_test_or_validate_without_trained_classifiers_is_refused_naming_ckpt_path(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 4: ``lightning test`` of the linear config without --ckpt_path scored
+    freshly initialised classifiers (8.3 %) and printed them as linear/test_acc."""
+    root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
+    checkpoint = tmp_path / "backbone.pt"
+    torch.save(build_backbone("hssl_mnist_translation", in_channels=1).state_dict(), checkpoint)
+    args = [
+        "--config",
+        str(EXPERIMENTS / "linear_fashion.yaml"),
+        f"--model.init_args.checkpoint={checkpoint}",
+        "--model.init_args.backbone=hssl_mnist_translation",
+        f"--data.init_args.dataset.init_args.root={root}",
+        "--data.init_args.dataset.init_args.num_workers=0",
+        f"--trainer.default_root_dir={tmp_path / 'runs'}",
+        *QUIET,
+    ]
+    for subcommand, metric in (("test", "linear/test_acc"), ("validate", "linear/val_acc")):
+        with pytest.raises(
+            ValueError, match=rf"{subcommand} would score 3 linear classifiers"
+        ) as info:
+            build_cli([subcommand, *args])
+        assert metric in str(info.value) and "--ckpt_path" in str(info.value)
+
+
 def _fashion_available() -> bool:
     return (DEBIAN_FASHION_DIR / "train-images-idx3-ubyte.gz").is_file()
 

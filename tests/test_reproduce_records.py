@@ -15,8 +15,11 @@ from ssl_geom.reproduce.plan import plan_cells, plan_runs
 from ssl_geom.reproduce.records import (
     FailureRecord,
     RunRecord,
+    UnreadableRecordError,
     load_failures,
     load_records,
+    scan_failures,
+    scan_records,
     write_failure,
     write_record,
 )
@@ -321,3 +324,43 @@ def test_care_lambda_sweep_plans_one_column_per_lambda(fast_resolve: None) -> No
     # File-safe ids: "CARE λ=0.01" becomes "care0.01".
     assert all(re.fullmatch(r"[a-z0-9_.]+", i) for i in ids), ids
     assert any(i.startswith("fashion__care0.01__seed0__") for i in ids)
+
+
+def test_hand_edited_records_are_named_and_left_out_not_raised_as_type_errors(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 8: an extra key or ``"accuracy": "n/a"`` gave a bare TypeError (from
+    ``RunRecord(**data)``, or from the mean over a string). Now each bad file is reported with
+    its path and why, and the good records are still read."""
+    good = _record("r1", "k", "H-SSL", 0, 70.0)
+    write_record(tmp_path, good)
+    fields = json.loads(good.to_json())
+    edits = {
+        "extra": {**fields, "run_id": "extra", "note": "rerun later"},
+        "na": {**fields, "run_id": "na", "accuracy": "n/a"},
+        "flag": {**fields, "run_id": "flag", "seed": True},  # JSON true is no seed number
+        "copy": fields,  # r1's record under another name would count twice
+    }
+    for name, data in edits.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    failures = tmp_path / "failures"
+    failures.mkdir()
+    (failures / "r2.attempt1.json").write_text("{")
+
+    with pytest.raises(UnreadableRecordError, match=rf"{tmp_path}/copy.json: .*move it out"):
+        load_records(tmp_path)
+    scan = scan_records(tmp_path)
+    assert scan.records == [good]
+    reasons = {file.path.name: file.reason for file in scan.unreadable}
+    assert reasons == {
+        "copy.json": "it holds run 'r1' under another name (a record is <run_id>.json; a copy "
+        "or renamed file would be counted twice)",
+        "extra.json": "unknown field(s) ['note'] of a RunRecord (hand-edited, or written by "
+        "another version of ssl_geom)",
+        "flag.json": "field 'seed' is True, expected int",
+        "na.json": "field 'accuracy' is 'n/a', expected float",
+    }
+    latest, unreadable = scan_failures(failures)
+    assert latest == {} and [f.path.name for f in unreadable] == ["r2.attempt1.json"]
+    with pytest.raises(UnreadableRecordError, match=r"r2\.attempt1\.json: not readable as JSON"):
+        load_failures(failures)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from ssl_geom.io import write_atomic
 
-from .claims import TableRow, evaluate, render_claims
+from .claims import TableRow
+from .claims_section import claims_section
 from .evaluation import headline_caption
 from .plan import RunSpec
-from .records import FailureRecord, RunRecord
+from .records import UNREADABLE_FIX, FailureRecord, RunRecord, UnreadableFile
 from .schema import Profile, Row, TableSpec
 
 if TYPE_CHECKING:
@@ -159,11 +160,13 @@ def render_markdown(
     records: list[RunRecord] | None = None,
     failures: dict[str, FailureRecord] | None = None,
     current_commit: str | None = None,
+    unreadable: list[UnreadableFile] | None = None,
 ) -> str:
     """The table: our mean ± std per cell, the paper's number beside it, notes for absent data.
 
     Then: test-time geometry columns, curves, the claims with their verdicts, failed runs,
-    records left out (older settings) and the code versions the records come from.
+    records left out (older settings, ``unreadable`` files) and the code versions the records
+    come from.
     """
     selection = select_records(records or [], specs)
     failures = failures or {}
@@ -210,11 +213,9 @@ def render_markdown(
         TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
         for row in rows
     ]
-    lines += render_claims(
-        [evaluate(claim, selection.current, claim_rows) for claim in table.claims]
-    )
+    lines += claims_section(table, selection.current, claim_rows)
     lines += _failures_section(specs, selection.current, failures)
-    lines += _provenance_section(selection, current_commit, bool(foreign))
+    lines += _provenance_section(selection, current_commit, bool(foreign), unreadable or [])
     substituted = [labels[r.key] for r in rows if labels[r.key] != r.dataset]
     lines += ["", f"Reference numbers: {table.citation}"]
     if substituted:
@@ -318,7 +319,10 @@ def _failures_section(
 
 
 def _provenance_section(
-    selection: Selection, current_commit: str | None, any_foreign: bool
+    selection: Selection,
+    current_commit: str | None,
+    any_foreign: bool,
+    unreadable: list[UnreadableFile],
 ) -> list[str]:
     lines = ["", "## Records", ""]
     commits = sorted({r.git_commit for r in selection.current})
@@ -339,6 +343,11 @@ def _provenance_section(
             f"{len(selection.other)} records left out: they belong to cells or profiles this "
             "table does not plan now."
         )
+    if unreadable:
+        lines.append(
+            f"{len(unreadable)} files left out: they are not valid records ({UNREADABLE_FIX}):"
+        )
+        lines += [f"- `{file.path}`: {file.reason}" for file in unreadable]
     return lines
 
 

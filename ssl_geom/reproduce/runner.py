@@ -42,7 +42,7 @@ from .records import (
     LINEAR_METRIC,
     FailureRecord,
     RunRecord,
-    load_records,
+    read_json_record,
     record_path,
     write_failure,
     write_record,
@@ -51,6 +51,9 @@ from .records import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = "settings.json"
 RESOLVED_FILE = "resolved_config.yaml"
+# How a run trains beyond its resolved config (not part of its settings hash): checkpoints
+# at the end of each training epoch, once MetricHistory has its row (see there).
+RUN_OVERRIDES = ("--checkpoint.save_on_train_epoch_end=true",)
 # Exit code of a worker whose run another process is training (BSD's EX_TEMPFAIL).
 EXIT_BUSY = 75
 # Worker exit code of a run another process finished first (its record was found).
@@ -69,17 +72,28 @@ class SettingsChanged(RuntimeError):
 
 
 class MetricHistory(Callback):
-    """Keeps the scalar metrics of every validation epoch, for curves over training.
+    """Keeps the scalar metrics of every epoch that validated, for curves over training.
 
-    Its state is saved in checkpoints, so a resumed run's history still starts at epoch 0.
+    A row is taken at the end of the training epoch, not at validation: during validation the
+    epoch-averaged training metrics (``probe/train_acc``) are still the previous epoch's, and
+    a run resumed from a checkpoint has no previous epoch in memory, so its history would
+    differ from an uninterrupted run's (found by tests/test_reproduce_kill.py). The run saves
+    its checkpoints at the end of the training epoch too, after this callback
+    (``RUN_OVERRIDES``), so a checkpoint holds the row of its epoch; its state is saved in
+    checkpoints, so a resumed run's history still starts at epoch 0.
     """
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
+        self._validated = False
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking:
+        self._validated = self._validated or not trainer.sanity_checking
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self._validated:
             return
+        self._validated = False
         row = {"epoch": float(trainer.current_epoch), "step": float(trainer.global_step)}
         for name, value in trainer.callback_metrics.items():
             if getattr(value, "numel", lambda: 1)() == 1:
@@ -166,9 +180,9 @@ def _prepare_directory(directory: Path, config_hash: str, resolved: dict[str, An
 
 
 def _existing_record(records_dir: Path, run_id: str) -> RunRecord | None:
-    if not record_path(records_dir, run_id).exists():
-        return None
-    return next(r for r in load_records(records_dir) if r.run_id == run_id)
+    """The run's record if it has one (an unreadable one raises, naming the file and the fix)."""
+    path = record_path(records_dir, run_id)
+    return read_json_record(path, RunRecord) if path.exists() else None
 
 
 def job_rank() -> int:
@@ -247,7 +261,7 @@ def _beside_rank_zero(spec: RunSpec, out_dir: Path) -> RunRecord:
 def _train_and_record(
     spec: RunSpec, out_dir: Path, directory: Path, resolved: dict, resume_from: Path | None
 ) -> RunRecord:
-    cli = _build(directory / RESOLVED_FILE, directory)
+    cli = _build(directory / RESOLVED_FILE, directory, RUN_OVERRIDES)
     protocol = protocol_for(
         spec.linear_eval, cli.datamodule, Path(spec.config).parent, dict(spec.linear_configs)
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .claims import Claim
+from .claims import Claim, Published
 
 # Where a table shows the linear evaluation of its pretrained runs (reproduce/evaluation.py):
 # nowhere, as its cells (CARE), or in a labelled table beside the online probe (H-SSL).
@@ -99,12 +99,28 @@ class TableSpec:
     # Test-time metrics shown as extra columns per method (record.metrics), "—" when absent.
     test_columns: tuple[tuple[str, str], ...] = ()  # (metric name, printed name)
     claims: tuple[Claim, ...] = ()
+    # How many runs each published mean ± std is over (the paper's own table as a check of
+    # the claims); None where the paper publishes no std.
+    reference_runs: int | None = None
     # None: the installed or checked-out ``experiments/`` (see ``configs.experiments_dir``).
     experiments_dir: Path | None = None
     # Where the linear evaluation of the pretrained runs goes (reproduce/evaluation.py).
     linear_eval: LinearEvalMode = "none"
     # Its protocol per dataset name: a config file of the experiments folder.
     linear_configs: dict[str, str] = field(default_factory=lambda: dict(LINEAR_CONFIGS))
+
+    def published(self) -> dict[tuple[str, str], Published]:
+        """The paper's numbers as the claims read them: (row key, method) -> mean ± std over
+        :attr:`reference_runs` runs (no std: a point)."""
+        published = {}
+        for key, (mean, std) in self.reference.items():
+            if std is not None and self.reference_runs is None:
+                raise ValueError(
+                    f"table {self.name!r} publishes a std for {key} but no reference_runs; set "
+                    "it to the number of runs the paper's mean ± std is over"
+                )
+            published[key] = Published(mean, std, self.reference_runs or 1)
+        return published
 
     def config_path(self, row: Row, method: str, experiments: Path) -> Path:
         """The config of one cell; ``experiments`` is used unless the table names its own folder."""

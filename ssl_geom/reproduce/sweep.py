@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ssl_geom.io import write_atomic
+from ssl_geom.io import remove_stale_temporaries, write_atomic
 
 from .plan import RunSpec, plan_runs
 from .process import available_cores
-from .records import load_failures, load_records, record_path
+from .records import UNREADABLE_FIX, UnreadableFile, record_path, scan_failures, scan_records
 from .report import (
     aggregate,
     render_curves,
@@ -65,6 +66,8 @@ class SweepResult:
     busy: list[str] = field(default_factory=list)  # being trained by another process
     failure_messages: dict[str, str] = field(default_factory=dict)
     left_out: int = 0  # records of an older configuration of a planned cell
+    # Files under records/ and failures/ that are not valid records: left out of the table.
+    unreadable: list[UnreadableFile] = field(default_factory=list)
 
 
 def plan(
@@ -86,15 +89,54 @@ def dry_run(
     """What a sweep would do, trained nothing: each run, its config and whether it is done."""
     specs = plan(table_name, profile_name, experiments)
     records_dir = Path(out_dir) / "records"
-    selection = select_records(load_records(records_dir), specs)
+    scan = scan_records(records_dir)
+    unreadable = {file.path.name: file for file in scan.unreadable}
+    selection = select_records(scan.records, specs)
     lines = [f"{table_name}/{profile_name}: {len(specs)} runs"]
     for spec in specs:
-        done = record_path(records_dir, spec.run_id).exists()
-        lines.append(f"  {'done' if done else 'todo'}  {spec.run_id}  {spec.config}")
+        path = record_path(records_dir, spec.run_id)
+        state = "bad" if path.name in unreadable else "done" if path.exists() else "todo"
+        lines.append(f"  {state:<4}  {spec.run_id}  {spec.config}")
     lines.append(
         f"{len(selection.outdated)} records of older configurations would be left out of the table"
     )
+    lines += _unreadable_lines([*scan.unreadable, *scan_failures(Path(out_dir) / "failures")[1]])
     return "\n".join(lines)
+
+
+def _unreadable_lines(files: list[UnreadableFile]) -> list[str]:
+    """The report of files left out because they are not valid records ("bad" in dry runs)."""
+    if not files:
+        return []
+    return [
+        f"{len(files)} unreadable files left out of the table ({UNREADABLE_FIX}):",
+        *(f"  {file.text()}" for file in files),
+    ]
+
+
+_WRITTEN = ("records", "failures", "runs", "logs")
+
+
+def check_writable(out_dir: Path) -> None:
+    """Refuse an output folder the sweep cannot write before any run starts.
+
+    Otherwise every worker would start, fail at its first file and leave a traceback. Creates
+    ``out_dir``; each folder the sweep writes into is probed with an unnamed temporary file.
+    """
+    folders = [out_dir, *(out_dir / name for name in _WRITTEN)]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            if folder.is_dir():
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+    except OSError as error:
+        where = error.filename or out_dir
+        raise ValueError(
+            f"the sweep cannot write to {where} ({error.strerror}); it keeps every run's "
+            f"checkpoints, logs and record under --out {out_dir}. Pass a writable folder with "
+            "--out, or make that one writable"
+        ) from None
 
 
 def sweep(
@@ -113,6 +155,10 @@ def sweep(
     ``parallel_runs``).
     """
     start = time.perf_counter()
+    if limit is not None and limit < 1:
+        raise ValueError(
+            f"limit must be >= 1 (the first N planned runs), got {limit}; leave it out for all runs"
+        )
     table = get_table(table_name)
     specs = plan(table_name, profile_name, experiments)
     profile = table.profiles[profile_name]
@@ -120,6 +166,9 @@ def sweep(
     if workers < 1:
         raise ValueError(f"workers must be >= 1 (runs trained at once), got {workers}")
     out_dir = Path(out_dir)
+    check_writable(out_dir)
+    for path in remove_stale_temporaries(out_dir):  # half-written by a killed sweep or worker
+        print(f"removed {path}: a temporary file whose writer was killed", flush=True)
     if limit is not None:
         specs = specs[:limit]
 
@@ -141,6 +190,8 @@ def sweep(
         f"{len(todo)} to do, {len(missing)} rows without data",
         flush=True,
     )
+    for line in _unreadable_lines(scan_records(records_dir).unreadable):
+        print(line, flush=True)
 
     outcomes = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions(), workers)
     # A run whose worker failed but whose record exists was finished by another process.
@@ -156,7 +207,7 @@ def sweep(
         if outcome == "failed" and run_id not in elsewhere
     ]
     busy = [run_id for run_id, outcome in outcomes.items() if outcome == "busy"]
-    failures = load_failures(out_dir / "failures")
+    failures, bad_failures = scan_failures(out_dir / "failures")
     messages = {
         run_id: (
             f"{failures[run_id].error_type}: {failures[run_id].message}"
@@ -168,7 +219,8 @@ def sweep(
     for run_id in busy:
         print(f"{run_id}: being trained by another process; not waited for", flush=True)
 
-    records = load_records(records_dir)
+    scan = scan_records(records_dir)
+    records, unreadable = scan.records, [*scan.unreadable, *bad_failures]
     cells = aggregate(records, specs)
     table_path = out_dir / f"{table.name}.md"
     plot_path = out_dir / f"{table.name}.png"
@@ -183,6 +235,7 @@ def sweep(
             records,
             failures=failures,
             current_commit=git_commit(),
+            unreadable=unreadable,
         ),
         overwrite=True,
     )
@@ -203,6 +256,7 @@ def sweep(
         busy=busy,
         failure_messages=messages,
         left_out=len(select_records(records, specs).outdated),
+        unreadable=unreadable,
     )
 
 
