@@ -43,7 +43,8 @@ seed_everything: 0
 trainer:
   max_epochs: 2
   accelerator: cpu
-  devices: 1
+  devices: {devices}
+  strategy: {strategy}
   enable_progress_bar: false
   enable_model_summary: false
   log_every_n_steps: 1
@@ -71,12 +72,16 @@ def _threads_of_a_fresh_interpreter() -> int:
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
 
 
-def _tiny_table(tmp_path: Path) -> TableSpec:
+def _tiny_table(tmp_path: Path, devices: int = 1) -> TableSpec:
+    """The tiny grid; ``devices`` > 1 trains each run with DDP over that many CPU processes."""
     data_root = write_fake_dataset("mnist", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_present.yaml").write_text(_CONFIG.format(root=data_root))
-    (experiments / "simclr_absent.yaml").write_text(_CONFIG.format(root=tmp_path / "nowhere"))
+    trainer = {"devices": devices, "strategy": "ddp" if devices > 1 else "auto"}
+    (experiments / "simclr_present.yaml").write_text(_CONFIG.format(root=data_root, **trainer))
+    (experiments / "simclr_absent.yaml").write_text(
+        _CONFIG.format(root=tmp_path / "nowhere", **trainer)
+    )
     rows = (
         Row("MNIST", "SimCLR aug.", "CNN", "present"),
         Row("MNIST", "SimCLR aug.", "CNN", "absent"),
@@ -208,20 +213,42 @@ def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(
     assert record.epochs == 2  # the finished training's, restored from the checkpoint
 
 
+def _submitit_local(out: Path, gpus_per_job: int = 1) -> sweep_module.SweepResult:
+    """The first run of the tiny table as a job of submitit's local executor."""
+    options = sweep_module.SubmititOptions(
+        cluster="local", gpus_per_job=gpus_per_job, timeout_min=10
+    )
+    return sweep_module.sweep(
+        "tiny", "local", out, launcher="submitit", submitit_options=options, limit=1
+    )
+
+
 def test_submitit_local_executor_runs_a_job(tiny: TableSpec, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    result = sweep_module.sweep(
-        "tiny",
-        "local",
-        out,
-        launcher="submitit",
-        submitit_options=sweep_module.SubmititOptions(cluster="local", timeout_min=10),
-        limit=1,
-    )
+    result = _submitit_local(out)
     assert (result.finished, result.failed) == (1, [])
     (record,) = load_records(out / "records")
     assert record.seed == 0 and record.epochs == 2
     assert any((out / "submitit").iterdir())
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_a_two_task_submitit_job_trains_one_run_with_ddp_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23: ``--gpus-per-job 2`` makes a job of two tasks, which train *one* run as a
+    2-process DDP group (gloo on CPU here): rank 0 writes the record, rank 1 trains beside it."""
+    monkeypatch.setitem(TABLES, "tiny", _tiny_table(tmp_path, devices=2))
+    out = tmp_path / "results"
+    result = _submitit_local(out, gpus_per_job=2)
+    assert (result.finished, result.failed) == (1, [])
+    (record,) = load_records(out / "records")
+    assert record.seed == 0 and record.epochs == 2
+    assert record.settings["resolved_config"]["trainer"]["devices"] == 2
+    errors = "".join(p.read_text() for p in (out / "submitit").rglob("*_log.err"))
+    for rank in (0, 1):  # both tasks joined one group of two
+        assert f"GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" in errors
 
 
 class _Exited:

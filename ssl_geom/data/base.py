@@ -244,9 +244,22 @@ class SSLDataModule(L.LightningDataModule):
             and isinstance(batch[0], torch.Tensor)
             and batch[0].dtype == torch.uint8
         ):
-            views = self.augmentation.device_views(batch[0], self.n_views, self.include_original)
+            views = self.augmentation.device_views(
+                batch[0], self.n_views, self.include_original, rank=self.trainer.global_rank
+            )
             return views, batch[1]
         return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: where the device views' random draws stand (resumed runs
+        draw on from there, :meth:`~ssl_geom.augment.Augmentation.state_dict`)."""
+        if self.augment_on != "device":
+            return {}
+        return {"augmentation": self.augmentation.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "augmentation" in state_dict:
+            self.augmentation.load_state_dict(state_dict["augmentation"])
 
     # ----------------------------------------------------------------- subclass hooks
     def _locate(self) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 
 from ssl_geom.data.base import SSLDataModule
-from ssl_geom.evaluation.data import LinearEvalData
+from ssl_geom.evaluation.data import Augment, LinearEvalData
 from ssl_geom.evaluation.linear import LinearEval
 
 
@@ -21,7 +21,7 @@ def evaluate_checkpoint(
     checkpoint: str | Path,
     dataset: SSLDataModule,
     max_epochs: int = 100,
-    augment: bool = False,
+    augment: Augment = False,
     cache_features: bool = True,
     batch_size: int | None = None,
     trainer_kwargs: dict[str, Any] | None = None,

@@ -10,7 +10,10 @@ otherwise the old attempt is moved aside (never deleted) and the run starts over
 The run trains from ``resolved_config.yaml``, the exact configuration its id
 hashes, not from the experiment file (which may be edited while it trains).
 One process at a time trains a run: ``<out>/runs/<run_id>.lock`` is held with
-``fcntl.flock`` (released by the kernel when the process dies).
+``fcntl.flock`` (released by the kernel when the process dies). A job of several processes
+(one per GPU, e.g. a submitit job with ``tasks_per_node > 1``) is one run: its rank 0 takes
+the lock, prepares the folder and writes the record; the other ranks wait for the folder's
+settings stamp and train beside it (:func:`job_rank`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ RUN_OVERRIDES = ("--checkpoint.save_on_train_epoch_end=true",)
 EXIT_BUSY = 75
 # Worker exit code of a run another process finished first (its record was found).
 EXIT_ALREADY = 76
+# How long a job's rank > 0 waits for rank 0 to prepare the run's folder.
+RANK_WAIT_S = 600.0
 Outcome = Literal["finished", "already", "busy", "failed"]
 
 
@@ -180,18 +185,27 @@ def _existing_record(records_dir: Path, run_id: str) -> RunRecord | None:
     return read_json_record(path, RunRecord) if path.exists() else None
 
 
+def job_rank() -> int:
+    """This process's rank in a job of several processes (``RANK``, else srun's
+    ``SLURM_PROCID``), 0 in a job of one process; read before Lightning starts."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", 0)))
+
+
 def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
     """Train ``spec`` (resuming from its last checkpoint), test it, and write its record.
 
     Returns the existing record untouched if the run had already finished (here or in another
     process meanwhile). Raises :class:`RunBusy` if another process is training it, and
-    :class:`SettingsChanged` if its config file no longer matches its id.
+    :class:`SettingsChanged` if its config file no longer matches its id. On a job's rank > 0
+    it trains beside rank 0 instead (:func:`_beside_rank_zero`).
     """
     out_dir = Path(out_dir)
     records_dir = out_dir / "records"
     existing = _existing_record(records_dir, spec.run_id)
     if existing is not None:
         return existing
+    if job_rank() > 0:
+        return _beside_rank_zero(spec, out_dir)
     directory = run_dir(out_dir, spec)
     with run_lock(directory.with_name(f"{spec.run_id}.lock")):
         existing = _existing_record(records_dir, spec.run_id)
@@ -219,6 +233,29 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
             )
         resume_from = _prepare_directory(directory, config_hash, resolved)
         return _train_and_record(spec, out_dir, directory, resolved, resume_from)
+
+
+def _beside_rank_zero(spec: RunSpec, out_dir: Path) -> RunRecord:
+    """A job's rank > 0: wait until rank 0 has stamped the run's folder, then train the same
+    resolved config from the same checkpoint (Lightning joins the ranks); rank 0 writes the
+    record. Rank 0 writes no checkpoint before every rank has joined, so both resume alike."""
+    directory = run_dir(out_dir, spec)
+    stamp = directory / SETTINGS_FILE
+    deadline = time.monotonic() + RANK_WAIT_S
+    while not (
+        stamp.is_file() and json.loads(stamp.read_text())["config_hash"] == spec.config_hash
+    ):
+        existing = _existing_record(out_dir / "records", spec.run_id)
+        if existing is not None:
+            return existing
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"rank {job_rank()} of run {spec.run_id} waited {RANK_WAIT_S:.0f} s for rank 0 "
+                f"to prepare {directory}; see rank 0's log (or {out_dir / 'failures'})"
+            )
+        time.sleep(0.2)
+    resolved = yaml.safe_load((directory / RESOLVED_FILE).read_text())
+    return _train_and_record(spec, out_dir, directory, resolved, latest_checkpoint(directory))
 
 
 def _train_and_record(

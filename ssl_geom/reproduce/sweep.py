@@ -8,6 +8,7 @@ submitit's local executor), each job training with Lightning DDP over the GPUs i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
@@ -359,12 +360,16 @@ def _launch_submitit(
     import submitit
 
     executor = submitit.AutoExecutor(folder=out_dir / "submitit", cluster=options.cluster)
-    params: dict[str, object] = {"timeout_min": options.timeout_min, **options.extra}
+    # One task (process) per GPU, on every executor: a job is one DDP run (runner.job_rank).
+    params: dict[str, object] = {
+        "timeout_min": options.timeout_min,
+        "tasks_per_node": options.gpus_per_job,
+        **options.extra,
+    }
     if options.cluster == "slurm":
         params.update(
             slurm_partition=options.partition,
             gpus_per_node=options.gpus_per_job,
-            tasks_per_node=options.gpus_per_job,
             cpus_per_task=options.cpus_per_task,
             nodes=1,
         )
@@ -373,7 +378,7 @@ def _launch_submitit(
     outcomes = {}
     for spec, job in zip(todo, jobs, strict=True):
         try:
-            outcomes[spec.run_id] = job.result()
+            outcomes[spec.run_id] = job.results()[0]  # rank 0's; other tasks trained beside it
         except Exception as error:  # a failed job must not lose the other runs' results
             print(f"job for {spec.run_id} failed: {error}", flush=True)
             outcomes[spec.run_id] = "failed"
@@ -381,12 +386,19 @@ def _launch_submitit(
 
 
 def _job_entry(spec_dict: dict, out_dir: str) -> str:
-    """Inside a submitit job: one run; its outcome.
+    """Inside a submitit job (one of its tasks): one run; its outcome.
 
     The job's devices come from the config (the paper configs say ``accelerator: auto``,
     ``devices: auto``: every GPU SLURM gave the job, DDP when there are several). Adding
     device overrides here would change the resolved settings the run id was planned with.
+    On SLURM, Lightning reads srun's variables to join the tasks; submitit's local executor
+    sets none, so its tasks export torch.distributed's (``RANK``, ``LOCAL_RANK``,
+    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), which Lightning reads instead.
     """
+    import submitit
+
+    if "SLURM_JOB_ID" not in os.environ and submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     return run_or_record_failure(RunSpec.from_dict(spec_dict), Path(out_dir))
 
 
