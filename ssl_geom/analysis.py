@@ -11,19 +11,23 @@ Three things a finished (or running) Lightning run leaves that analyses need:
 - The trained method itself — :func:`load_method` picks the class from the ``_class_path``
   that ``lightning fit`` (LightningCLI) stores in the checkpoint. Plain
   ``SSLMethod.load_from_checkpoint`` is not enough: Lightning 2.6 then builds the *base*
-  class and drops the method's own arguments.
+  class and drops the method's own arguments. A checkpoint whose hyper-parameters or weights
+  no longer fit the class (written by another version of ssl_geom) is refused with
+  :class:`CheckpointMismatchError`, naming the file, the class and what does not fit.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ssl_geom.checkpoint_file import read_checkpoint
+import ssl_geom
+from ssl_geom.checkpoint_file import CheckpointFileError, read_checkpoint
 from ssl_geom.methods import SSLMethod
 
 SPECTRA = {"projector": "projector_spectra", "embedding": "embedding_spectra"}
@@ -99,11 +103,20 @@ def read_spectra(checkpoint: str | Path, kind: str = "projector") -> list[tuple[
     return [(int(epoch), values.numpy()) for epoch, values in matches[0][SPECTRA[kind]]]
 
 
+class CheckpointMismatchError(CheckpointFileError):
+    """A checkpoint whose class, hyper-parameters or weights do not fit this ssl_geom version."""
+
+
 def load_method(checkpoint: str | Path, method: type[SSLMethod] | None = None) -> SSLMethod:
     """The trained method of ``checkpoint``, in eval mode on the CPU.
 
     The class is ``method`` when given, else the ``_class_path`` that ``lightning fit``
     stored; a checkpoint from a plain ``Trainer`` has none and needs ``method=``.
+
+    Raises:
+        CheckpointMismatchError: the recorded class does not exist in this version, is no
+            :class:`~ssl_geom.methods.SSLMethod` (e.g. a linear evaluation's checkpoint), or
+            its hyper-parameters or weights do not fit it (another version of ssl_geom).
     """
     hparams = read_checkpoint(checkpoint).get("hyper_parameters", {})
     if method is None:
@@ -119,11 +132,57 @@ def load_method(checkpoint: str | Path, method: type[SSLMethod] | None = None) -
                 f"{checkpoint} asks for class {class_path!r}, outside ssl_geom; import it "
                 "yourself and pass method="
             )
-        method = getattr(importlib.import_module(module_name), name)
+        try:
+            method = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            raise CheckpointMismatchError(
+                f"{checkpoint} was written by a version of ssl_geom with a class "
+                f"{class_path!r}, which this version ({ssl_geom.__version__}) does not have. "
+                f"{_OTHER_VERSION_FIX}"
+            ) from None
     if not (isinstance(method, type) and issubclass(method, SSLMethod)):
-        raise ValueError(f"method must be an SSLMethod subclass, got {method!r}")
-    model = method.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+        raise CheckpointMismatchError(
+            f"{checkpoint} is a checkpoint of {method!r}, not of a self-supervised method: "
+            "method must be an SSLMethod subclass. Pass the last.ckpt of a pretraining run "
+            "(`lightning fit --config experiments/<method>_*.yaml`)"
+        )
+    unknown = sorted(set(hparams) - _init_arguments(method) - {"_class_path", "_instantiator"})
+    if unknown:
+        raise CheckpointMismatchError(
+            f"{checkpoint} records hyper-parameters that {method.__name__} of this ssl_geom "
+            f"version ({ssl_geom.__version__}) does not take: {unknown}; it was written by "
+            f"another version. {_OTHER_VERSION_FIX}"
+        )
+    try:
+        model = method.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
+        raise CheckpointMismatchError(
+            f"{checkpoint} does not fit {method.__name__} of this ssl_geom version "
+            f"({ssl_geom.__version__}): {type(error).__name__}: {_first_lines(error)}; it was "
+            f"probably written by another version. {_OTHER_VERSION_FIX}"
+        ) from error
     return model.eval()
+
+
+_OTHER_VERSION_FIX = (
+    "Load it with the version that wrote it (the git commit in its run's record, or the "
+    "checkout that trained it), or retrain with this one"
+)
+
+
+def _init_arguments(method: type[SSLMethod]) -> set[str]:
+    """Every keyword the ``__init__`` chain of ``method`` accepts (subclasses forward **kwargs)."""
+    names: set[str] = set()
+    for cls in method.__mro__:
+        if "__init__" in vars(cls) and issubclass(cls, SSLMethod):
+            names |= set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+    return names
+
+
+def _first_lines(error: Exception, limit: int = 300) -> str:
+    """The error's message on one line, cut at ``limit`` characters."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text.rstrip(".") if len(text) <= limit else text[:limit] + " ..."
 
 
 def run_checkpoint(log_dir: str | Path) -> Path:

@@ -22,23 +22,35 @@ What it adds to plain ``LightningCLI``:
   skips the link for a model without that argument, and for a DataModule without
   ``augmentation``; a model's ``hparams`` (and so its checkpoint) record only the linked
   values it was given, so no other model stores the augmentation object;
-- a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``);
+- a ``ModelCheckpoint`` that writes ``last.ckpt`` (configurable under ``checkpoint.*``),
+  each checkpoint whole or not at all (:class:`~ssl_geom.checkpoint_io.AtomicCheckpointIO`,
+  unless the config brings its own checkpoint plugin);
 - Lightning's ``RichProgressBar`` unless the config brings its own progress bar or sets
   ``trainer.enable_progress_bar: false``;
 - :class:`~ssl_geom.exception_checkpoint.ExceptionCheckpoint` (unless the config brings an
   ``OnExceptionCheckpoint``): a run that stops on an exception (a corrupt file reached
   mid-epoch, ``DivergedError``, Ctrl-C) leaves ``checkpoints/on_exception.ckpt`` beside
   ``last.ckpt``, which it never overwrites;
+- a ``fit`` of a GPU-sized config (half precision, or a step estimated at more than half the
+  machine's memory) that resolved to the CPU warns at start, with the estimate and the
+  overrides of a CPU smoke test (:mod:`ssl_geom.step_memory`);
 - TensorBoard is the logger (Lightning's default when ``tensorboard`` is installed), and
   the resolved config is saved next to the logs by ``SaveConfigCallback``, which refuses
   to overwrite an existing one;
 - ``--ckpt_path`` is checked, not obeyed blindly. Plain ``LightningCLI`` silently replaces
   the model config with the checkpoint's ``hyper_parameters`` (class included), so
   ``--config care.yaml --ckpt_path simclr/last.ckpt`` trains SimCLR and a changed lr is
-  ignored. Here the checkpoint is read with ``weights_only=True``, its class and every
-  hyper-parameter are compared with the resolved config, and a mismatch is refused with the
-  differing keys listed. ``--allow_changed_config true`` resumes anyway *with the config's
-  values* (e.g. a new lr on purpose), warning about each difference.
+  ignored. Here the checkpoint is read with ``weights_only=True`` (a file ``lightning fit``
+  did not write is refused), its class must be the config's, and every hyper-parameter and,
+  for ``fit``, ``trainer.max_epochs`` / ``max_steps`` (the lr schedule's length) are compared
+  with the resolved config; a mismatch is refused with the differing keys listed.
+  :class:`~ssl_geom.resume_check.ResumeCheck` then compares the optimizer settings and lr
+  schedule Lightning restores with those the config builds (this catches the schedule length
+  of checkpoints that predate the recorded ``max_epochs``). ``--allow_changed_config true``
+  resumes anyway *with the config's values* (e.g. a new lr, or more epochs on purpose):
+  hyper-parameters, optimizer settings and a schedule rebuilt for the new length, continuing
+  from the checkpoint's step; each difference is warned about and recorded in the
+  checkpoints written afterwards.
 """
 
 from __future__ import annotations
@@ -53,15 +65,19 @@ from jsonargparse.typing import register_type
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_warn
 
-from ssl_geom.checkpoint_file import read_checkpoint
+from ssl_geom.checkpoint_file import LIGHTNING_CHECKPOINT, CheckpointFileError, read_checkpoint
+from ssl_geom.checkpoint_io import AtomicCheckpointIO
 from ssl_geom.data import SSLDataModule  # also registers the DataModules' short class names
-from ssl_geom.symmetry import Symmetry, parse_symmetry
 
-# Imported so their classes are known for class_path short names: the methods
-# (pretraining) and LinearEval / LinearEvalData (evaluation).
-import ssl_geom.evaluation  # noqa: F401  (isort: skip)
+# Also makes the classes known for class_path short names: the methods (pretraining) and
+# LinearEval / LinearEvalData (evaluation).
+from ssl_geom.evaluation import LinearEval
+from ssl_geom.resume_check import ResumeCheck
+from ssl_geom.step_memory import cpu_fit_warning
+from ssl_geom.symmetry import Symmetry, parse_symmetry
 
 _PROGRESS_BARS = ("ProgressBar", "RichProgressBar", "TQDMProgressBar")
 
@@ -120,8 +136,8 @@ class SSLGeomCLI(LightningCLI):
             "--allow_changed_config",
             type=bool,
             default=False,
-            help="with --ckpt_path: resume even though the model config differs from the "
-            "checkpoint's hyper-parameters, using the config's values",
+            help="with --ckpt_path: resume even though the model config, the training length "
+            "or the optimizer settings differ from the checkpoint's, using the config's values",
         )
 
     def _parse_ckpt_path(self) -> None:
@@ -132,6 +148,7 @@ class SSLGeomCLI(LightningCLI):
         values linked from the DataModule exist only then.
         """
         self._ckpt_hparams: dict[str, Any] | None = None
+        self._ckpt_length: dict[str, Any] = {}
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
@@ -139,39 +156,73 @@ class SSLGeomCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path")
         if not ckpt_path or not Path(ckpt_path).is_file():  # "last"/"best" or a missing file:
             return  # Lightning resolves or reports those itself
-        self._ckpt_hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
-        recorded = {"_class_path": self._ckpt_hparams.get("_class_path", _NOT_SET)}
-        requested = {"_class_path": config.model.class_path}
-        if recorded["_class_path"] != _NOT_SET and not config.get("allow_changed_config"):
-            differences = hparam_differences(recorded, requested)
-            if differences:
-                self._refuse_or_warn(config, ckpt_path, differences)
+        checkpoint = read_checkpoint(ckpt_path)
+        if not {"state_dict", "pytorch-lightning_version"} <= set(checkpoint):
+            raise CheckpointFileError(
+                f"--ckpt_path {ckpt_path} is not a checkpoint that Lightning wrote (it has no "
+                f"'state_dict' and 'pytorch-lightning_version'; keys: {sorted(checkpoint)[:8]}); "
+                f"pass {LIGHTNING_CHECKPOINT}"
+            )
+        self._ckpt_hparams = dict(checkpoint.get("hyper_parameters") or {})
+        states = checkpoint.get("callbacks") or {}
+        self._ckpt_length = dict(
+            states.get(ResumeCheck.__qualname__, {}).get("training_length", {})
+        )
+        recorded = self._ckpt_hparams.get("_class_path", _NOT_SET)
+        if recorded not in (_NOT_SET, config.model.class_path):
+            # Never allowed: the checkpoint's weights belong to its own class.
+            raise ValueError(
+                f"{ckpt_path} is a checkpoint of another class:\n  - class_path: checkpoint "
+                f"{recorded!r}, config {config.model.class_path!r}\nResume it with the config it "
+                "was trained with (config.yaml in its log folder); --allow_changed_config "
+                "cannot change the class"
+            )
 
     def after_instantiate_classes(self) -> None:
         if isinstance(self.datamodule, SSLDataModule):
             self.datamodule.split_batch(self.trainer.world_size)
+        if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not the config's own
+            self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        check = ResumeCheck(allow_changes=bool(config.get("allow_changed_config")))
+        self.trainer.callbacks.append(check)  # type: ignore[attr-defined]
+        if self.subcommand == "fit":
+            advice = cpu_fit_warning(self.trainer, self.model, self.datamodule)
+            if advice is not None:
+                rank_zero_warn(advice)
+        scoring = self.subcommand in ("validate", "test")
+        if scoring and isinstance(self.model, LinearEval) and not config.get("ckpt_path"):
+            self.model.require_trained(str(self.subcommand))  # before any feature is computed
         if self._ckpt_hparams is None:
             return
-        config = self.config[self.subcommand]
         current = dict(self.model.hparams)
         current.setdefault("_class_path", config.model.class_path)
         differences = hparam_differences(self._ckpt_hparams, current)
+        if self.subcommand == "fit" and self._ckpt_length:
+            length = {k: getattr(self.trainer, k) for k in ("max_epochs", "max_steps")}
+            recorded = {f"trainer.{k}": v for k, v in self._ckpt_length.items()}
+            differences += hparam_differences(
+                recorded, {f"trainer.{k}": v for k, v in length.items()}
+            )
         if differences:
             self._refuse_or_warn(config, config.ckpt_path, differences)
+            check.model_changes = differences
 
     def _refuse_or_warn(self, config: Namespace, ckpt_path: str, differences: list[str]) -> None:
         listing = "\n".join(f"  - {d}" for d in differences)
         if config.get("allow_changed_config"):
             rank_zero_warn(
                 f"--allow_changed_config: resuming from {ckpt_path} with the config's values "
-                f"where they differ from the checkpoint:\n{listing}"
+                f"where they differ from the checkpoint:\n{listing}\nThe lr schedule is rebuilt "
+                "for the config's length and continues from the checkpoint's step."
             )
             return
         raise ValueError(
-            f"the model config differs from the hyper-parameters stored in {ckpt_path}:\n"
-            f"{listing}\nResume with the config the checkpoint was trained with (saved as "
-            "config.yaml in its log folder), or pass --allow_changed_config true to train on "
-            "with the config's values on purpose"
+            f"the config differs from what {ckpt_path} was trained with:\n{listing}\n"
+            "Resume with the config the checkpoint was trained with (saved as config.yaml in its "
+            "log folder), or pass --allow_changed_config true to train on with the config's "
+            "values on purpose (a longer run then follows the config's lr schedule, rebuilt "
+            "for the new length, from the checkpoint's step on)"
         )
 
     def before_instantiate_classes(self) -> None:
@@ -258,6 +309,7 @@ class _ParseOnlyCLI(SSLGeomCLI):
 
     def _parse_ckpt_path(self) -> None:
         self._ckpt_hparams = None
+        self._ckpt_length = {}
 
 
 def parse_config(args: list[str]) -> Namespace:

@@ -18,14 +18,26 @@ Hand-written because the standard library has no atomic create-or-fail write and
 usual packages (``atomicwrites``) are unmaintained; ``tempfile.mkstemp`` is not used
 because it creates the file with mode 0600, which would make results private to the
 user who ran the sweep — ``os.open(..., 0o666)`` honours the umask like ``open`` does.
+
+A writer killed between the two steps (``SIGKILL`` runs no cleanup) leaves its temporary
+file behind. Its name says which host and process wrote it
+(``.<name>.<host>.<pid>.<random>.tmp``), so :func:`remove_stale_temporaries` can delete
+exactly those whose writer is gone, while another process's write is in flight in the same
+folder (a parallel sweep, or a job on another host sharing the folder, which is left alone).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
 import stat
 from pathlib import Path
+
+# The writing host in temporary names: no dots, so that the name parses from the right.
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+_TEMPORARY = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.tmp$")
 
 
 def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = False) -> Path:
@@ -40,7 +52,7 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = False
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    tmp = path.parent / f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -70,3 +82,29 @@ def _copy_mode(source: Path, target: Path) -> None:
     except FileNotFoundError:
         return
     os.chmod(target, stat.S_IMODE(mode))
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of :func:`write_atomic` under ``folder`` whose writer died.
+
+    Only files this host wrote are considered (a process of another host cannot be
+    checked), and only those whose process no longer runs. Returns the deleted paths.
+    """
+    removed = []
+    for path in Path(folder).rglob(".*.tmp"):
+        match = _TEMPORARY.match(path.name)
+        if match is None or match["host"] != _HOST or _running(int(match["pid"])):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -13,9 +13,20 @@ from unittest import mock
 from ssl_geom.reproduce import plan
 from ssl_geom.reproduce.plan import RunSpec, plan_runs
 from ssl_geom.reproduce.records import LINEAR_METRIC, RunRecord
-from ssl_geom.reproduce.report import aggregate, render_markdown
-from ssl_geom.reproduce.schema import TableSpec
+from ssl_geom.reproduce.report import aggregate, render_markdown, select_records
+from ssl_geom.reproduce.schema import Profile, TableSpec
+from ssl_geom.reproduce.selection import SelectionError, resolve_profile, select_setting
 from ssl_geom.reproduce.tables import TABLES
+
+#: A fixed selection (``selection.json``) for every table x profile whose columns train with the
+#: value another table selects, so the pinned plans do not depend on results on disk: laid out
+#: as results are, ``<profile>/<selecting table>/selection.json``.
+SELECTIONS = Path(__file__).parent / "data" / "selections"
+
+
+def planning_profile(table: TableSpec, profile: str) -> Profile:
+    """``table``'s ``profile`` with :data:`SELECTIONS` applied (:func:`resolve_profile`)."""
+    return resolve_profile(table.profiles[profile], SELECTIONS / profile / table.name)[0]
 
 
 def run_record(
@@ -41,6 +52,36 @@ def run_record(
     )
 
 
+# SimCLR on a fake Fashion-MNIST written under {root}: seconds on a CPU core.
+TINY_SIMCLR_FASHION = """
+seed_everything: 0
+trainer:
+  max_epochs: {max_epochs}
+  accelerator: cpu
+  devices: 1
+  precision: 32-true
+  enable_progress_bar: false
+  enable_model_summary: false
+model:
+  class_path: ssl_geom.methods.SimCLR
+  init_args:
+    backbone: hssl_mnist_translation
+    projector_hidden_dims: [16]
+    projector_out_dim: 8
+    optimizer: adam
+    lr: 1.0e-3
+    warmup_epochs: 0
+data:
+  class_path: ssl_geom.data.MNISTDataModule
+  init_args:
+    variant: fashion
+    root: {root}
+    batch_size: 32
+    num_workers: 0
+    train_views: simclr
+"""
+
+
 # Fixtures pinned from the tables as they were when the fixture was written: see main() below.
 DATA = Path(__file__).resolve().parent / "data"
 PLANNED_RUN_IDS = DATA / "planned_run_ids.json"
@@ -54,7 +95,7 @@ def planned_run_ids(profiles: tuple[str, ...] | None = None) -> dict[str, list[s
     for name, table in sorted(TABLES.items()):
         for profile in sorted(table.profiles):
             if profiles is None or profile in profiles:
-                specs = plan_runs(table, table.profiles[profile])
+                specs = plan_runs(table, planning_profile(table, profile))
                 ids[f"{name}/{profile}"] = sorted(spec.run_id for spec in specs)
     return ids
 
@@ -71,6 +112,9 @@ def _drawn(key: str, scale: float) -> float:
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32 * scale
 
 
+HELD_OUT = {"data": {"init_args": {"val_samples": 5000}}}
+
+
 def synthetic_records(table: TableSpec, specs: list[RunSpec]) -> list[RunRecord]:
     """A record for every planned run but every 7th (so seed counts differ), with a linear
     evaluation on 4 of 5, a history of the table's curves and its test columns; every number
@@ -84,7 +128,15 @@ def synthetic_records(table: TableSpec, specs: list[RunSpec]) -> list[RunRecord]
             {"epoch": float(epoch), **{m: _drawn(f"{cell}{m}{epoch}", 10) for m in table.curves}}
             for epoch in range(3)
         ]
-        linear = {"metrics": {LINEAR_METRIC: _drawn(f"{cell}linear", 1)}}
+        linear = {
+            "metrics": {
+                LINEAR_METRIC: _drawn(f"{cell}linear", 1),
+                "linear/val_acc": _drawn(f"{cell}validation", 1),
+            }
+        }
+        settings: dict[str, Any] = {"linear_eval": linear} if i % 5 else {}
+        if table.selects is not None:  # its runs hold out validation images (selection.py)
+            settings = {"linear_eval": linear, "resolved_config": HELD_OUT}
         records.append(
             run_record(
                 spec.run_id,
@@ -96,7 +148,7 @@ def synthetic_records(table: TableSpec, specs: list[RunSpec]) -> list[RunRecord]
                 profile=spec.profile,
                 git_commit="abc" if i % 11 else "def",
                 history=history,
-                settings={"linear_eval": linear} if i % 5 else {},
+                settings=settings,
                 metrics={m: _drawn(f"{cell}{m}", 5) for m, _ in table.test_columns},
                 config_hash=spec.config_hash,
                 cell=cell,
@@ -108,11 +160,18 @@ def synthetic_records(table: TableSpec, specs: list[RunSpec]) -> list[RunRecord]
 def render_synthetic(table: TableSpec, profile: str) -> str:
     """``table``'s markdown under ``profile`` from :func:`synthetic_records` (current commit
     "abc"); plan with :func:`config_free_resolve` in place of the config parse."""
-    specs = plan_runs(table, table.profiles[profile])
+    planned = planning_profile(table, profile)
+    specs = plan_runs(table, planned)
     records = synthetic_records(table, specs)
     cells = aggregate(records, specs)
+    selection = None
+    if table.selects is not None:
+        try:
+            selection = select_setting(table, profile, select_records(records, specs).current)
+        except SelectionError as error:
+            selection = str(error)
     return render_markdown(
-        table, table.profiles[profile], specs, cells, {}, records, current_commit="abc"
+        table, planned, specs, cells, {}, records, current_commit="abc", selected=selection
     )
 
 

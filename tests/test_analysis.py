@@ -11,7 +11,13 @@ import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from ssl_geom.analysis import load_method, read_scalars, read_spectra, run_checkpoint
+from ssl_geom.analysis import (
+    CheckpointMismatchError,
+    load_method,
+    read_scalars,
+    read_spectra,
+    run_checkpoint,
+)
 from ssl_geom.callbacks import ProjectorRank
 from ssl_geom.checkpoint_file import CheckpointFileError
 from ssl_geom.methods import SimCLR
@@ -170,3 +176,39 @@ def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path: Path) -> None:
     for path in (text, empty, listing, tmp_path):
         with pytest.raises(CheckpointFileError, match=f"not a checkpoint file: {path}"):
             load_method(path)
+
+
+def test_a_checkpoint_of_another_version_is_named_with_what_does_not_fit(tmp_path: Path) -> None:
+    """Issue 24 item 6: raw TypeError / RuntimeError / AttributeError that named neither the
+    file nor a version mismatch."""
+    model = SimCLR(backbone="hssl_mnist_translation", in_channels=1, projector_out_dim=8)
+    good = _checkpoint(model, tmp_path / "good.ckpt", "ssl_geom.methods.SimCLR")
+    saved = torch.load(good, weights_only=True)
+
+    def variant(name: str, **changes) -> Path:
+        path = tmp_path / f"{name}.ckpt"
+        torch.save({**saved, **changes}, path)
+        return path
+
+    newer = variant("newer", hyper_parameters={**saved["hyper_parameters"], "new_option": 1})
+    renamed = variant(
+        "renamed",
+        state_dict={k.replace("projector.", "head."): v for k, v in saved["state_dict"].items()},
+    )
+    resized = variant(
+        "resized", state_dict={**saved["state_dict"], "projector.layers.0.weight": torch.zeros(3)}
+    )
+    gone = variant(
+        "gone",
+        hyper_parameters={**saved["hyper_parameters"], "_class_path": "ssl_geom.methods.Gone"},
+    )
+    expected = {
+        newer: rf"{newer} records hyper-parameters that SimCLR .* does not take: \['new_option'\]",
+        renamed: rf"{renamed} does not fit SimCLR .*Missing key\(s\).*projector\.",
+        resized: rf"{resized} does not fit SimCLR .*size mismatch for projector\.layers\.0\.weight",
+        gone: rf"{gone} was written by a version of ssl_geom with a class 'ssl_geom\.methods\.Gone'",
+    }
+    for path, message in expected.items():
+        with pytest.raises(CheckpointMismatchError, match=message) as info:
+            load_method(path)
+        assert "Load it with the version that wrote it" in str(info.value)

@@ -261,8 +261,10 @@ def test_equivariance_batch_size_is_global_and_split_over_processes() -> None:
     model = CARE(n_split=4, equivariance_batch_size=128, **TINY)
     model._trainer = SimpleNamespace(world_size=2)  # the code: 128 / world_size per GPU
     assert model.equivariance_rows(256) == 64
-    model._trainer = SimpleNamespace(world_size=3)
-    with pytest.raises(ValueError, match=r"=128 must split into 3 processes.*multiple of 12"):
+    model._trainer = SimpleNamespace(world_size=3)  # 3 processes cannot hold 4 whole chunks
+    with pytest.raises(
+        ValueError, match=r"n_split=4 chunks .* world_size=3 .*divides 4 \(1, 2, 4\)"
+    ):
         model.equivariance_rows(256)
     model._trainer = SimpleNamespace(world_size=1)
     with pytest.raises(ValueError, match=r"needs 128 originals per process.*batch has 64"):
@@ -327,19 +329,22 @@ def test_photometric_pair_is_drawn_from_the_datamodules_augmentation_and_trains(
 
 # ----------------------------------------------------------------------------- built models
 def _built(name: str, root: Path, tmp_path: Path):
-    """Model and DataModule as the CLI builds them from ``name`` (fake data, CPU, batch 8)."""
+    """Model and DataModule as the CLI builds them from ``name`` (fake data, CPU, batch 8;
+    32 for CARE on ImageNet-100, whose n_split 16 chunks the equivariance batch)."""
+    care_imagenet = name.startswith("care_") and name.endswith("imagenet100.yaml")
+    batch = 32 if care_imagenet else 8
     args = [
         "--config",
         str(EXPERIMENTS / name),
         f"--data.init_args.root={root}",
         "--data.init_args.num_workers=0",
-        "--data.init_args.batch_size=8",
+        f"--data.init_args.batch_size={batch}",
         "--trainer.accelerator=cpu",
         "--trainer.devices=1",
         f"--trainer.default_root_dir={tmp_path}",
     ]
-    if name.startswith("care_") and name.endswith("imagenet100.yaml"):
-        args.append("--model.init_args.equivariance_batch_size=8")
+    if care_imagenet:
+        args.append(f"--model.init_args.equivariance_batch_size={batch}")
     cli = build_cli(args, run=False)
     return cli.model, cli.trainer
 

@@ -15,11 +15,16 @@ import yaml
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import nn
 
-from ssl_geom.checkpoint_file import read_checkpoint
+from ssl_geom.analysis import read_scalars
+from ssl_geom.checkpoint_file import CheckpointFileError, read_checkpoint
+from ssl_geom.checkpoint_io import AtomicCheckpointIO
 from ssl_geom.cli import build_cli, main, parse_config
 from ssl_geom.exception_checkpoint import ExceptionCheckpoint
 from ssl_geom.methods import MoCoV2
+from ssl_geom.step_memory import SMOKE_TEST, activation_bytes, cpu_fit_warning
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -271,11 +276,149 @@ def test_allow_changed_config_resumes_with_the_configs_values(
     assert cli.trainer.global_step == 4  # resumed at step 2, trained epoch 1
 
 
+def _logged_lr(cli) -> dict[int, float]:
+    """The ``lr`` the method logged at each optimizer step, read back from TensorBoard."""
+    scalars = read_scalars(cli.trainer.log_dir)["lr"]
+    return {
+        int(step): float(value) for step, value in zip(scalars.steps, scalars.values, strict=True)
+    }
+
+
+def test_extending_a_finished_run_is_refused_before_training_naming_max_epochs(
+    moco_checkpoint: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Issue 24 item 1: ``--trainer.max_epochs 3 --ckpt_path <1-epoch run>`` trained every
+    added step at lr 0 (the schedule's length comes back from the checkpoint)."""
+    config, ckpt = moco_checkpoint
+    with pytest.raises(ValueError, match=r"- trainer.max_epochs: checkpoint 1, config 3\n") as info:
+        _resume(config, ckpt, tmp_path, "--trainer.max_epochs=3")
+    assert "--allow_changed_config true" in str(info.value)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+    # A checkpoint that predates the recorded training length: the restored schedule itself
+    # is compared with the one the config builds, before any step.
+    old = read_checkpoint(ckpt)
+    del old["callbacks"]["ResumeCheck"]
+    torch.save(old, tmp_path / "old.ckpt")
+    schedule = r"- lr schedule CosineWarmupScheduler max_epochs: checkpoint 2, config 6\n"
+    with pytest.raises(ValueError, match=schedule):
+        _resume(config, tmp_path / "old.ckpt", tmp_path / "old", "--trainer.max_epochs=3")
+    assert not list((tmp_path / "old").rglob("*.ckpt"))  # no step, no on_exception.ckpt
+
+
+def test_an_allowed_extension_trains_on_the_configs_schedule_for_the_new_length(
+    moco_checkpoint: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """With --allow_changed_config the schedule is rebuilt for 3 epochs and continues from
+    the checkpoint's step 2: the lr of steps 2-5 is that of a fresh 3-epoch run (the same
+    warm-up + cosine, independently built by its own configure_optimizers), not the old
+    schedule's final 0."""
+    config, ckpt = moco_checkpoint
+    logging = ["--trainer.max_epochs=3", "--trainer.log_every_n_steps=1"]
+    fresh = build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            "--trainer.enable_progress_bar=false",
+            *logging,
+            f"--trainer.default_root_dir={tmp_path / 'fresh'}",
+        ]
+    )
+    with pytest.warns(UserWarning, match=r"lr of each param group at this step: \[0\.0, "):
+        extended = _resume(
+            config, ckpt, tmp_path / "extended", *logging, "--allow_changed_config=true"
+        )
+    expected = _logged_lr(fresh)
+    resumed = _logged_lr(extended)
+    assert sorted(resumed) == [2, 3, 4, 5]
+    assert resumed == {step: expected[step] for step in resumed}
+    assert resumed[2] > 0.0
+    saved = read_checkpoint(Path(extended.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    assert saved["callbacks"]["ResumeCheck"]["training_length"]["max_epochs"] == 3
+    (change,) = saved["callbacks"]["ResumeCheck"]["config_changes"]
+    assert change["global_step"] == 2
+    assert "trainer.max_epochs: checkpoint 1, config 3" in change["changes"]
+
+
+def test_allow_changed_config_trains_at_the_new_lr_and_records_it(
+    config: Path, tmp_path: Path
+) -> None:
+    """Issue 24 item 2: the optimizer state restored from the checkpoint kept the old lr while
+    the new checkpoint's hyper-parameters recorded the new one. Resumed from epoch 0 with lr
+    0.05, steps 2-3 must log the lr of a fresh run at 0.05 (same schedule), and the new
+    checkpoint must hold 0.05 wherever it records an lr."""
+    quiet = ["--trainer.enable_progress_bar=false", "--trainer.log_every_n_steps=1"]
+    every_epoch = ["--checkpoint.save_top_k=-1", "--checkpoint.every_n_epochs=1"]
+    old = build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            *quiet,
+            *every_epoch,
+            f"--trainer.default_root_dir={tmp_path / 'old'}",
+        ]
+    )
+    new = build_cli(
+        [
+            "fit",
+            "--config",
+            str(config),
+            *quiet,
+            "--model.init_args.lr=0.05",
+            f"--trainer.default_root_dir={tmp_path / 'new'}",
+        ]
+    )
+    ckpt = next(Path(old.trainer.log_dir, "checkpoints").glob("epoch=0-step=2.ckpt"))
+    changed = _resume(
+        config,
+        ckpt,
+        tmp_path / "changed",
+        *quiet[1:],
+        "--model.init_args.lr=0.05",
+        "--allow_changed_config=true",
+    )
+    resumed = _logged_lr(changed)
+    assert sorted(resumed) == [2, 3]
+    assert resumed == {step: _logged_lr(new)[step] for step in resumed}
+    assert resumed[2] != _logged_lr(old)[2]
+    saved = read_checkpoint(Path(changed.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    assert saved["hyper_parameters"]["lr"] == 0.05
+    assert {g["initial_lr"] for g in saved["optimizer_states"][0]["param_groups"][:2]} == {0.05}
+    assert saved["lr_schedulers"][0]["base_lrs"][:2] == [0.05, 0.05]
+    (change,) = saved["callbacks"]["ResumeCheck"]["config_changes"]
+    assert "lr: checkpoint 0.01, config 0.05" in change["changes"]
+
+
 def test_ckpt_path_that_is_not_a_checkpoint_is_named(config: Path, tmp_path: Path) -> None:
     bogus = tmp_path / "notes.ckpt"
     bogus.write_text("not a checkpoint\n")
     with pytest.raises(ValueError, match=f"not a checkpoint file: {bogus}"):
         build_cli(["fit", "--config", str(config), f"--ckpt_path={bogus}"])
+
+
+def test_ckpt_path_lightning_did_not_write_or_of_another_class_is_refused_even_when_allowed(
+    moco_checkpoint: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Found probing issue 24: a backbone state dict as --ckpt_path passed the config check
+    (it has no hyper-parameters) and ended in ``KeyError: 'pytorch-lightning_version'``; with
+    --allow_changed_config a checkpoint of another class was loaded into the config's class
+    (``Missing key(s) in state_dict``)."""
+    config, ckpt = moco_checkpoint
+    weights = tmp_path / "backbone.pt"
+    torch.save(MoCoV2(backbone="tiny_cnn").backbone.state_dict(), weights)
+    allowed = "--allow_changed_config=true"
+    with pytest.raises(
+        ValueError, match=f"--ckpt_path {weights} is not a checkpoint that Lightning"
+    ):
+        _resume(config, weights, tmp_path, allowed)
+    care = {**TINY_MOCO, "model": {"class_path": "ssl_geom.methods.CARE", "init_args": {}}}
+    care_config = tmp_path / "care.yaml"
+    care_config.write_text(yaml.safe_dump(care))
+    with pytest.raises(ValueError, match="--allow_changed_config cannot change the class"):
+        _resume(care_config, ckpt, tmp_path, allowed)
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 class StopWithError(Callback):
@@ -326,3 +469,89 @@ def test_a_global_batch_not_splitting_over_the_devices_fails_at_construction() -
     with pytest.raises(ValueError, match=r"batch_size=128 is the global batch .* over the 3 "):
         args = ["--config", str(care), "--data.init_args.batch_size=128"]
         build_cli([*args, "--data.init_args.root=.", *devices], run=False)
+
+
+def test_activation_bytes_counts_what_autograd_keeps_for_backward() -> None:
+    """By hand, float32 (4 bytes) on 1 x 8 x 8 images: the conv keeps its input (64 values an
+    image) and its weight (4 x 9), the ReLU its output (4 x 64 an image), the linear layer its
+    input (256 an image) and its weight (3 x 256). Per image (64 + 256 + 256) x 4 = 2304 bytes;
+    fixed (36 + 768) x 4 = 3216 bytes."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert activation_bytes(net.train(), (1, 8, 8)) == (2304, 3216)
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_paper_config_resolved_to_the_cpu_says_so_with_an_estimate_and_the_smoke_test(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 11: care_cifar10.yaml with `accelerator: auto` on a machine without a
+    GPU kept bf16-mixed; one step of the paper batch took over 20 minutes and 11 GB, with
+    nothing saying why. The warning comes before the data is even read (here: missing)."""
+    care = REPO / "experiments" / "care_cifar10.yaml"
+    args = ["fit", "--config", str(care), "--trainer.fast_dev_run=true"]
+    args += [
+        f"--data.init_args.root={tmp_path / 'nowhere'}",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    with (
+        pytest.warns(UserWarning, match="sized for a GPU but runs on the CPU") as warned,
+        pytest.raises(FileNotFoundError, match="CIFAR-10 not found"),
+    ):
+        build_cli(args)
+    (message,) = [str(w.message) for w in warned if "sized for a GPU" in str(w.message)]
+    assert "in precision bf16-mixed" in message
+    assert "256 images x 3 views through resnet50_cifar" in message  # 2 SimCLR views + original
+    assert "(an estimate:" in message
+    assert SMOKE_TEST in message
+    assert SMOKE_TEST == (
+        "--trainer.precision 32-true --data.init_args.batch_size 32 --trainer.fast_dev_run true"
+    )
+    # The number is the traced activations scaled to the batch, plus 16 bytes a parameter.
+    model = build_cli(["--config", str(care), f"--data.init_args.root={tmp_path}"], run=False).model
+    per_image, fixed = activation_bytes(model.backbone, (3, 32, 32))
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    gib = (256 * 3 * per_image + fixed + 16 * parameters) / 2**30
+    assert f"needs about {gib:.1f} GiB" in message
+
+
+def test_the_small_cpu_configs_get_no_gpu_warning() -> None:
+    cli = build_cli(["--config", str(REPO / "experiments" / "simclr_fashion.yaml")], run=False)
+    assert cpu_fit_warning(cli.trainer, cli.model, cli.datamodule) is None
+
+
+def test_checkpoints_are_written_whole_or_not_at_all(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found probing issue 24: Lightning's own save writes a temporary file in the system's temp
+    folder and shutil.move-s it, which is a copy when that folder is on another file system; a
+    job killed during the copy left a truncated last.ckpt. Simulated by a move that copies half
+    the bytes and is then killed: Lightning's TorchCheckpointIO loses the previous checkpoint,
+    the CLI's AtomicCheckpointIO keeps it (its own interruption point: before the rename)."""
+    cli = build_cli(["--config", str(config), f"--trainer.default_root_dir={tmp_path}"], run=False)
+    assert type(cli.trainer.strategy.checkpoint_io) is AtomicCheckpointIO
+    path = tmp_path / "last.ckpt"
+    previous = {"state_dict": {"w": torch.ones(1000)}, "global_step": 2}
+    new = {"state_dict": {"w": torch.zeros(1000)}, "global_step": 4}
+
+    def killed_copy(source: str, target: str) -> None:
+        data = Path(source).read_bytes()
+        Path(target).write_bytes(data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    def killed_before_rename(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    for io_class, patch in (
+        (TorchCheckpointIO, ("shutil.move", killed_copy)),
+        (AtomicCheckpointIO, ("ssl_geom.io.os.fsync", killed_before_rename)),
+    ):
+        io_class().save_checkpoint(previous, path)
+        with monkeypatch.context() as killed, pytest.raises(KeyboardInterrupt):
+            killed.setattr(*patch)
+            io_class().save_checkpoint(new, path)
+        if io_class is TorchCheckpointIO:
+            with pytest.raises(CheckpointFileError, match="not a checkpoint file"):
+                read_checkpoint(path)
+        else:
+            assert read_checkpoint(path)["global_step"] == 2

@@ -10,6 +10,7 @@ import re
 import struct
 from pathlib import Path
 
+import lightning
 import numpy as np
 import pytest
 import torch
@@ -25,6 +26,7 @@ from ssl_geom.evaluation import (
     evaluate_checkpoint,
     load_backbone,
 )
+from ssl_geom.methods import DivergedError, SimCLR
 from tests.conftest import quiet_trainer
 
 QUIET = {"accelerator": "cpu", "devices": 1, "check_val_every_n_epoch": 1000}
@@ -393,3 +395,135 @@ def test_grid_pool_readout_reads_where_the_pattern_is(tmp_path: Path) -> None:
     assert results["global_pool"] < 0.75
     module = _standardizing_eval(checkpoint, "test_evaluation_shifts", "grid_pool")
     assert module.classifiers.weight.shape[-1] == 9 and module.pool is not None
+
+
+# ---------------------------------------------------------------------- no number from a bad run
+def _lightning_checkpoint(
+    model: torch.nn.Module, path: Path, class_path: str, global_step: int = 1
+) -> Path:
+    """A checkpoint as `lightning fit` writes it (the fields load_method reads)."""
+    hparams = {
+        **dict(getattr(model, "hparams", {})),
+        "_class_path": class_path,
+        "_instantiator": "lightning.pytorch.cli.instantiate_module",
+    }
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": hparams,
+            "pytorch-lightning_version": lightning.__version__,
+            "global_step": global_step,
+        },
+        path,
+    )
+    return path
+
+
+def test_non_finite_pretrained_weights_are_refused_naming_the_first_bad_tensor(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 3: the linear evaluation of a diverged (NaN) checkpoint reported 10.9 %
+    with exit code 0. Both kinds of file are refused at construction, before any number."""
+    simclr = SimCLR(backbone="hssl_mnist_translation", in_channels=1, optimizer="adam")
+    with torch.no_grad():
+        simclr.backbone.layers[1][0].weight[0, 0, 0] = float("nan")
+    diverged = _lightning_checkpoint(simclr, tmp_path / "diverged.ckpt", "ssl_geom.methods.SimCLR")
+    first_bad = r"first layers\.1\.0\.weight \(1 of \d+ values are NaN or infinite\)"
+    with pytest.raises(
+        ValueError, match=f"the backbone of {diverged} holds non-finite weights, {first_bad}"
+    ):
+        LinearEval(str(diverged), num_classes=10)
+    flatten = Flatten()
+    with torch.no_grad():
+        flatten.scale.fill_(float("inf"))
+    state = save_state(flatten, tmp_path / "inf.pt")
+    with pytest.raises(
+        ValueError, match=rf"state dict {state} holds non-finite weights, first scale \(1 of 1"
+    ):
+        LinearEval(str(state), backbone="test_evaluation_flatten", num_classes=10)
+
+
+def test_non_finite_features_or_outputs_fail_like_a_diverged_run_and_report_nothing(
+    fake_root: Path, tmp_path: Path
+) -> None:
+    """Finite weights whose features overflow (scale 3e38 times pixels above 1.13 is inf in
+    float32) make the training loss non-finite: DivergedError, no accuracy. Classifiers that
+    turned NaN after training are caught when validated or tested, before anything is logged."""
+    overflow = Flatten()
+    with torch.no_grad():
+        overflow.scale.fill_(3e38)
+    checkpoint = save_state(overflow, tmp_path / "overflow.pt")
+    # The sanity check's validation epoch sees the overflow first; without it, the loss does.
+    for sanity_steps, message in ((2, "in the validation epoch"), (0, r"linear/train_loss=nan")):
+        with pytest.raises(DivergedError, match=message):
+            evaluate_checkpoint(
+                checkpoint,
+                mnist(fake_root),
+                max_epochs=1,
+                trainer_kwargs={**QUIET, "num_sanity_val_steps": sanity_steps},
+                backbone="test_evaluation_flatten",
+            )
+
+    model = LinearEval(
+        str(save_state(Flatten(), tmp_path / "flat.pt")),
+        backbone="test_evaluation_flatten",
+        num_classes=10,
+    )
+    data = LinearEvalData(mnist(fake_root))
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=1.0, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=data)
+    with torch.no_grad():
+        model.classifiers.weight[1, 0, 0] = float("nan")
+    for run, stage in ((trainer.validate, "validation"), (trainer.test, "test")):
+        with pytest.raises(
+            DivergedError, match=f"non-finite features or classifier outputs in the {stage} epoch"
+        ):
+            run(model, datamodule=data, verbose=False)
+        assert not any(name.startswith("linear/") for name in trainer.callback_metrics)
+
+
+def test_a_file_that_is_no_pretrained_checkpoint_is_named_with_what_it_holds(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 5: files that are no pretrained checkpoint ended in errors naming neither
+    the file nor the fix (a dict with int keys: bare TypeError from joining its keys; the
+    evaluation's own checkpoint: "method must be an SSLMethod subclass")."""
+    int_keys = tmp_path / "ints.pt"
+    torch.save({101: torch.zeros(3)}, int_keys)
+    with pytest.raises(
+        ValueError,
+        match=rf"{int_keys} is neither .* it holds \{{101: Tensor\}}\. Pass .*{HOW_TO_SAVE}",
+    ):
+        LinearEval(str(int_keys), backbone="hssl_mnist_translation", num_classes=10)
+    evaluation = LinearEval(
+        str(save_state(Flatten(), tmp_path / "flat.pt")),
+        backbone="test_evaluation_flatten",
+        num_classes=10,
+    )
+    own = _lightning_checkpoint(
+        evaluation, tmp_path / "linear.ckpt", "ssl_geom.evaluation.LinearEval"
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"{own} is a checkpoint of .*LinearEval.*, not of a self-supervised method.*Pass the last\.ckpt of a pretraining run",
+    ):
+        LinearEval(str(own), num_classes=10)
+
+
+def test_classifiers_loaded_to_be_scored_must_have_been_trained(tmp_path: Path) -> None:
+    """Item 4's other door: a LinearEval checkpoint written before any optimizer step holds
+    untrained classifiers; loading it to score them is refused."""
+    evaluation = LinearEval(
+        str(save_state(Flatten(), tmp_path / "flat.pt")),
+        backbone="test_evaluation_flatten",
+        num_classes=10,
+    )
+    untrained = _lightning_checkpoint(
+        evaluation, tmp_path / "step0.ckpt", "ssl_geom.evaluation.LinearEval", global_step=0
+    )
+    with pytest.raises(ValueError, match=r"before any training step \(global_step 0\)"):
+        LinearEval.load_from_checkpoint(untrained, weights_only=True)
+    trained = _lightning_checkpoint(
+        evaluation, tmp_path / "step5.ckpt", "ssl_geom.evaluation.LinearEval", global_step=5
+    )
+    assert LinearEval.load_from_checkpoint(trained, weights_only=True).trained_steps == 5

@@ -2,7 +2,8 @@
 
 - every linear config parses and states the CARE App. E.3 protocol (values quoted from the
   paper: CIFAR/STL10 100 epochs, batch 512, Adam 1e-3, wd 1e-6; ImageNet100 60 epochs,
-  batch 128, lr 30, x0.1 at 30/40/50; 3 classifier initialisations);
+  batch 128, lr 30, x0.1 at 30/40/50; 3 classifier initialisations), the paper datasets
+  training on random resized crops and flips (MoCo's ``main_lincls.py``);
 - the Fashion-MNIST config completes fit + test on the fake fixture;
 - end to end on the real Fashion-MNIST (skipped when absent): a short ``lightning fit`` of
   SimCLR, then ``fit`` and ``test`` of the linear evaluation, all through the CLI.
@@ -61,7 +62,10 @@ def test_linear_config_states_the_papers_protocol(path: Path) -> None:
     assert config.data.class_path == "ssl_geom.evaluation.LinearEvalData"
     assert model.n_classifiers == 3
     assert data.dataset.init_args.train_views == "none"
-    assert (data.augment, data.cache_features) == (False, True)
+    if path.stem.startswith("linear_fashion"):  # the local tables' cached, deterministic protocol
+        assert (data.augment, data.cache_features) == (False, True)
+    else:  # the official probes' random resized crops and flips, read every epoch
+        assert (data.augment, data.cache_features) == ("crop_flip", False)
     if path.stem.removeprefix("linear_") in CARE_E3:
         assert config.trainer.max_epochs == 100
         assert data.dataset.init_args.batch_size == 512
@@ -99,6 +103,32 @@ def test_fashion_config_fits_and_tests_on_the_fixture(tmp_path: Path, name: str)
     metrics = {k: float(v) for k, v in tested.trainer.callback_metrics.items()}
     for name in ("linear/test_acc", "linear/test_acc_std", "knn/test_acc"):
         assert 0.0 <= metrics[name] <= 1.0, name
+
+
+def test_test_or_validate_without_trained_classifiers_is_refused_naming_ckpt_path(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 4: ``lightning test`` of the linear config without --ckpt_path scored
+    freshly initialised classifiers (8.3 %) and printed them as linear/test_acc."""
+    root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
+    checkpoint = tmp_path / "backbone.pt"
+    torch.save(build_backbone("hssl_mnist_translation", in_channels=1).state_dict(), checkpoint)
+    args = [
+        "--config",
+        str(EXPERIMENTS / "linear_fashion.yaml"),
+        f"--model.init_args.checkpoint={checkpoint}",
+        "--model.init_args.backbone=hssl_mnist_translation",
+        f"--data.init_args.dataset.init_args.root={root}",
+        "--data.init_args.dataset.init_args.num_workers=0",
+        f"--trainer.default_root_dir={tmp_path / 'runs'}",
+        *QUIET,
+    ]
+    for subcommand, metric in (("test", "linear/test_acc"), ("validate", "linear/val_acc")):
+        with pytest.raises(
+            ValueError, match=rf"{subcommand} would score 3 linear classifiers"
+        ) as info:
+            build_cli([subcommand, *args])
+        assert metric in str(info.value) and "--ckpt_path" in str(info.value)
 
 
 def _fashion_available() -> bool:

@@ -17,41 +17,16 @@ from ssl_geom.reproduce.report import aggregate, render_markdown
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables.care import CARE_TABLE
 from ssl_geom.reproduce.tables.hssl import TABLE1, TABLE2
-
-_CONFIG = """
-seed_everything: 0
-trainer:
-  max_epochs: 1
-  accelerator: cpu
-  devices: 1
-  precision: 32-true
-  enable_progress_bar: false
-  enable_model_summary: false
-model:
-  class_path: ssl_geom.methods.SimCLR
-  init_args:
-    backbone: hssl_mnist_translation
-    projector_hidden_dims: [16]
-    projector_out_dim: 8
-    optimizer: adam
-    lr: 1.0e-3
-    warmup_epochs: 0
-data:
-  class_path: ssl_geom.data.MNISTDataModule
-  init_args:
-    variant: fashion
-    root: {root}
-    batch_size: 32
-    num_workers: 0
-    train_views: simclr
-"""
+from tests.reproduce_testing import TINY_SIMCLR_FASHION, planning_profile
 
 
 def _table(tmp_path: Path, mode: str) -> TableSpec:
     root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_tiny.yaml").write_text(_CONFIG.format(root=root))
+    (experiments / "simclr_tiny.yaml").write_text(
+        TINY_SIMCLR_FASHION.format(root=root, max_epochs=1)
+    )
     shutil.copy(experiments_dir() / "linear_fashion.yaml", experiments)
     shutil.copy(experiments_dir() / "linear_fashion_hssl.yaml", experiments)
     return TableSpec(
@@ -71,15 +46,15 @@ def _table(tmp_path: Path, mode: str) -> TableSpec:
 def test_paper_tables_evaluate_where_the_papers_do() -> None:
     assert CARE_TABLE.linear_eval == "headline"
     assert TABLE1.linear_eval == "beside"
-    specs = plan_runs(CARE_TABLE, CARE_TABLE.profiles["local"])
+    specs = plan_runs(CARE_TABLE, planning_profile(CARE_TABLE, "local"))
     assert {s.linear_eval for s in specs} == {"headline"}
-    # H-SSL Table 1 reads Fashion-MNIST through the MNIST readout's spatial layout; CARE and
-    # Table 2 (whose MLP has no spatial map) through the global pool.
+    # One linear protocol for Fashion-MNIST in every table (fixed before any verdict): the
+    # global pool of linear_fashion.yaml.
     fashion = {
-        table.name: dict(plan_runs(table, table.profiles["local"])[0].linear_configs)
+        table.name: dict(plan_runs(table, planning_profile(table, "local"))[0].linear_configs)
         for table in (TABLE1, TABLE2, CARE_TABLE)
     }
-    assert fashion["table1"]["Fashion-MNIST"] == "linear_fashion_hssl.yaml"
+    assert fashion["table1"]["Fashion-MNIST"] == fashion["table2"]["Fashion-MNIST"]
     assert fashion["table2"]["Fashion-MNIST"] == fashion["care"]["Fashion-MNIST"]
     assert fashion["care"]["Fashion-MNIST"] == "linear_fashion.yaml"
 

@@ -49,10 +49,13 @@ def test_augment_sits_below_data_methods_and_callbacks() -> None:
     loaded = loaded_by("ssl_geom.augment")
     assert [m for m in loaded if not m.startswith("ssl_geom.augment")] == [
         "ssl_geom",
+        "ssl_geom.rank_draws",
         "ssl_geom.symmetry",
     ]
 
 
-@pytest.mark.parametrize("module", ["ssl_geom.protocols", "ssl_geom.global_batch"])
+@pytest.mark.parametrize(
+    "module", ["ssl_geom.protocols", "ssl_geom.global_batch", "ssl_geom.rank_draws"]
+)
 def test_dependency_free_modules_import_nothing_from_ssl_geom(module: str) -> None:
     assert loaded_by(module) == ["ssl_geom", module]

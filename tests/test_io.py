@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ssl_geom import io as ssl_io
-from ssl_geom.io import write_atomic
+from ssl_geom.io import remove_stale_temporaries, write_atomic
 
 
 def test_writes_text_and_bytes_creating_parents(tmp_path: Path) -> None:
@@ -78,3 +81,37 @@ def test_a_crash_mid_write_leaves_no_partial_file(
     assert not new.exists()
     assert kept.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["kept.md"]
+
+
+def test_temporaries_of_killed_writers_are_removed_and_live_or_foreign_ones_kept(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILL between the two steps of write_atomic leaves its temporary file (found by the
+    kill test of tests/test_reproduce_kill.py). Simulated by a child process that writes one
+    and is killed; its file goes, a file this (live) process is writing stays, and so do a
+    file of another host and a file that is no temporary of write_atomic."""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time; from ssl_geom import io\n"
+            "os.link = lambda *a, **k: (print('written', flush=True), time.sleep(60))\n"
+            "io.write_atomic(sys.argv[1], 'half')",
+            str(tmp_path / "runs" / "r1" / "record.json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert child.stdout.readline() == "written\n"
+    child.kill()
+    child.wait()
+    (stale,) = (tmp_path / "runs" / "r1").glob(".record.json.*.tmp")
+    live = tmp_path / f".table.md.{ssl_io._HOST}.{os.getpid()}.0123456789ab.tmp"
+    foreign = tmp_path / f".table.md.otherhost.{child.pid}.0123456789ab.tmp"
+    other = tmp_path / ".notes.tmp"
+    for path in (live, foreign, other):
+        path.write_text("")
+
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and foreign.exists() and other.exists()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.plugins import TorchSyncBatchNorm
 from torch import nn
 
-from ssl_geom.methods import MoCoV2, MomentumQueue
+from ssl_geom.methods import CARE, MoCoV2, MomentumQueue
 from tests.conftest import quiet_trainer
 from tests.methods_testing import SyntheticSSLData, TinyCNN
 
@@ -178,3 +179,26 @@ def test_on_cuda_the_shuffled_split_keys_match_the_sub_batch_computation() -> No
         rows = perm[j::4]
         expected[rows] = F.normalize(plain.projector(plain.backbone.embed(x[rows])), dim=1)
     assert torch.allclose(keys, expected.float(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda shuffle: MoCoV2(shuffle_bn=shuffle, bn_splits=2, **TINY),
+        lambda shuffle: CARE(
+            base="moco", shuffle_bn=shuffle, bn_splits=2, n_split=2, queue_size=64, **TINY
+        ),
+    ],
+    ids=["mocov2", "care_moco"],
+)
+def test_sync_batchnorm_over_shuffled_keys_is_refused_at_fit_start(build) -> None:
+    """``trainer.sync_batchnorm`` applies Lightning's ``TorchSyncBatchNorm`` to the whole model
+    in the strategy's setup, before ``on_fit_start``; converted, the key encoder's shuffled
+    BatchNorm would normalise keys over the whole batch. (On CPU DDP itself refuses
+    SyncBatchNorm, so the conversion is applied here directly, as the strategy does.)"""
+    model = TorchSyncBatchNorm().apply(build(True))
+    assert any(isinstance(m, nn.SyncBatchNorm) for m in model.momentum_encoder.modules())
+    with pytest.raises(ValueError, match=r"undoes the shuffled BatchNorm.*shuffle_bn: false"):
+        model.on_fit_start()
+    TorchSyncBatchNorm().apply(build(False)).on_fit_start()  # synchronised keys, on purpose
+    build(True).on_fit_start()  # no sync_batchnorm: MoCo's own shuffled BatchNorm

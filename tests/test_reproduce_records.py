@@ -15,8 +15,11 @@ from ssl_geom.reproduce.plan import plan_cells, plan_runs
 from ssl_geom.reproduce.records import (
     FailureRecord,
     RunRecord,
+    UnreadableRecordError,
     load_failures,
     load_records,
+    scan_failures,
+    scan_records,
     write_failure,
     write_record,
 )
@@ -24,7 +27,7 @@ from ssl_geom.reproduce.report import aggregate, render_markdown, render_plot, s
 from ssl_geom.reproduce.tables import TABLES, get_table
 from ssl_geom.reproduce.tables.care import CARE_TABLE
 from ssl_geom.reproduce.tables.hssl import TABLE1, TABLE2
-from tests.reproduce_testing import run_record
+from tests.reproduce_testing import planning_profile, run_record
 
 
 @pytest.fixture
@@ -86,12 +89,10 @@ def test_load_ignores_half_written_temp_files(tmp_path: Path) -> None:
 
 def test_plan_covers_the_grid_and_ids_change_with_settings(fast_resolve: None) -> None:
     local = plan_runs(TABLE1, TABLE1.profiles["local"])
-    # 8 rows x 4 methods, as in the paper's Table 1 layout; locally 3 seeds, 5 on the
-    # translation row.
-    assert len(local) == 7 * 4 * 3 + 4 * 5
-    translation = {s.seed for s in local if s.row.key == "mnist_translation"}
-    assert translation == {0, 1, 2, 3, 4}
-    assert {s.seed for s in local if s.row.key == "mnist_scale"} == {0, 1, 2}
+    # 8 rows x 4 methods, as in the paper's Table 1 layout; every row runs the profile's seeds.
+    seeds = TABLE1.profiles["local"].seeds
+    assert len(local) == 8 * 4 * len(seeds)
+    assert all({s.seed for s in local if s.row.key == row.key} == set(seeds) for row in TABLE1.rows)
     assert len({s.run_id for s in local}) == len(local)
     paper = plan_runs(TABLE1, TABLE1.profiles["paper"])
     assert len(paper) == 8 * 4 * 3
@@ -105,27 +106,11 @@ def test_plan_covers_the_grid_and_ids_change_with_settings(fast_resolve: None) -
     )
 
 
-def test_a_rows_own_seeds_add_runs_to_that_row_and_leave_every_run_id_unchanged(
-    fast_resolve: None,
-) -> None:
-    """A run's id hashes its own seed, not the profile's seed lists: giving one row more
-    seeds keeps the finished records of every (row, seed) both plans share."""
-    local = TABLE1.profiles["local"]
-    uniform = dataclasses.replace(local, row_seeds={})
-    more = dataclasses.replace(local, row_seeds={"mnist_scale": (0, 1, 2, 3)})
-    ids_uniform = {(s.row.key, s.seed): s.run_id for s in plan_runs(TABLE1, uniform)}
-    ids_more = {(s.row.key, s.seed): s.run_id for s in plan_runs(TABLE1, more)}
-    assert set(ids_more) - set(ids_uniform) == {("mnist_scale", 3)}
-    assert all(ids_more[key] == run_id for key, run_id in ids_uniform.items())
-    assert more.seeds_of("mnist_scale") == (0, 1, 2, 3) and more.seeds_of("tin_scale") == (0, 1, 2)
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"row_seeds": {"mnist_scal": (0,)}}, r"row_seeds for rows \['mnist_scal'\].*mnist_scale"),
         ({"row_overrides": {"nope": ("--x=1",)}}, r"row_overrides for rows \['nope'\]"),
-        ({"row_seeds": {"mnist_scale": ()}}, r"gives rows \['mnist_scale'\] no seeds"),
+        ({"seeds": ()}, r"profile 'local' of table 'table1' has no seeds"),
     ],
 )
 def test_per_row_settings_for_unplanned_rows_or_no_seeds_are_refused(
@@ -283,7 +268,7 @@ def test_report_leaves_out_older_settings_flags_other_commits_and_lists_failures
 
 
 def test_care_table_shows_test_set_geometry_beside_accuracy(fast_resolve: None) -> None:
-    profile = CARE_TABLE.profiles["local"]
+    profile = planning_profile(CARE_TABLE, "local")
     specs = plan_runs(CARE_TABLE, profile)
     simclr = [s for s in specs if s.method == "SimCLR"]
     records = []
@@ -321,3 +306,43 @@ def test_care_lambda_sweep_plans_one_column_per_lambda(fast_resolve: None) -> No
     # File-safe ids: "CARE λ=0.01" becomes "care0.01".
     assert all(re.fullmatch(r"[a-z0-9_.]+", i) for i in ids), ids
     assert any(i.startswith("fashion__care0.01__seed0__") for i in ids)
+
+
+def test_hand_edited_records_are_named_and_left_out_not_raised_as_type_errors(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 item 8: an extra key or ``"accuracy": "n/a"`` gave a bare TypeError (from
+    ``RunRecord(**data)``, or from the mean over a string). Now each bad file is reported with
+    its path and why, and the good records are still read."""
+    good = _record("r1", "k", "H-SSL", 0, 70.0)
+    write_record(tmp_path, good)
+    fields = json.loads(good.to_json())
+    edits = {
+        "extra": {**fields, "run_id": "extra", "note": "rerun later"},
+        "na": {**fields, "run_id": "na", "accuracy": "n/a"},
+        "flag": {**fields, "run_id": "flag", "seed": True},  # JSON true is no seed number
+        "copy": fields,  # r1's record under another name would count twice
+    }
+    for name, data in edits.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    failures = tmp_path / "failures"
+    failures.mkdir()
+    (failures / "r2.attempt1.json").write_text("{")
+
+    with pytest.raises(UnreadableRecordError, match=rf"{tmp_path}/copy.json: .*move it out"):
+        load_records(tmp_path)
+    scan = scan_records(tmp_path)
+    assert scan.records == [good]
+    reasons = {file.path.name: file.reason for file in scan.unreadable}
+    assert reasons == {
+        "copy.json": "it holds run 'r1' under another name (a record is <run_id>.json; a copy "
+        "or renamed file would be counted twice)",
+        "extra.json": "unknown field(s) ['note'] of a RunRecord (hand-edited, or written by "
+        "another version of ssl_geom)",
+        "flag.json": "field 'seed' is True, expected int",
+        "na.json": "field 'accuracy' is 'n/a', expected float",
+    }
+    latest, unreadable = scan_failures(failures)
+    assert latest == {} and [f.path.name for f in unreadable] == ["r2.attempt1.json"]
+    with pytest.raises(UnreadableRecordError, match=r"r2\.attempt1\.json: not readable as JSON"):
+        load_failures(failures)

@@ -27,6 +27,7 @@ from ssl_geom.reproduce.process import RunBusy, run_lock
 from ssl_geom.reproduce.records import (
     FailureRecord,
     RunRecord,
+    UnreadableRecordError,
     load_failures,
     load_records,
     write_failure,
@@ -35,13 +36,15 @@ from ssl_geom.reproduce.records import (
 from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables import TABLES
+from tests.reproduce_testing import run_record
 
 _CONFIG = """
 seed_everything: 0
 trainer:
   max_epochs: 2
   accelerator: cpu
-  devices: 1
+  devices: {devices}
+  strategy: {strategy}
   enable_progress_bar: false
   enable_model_summary: false
   log_every_n_steps: 1
@@ -69,12 +72,16 @@ def _threads_of_a_fresh_interpreter() -> int:
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
 
 
-def _tiny_table(tmp_path: Path) -> TableSpec:
+def _tiny_table(tmp_path: Path, devices: int = 1) -> TableSpec:
+    """The tiny grid; ``devices`` > 1 trains each run with DDP over that many CPU processes."""
     data_root = write_fake_dataset("mnist", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_present.yaml").write_text(_CONFIG.format(root=data_root))
-    (experiments / "simclr_absent.yaml").write_text(_CONFIG.format(root=tmp_path / "nowhere"))
+    trainer = {"devices": devices, "strategy": "ddp" if devices > 1 else "auto"}
+    (experiments / "simclr_present.yaml").write_text(_CONFIG.format(root=data_root, **trainer))
+    (experiments / "simclr_absent.yaml").write_text(
+        _CONFIG.format(root=tmp_path / "nowhere", **trainer)
+    )
     rows = (
         Row("MNIST", "SimCLR aug.", "CNN", "present"),
         Row("MNIST", "SimCLR aug.", "CNN", "absent"),
@@ -172,6 +179,11 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(
     # checkpoint keeps the epoch before it (issue 13: was [1.0] before).
     assert [h["epoch"] for h in record.history] == [0.0, 1.0]
     assert json.loads((out / "records" / f"{spec.run_id}.json").read_text())["seed"] == 0
+    # And it equals an uninterrupted run's, training averages included (issue 24: each row
+    # held the previous epoch's probe/train_acc, which a resumed run does not have).
+    uninterrupted = runner.run_one(spec, tmp_path / "uninterrupted")
+    assert record.history == uninterrupted.history
+    assert "probe/train_acc" in record.history[0]
 
 
 def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(
@@ -201,20 +213,42 @@ def test_a_run_killed_after_training_is_evaluated_from_its_checkpoint_on_rerun(
     assert record.epochs == 2  # the finished training's, restored from the checkpoint
 
 
+def _submitit_local(out: Path, gpus_per_job: int = 1) -> sweep_module.SweepResult:
+    """The first run of the tiny table as a job of submitit's local executor."""
+    options = sweep_module.SubmititOptions(
+        cluster="local", gpus_per_job=gpus_per_job, timeout_min=10
+    )
+    return sweep_module.sweep(
+        "tiny", "local", out, launcher="submitit", submitit_options=options, limit=1
+    )
+
+
 def test_submitit_local_executor_runs_a_job(tiny: TableSpec, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    result = sweep_module.sweep(
-        "tiny",
-        "local",
-        out,
-        launcher="submitit",
-        submitit_options=sweep_module.SubmititOptions(cluster="local", timeout_min=10),
-        limit=1,
-    )
+    result = _submitit_local(out)
     assert (result.finished, result.failed) == (1, [])
     (record,) = load_records(out / "records")
     assert record.seed == 0 and record.epochs == 2
     assert any((out / "submitit").iterdir())
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_a_two_task_submitit_job_trains_one_run_with_ddp_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23: ``--gpus-per-job 2`` makes a job of two tasks, which train *one* run as a
+    2-process DDP group (gloo on CPU here): rank 0 writes the record, rank 1 trains beside it."""
+    monkeypatch.setitem(TABLES, "tiny", _tiny_table(tmp_path, devices=2))
+    out = tmp_path / "results"
+    result = _submitit_local(out, gpus_per_job=2)
+    assert (result.finished, result.failed) == (1, [])
+    (record,) = load_records(out / "records")
+    assert record.seed == 0 and record.epochs == 2
+    assert record.settings["resolved_config"]["trainer"]["devices"] == 2
+    errors = "".join(p.read_text() for p in (out / "submitit").rglob("*_log.err"))
+    for rank in (0, 1):  # both tasks joined one group of two
+        assert f"GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" in errors
 
 
 class _Exited:
@@ -511,3 +545,107 @@ def test_workers_below_one_are_refused_before_anything_runs(
     with pytest.raises(SystemExit):
         reproduce_main(["tiny", "--workers", "0", "--out", str(tmp_path / "results")])
     assert not (tmp_path / "results").exists()
+
+
+def _record_of(spec, accuracy: float) -> RunRecord:
+    """A finished record of ``spec`` as a worker writes it (fields the test is not about fixed)."""
+    row = {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key}
+    return run_record(
+        spec.run_id,
+        row,
+        spec.method,
+        spec.seed,
+        accuracy,
+        table=spec.table,
+        config=spec.config,
+        profile=spec.profile,
+        config_hash=spec.config_hash,
+        cell=spec.cell,
+    )
+
+
+def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_table(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 24 item 7: a truncated record made the dry run and the sweep fail with a bare
+    JSONDecodeError, in a sweep with work to do only after every run had trained, and no table
+    was written. Now the file is named up front, the other runs train, and the table counts
+    it as left out."""
+    table = _one_seed(tiny, monkeypatch, seeds=(0, 1))
+    seed = {s.seed: s for s in plan_runs(table, table.profiles["local"]) if s.row.key == "present"}
+    out = tmp_path / "results"
+    truncated = out / "records" / f"{seed[1].run_id}.json"
+    truncated.parent.mkdir(parents=True)
+    truncated.write_text(_record_of(seed[1], 70.0).to_json()[:120])
+
+    listing = sweep_module.dry_run("tiny", "local", out)
+    assert f"  bad   {seed[1].run_id}" in listing and f"  todo  {seed[0].run_id}" in listing
+    assert f"{truncated}: not readable as JSON" in listing
+
+    def worker(spec, out_dir, threads, log):
+        print(f"training {spec.run_id}", flush=True)
+        write_record(Path(out_dir) / "records", _record_of(spec, 40.0))
+        return _Exited(0)
+
+    monkeypatch.setattr(sweep_module, "start_worker", worker)
+    result = sweep_module.sweep("tiny", "local", out)
+    printed = capsys.readouterr().out
+    assert printed.index(f"{truncated}: not readable as JSON") < printed.index("training")
+    assert (result.finished, result.failed) == (1, [])  # seed 1 is not retrained over the file
+    assert [f.path for f in result.unreadable] == [truncated]
+    text = result.table_path.read_text()
+    assert "40.0 (n=1)" in text  # seed 0 only
+    assert "1 files left out: they are not valid records" in text
+    assert f"- `{truncated}`: not readable as JSON" in text
+    with pytest.raises(UnreadableRecordError, match=f"{truncated}: not readable as JSON"):
+        load_records(out / "records")
+
+
+def _unwritable_out(tmp_path: Path) -> Path:
+    """An output folder no process can create: below a read-only folder, or (as root, who may
+    write anywhere permissions apply) below /sys, where even root may not create folders."""
+    if os.geteuid() != 0:
+        parent = tmp_path / "read_only"
+        parent.mkdir()
+        parent.chmod(0o555)
+        return parent / "results"
+    return Path("/sys/ssl_geom_results")
+
+
+def _nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing may run before the arguments are checked")
+
+    monkeypatch.setattr(sweep_module, "check_data", refuse)
+    monkeypatch.setattr(sweep_module, "start_worker", refuse)
+
+
+def test_an_unwritable_out_is_refused_before_anything_runs(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24 item 9: every worker started, failed, and three tracebacks followed."""
+    _nothing_may_run(monkeypatch)
+    out = _unwritable_out(tmp_path)
+    with pytest.raises(ValueError, match=f"cannot write to {out} .*Pass a writable folder"):
+        sweep_module.sweep("tiny", "local", out)
+    with pytest.raises(SystemExit, match=f"^error: the sweep cannot write to {out} "):
+        reproduce_main(["tiny", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_a_limit_below_one_is_refused_before_anything_runs(
+    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 24 item 10: --limit -1 ran all but the last run and rewrote the table."""
+    _nothing_may_run(monkeypatch)
+    out = tmp_path / "results"
+    for limit in (0, -1):
+        with pytest.raises(ValueError, match=f"limit must be >= 1 .*got {limit}"):
+            sweep_module.sweep("tiny", "local", out, limit=limit)
+        with pytest.raises(SystemExit):
+            reproduce_main(["tiny", "--limit", str(limit), "--out", str(out)])
+        assert (
+            f"--limit must be >= 1 (the first N planned runs), got {limit}"
+            in capsys.readouterr().err
+        )
+    assert not out.exists()

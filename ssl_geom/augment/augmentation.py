@@ -14,7 +14,7 @@ DataModule for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torchvision.transforms import v2
@@ -23,6 +23,7 @@ from ssl_geom.augment.device import DeviceSameParams, DeviceSimCLRAugment
 from ssl_geom.augment.ops import group_ops, photometric_ops, simclr_ops, view_pipeline
 from ssl_geom.augment.params import PAIR_KINDS, SimCLRParams, check_strength, simclr_params
 from ssl_geom.augment.same_params import SameParams, SameParamsTransform
+from ssl_geom.rank_draws import RankDraws
 
 AugmentOn = Literal["loader", "device"]
 AUGMENT_ON: tuple[str, ...] = get_args(AugmentOn)
@@ -41,7 +42,8 @@ class Augmentation:
         rotation_order: ``N`` of the ``"rotation"`` group views (multiples of 360°/N).
         augment_on: where the SimCLR train views are made, ``"loader"`` or ``"device"``.
         seed: seeds the device generators (the loader's per-sample draws are seeded by the
-            DataModule's sampler).
+            DataModule's sampler): rank 0's runs on from it, each other rank draws batch ``i``
+            from ``(seed, rank, i)`` (:mod:`ssl_geom.rank_draws`).
         base_ops: deterministic ops bringing a stored image to ``image_size`` (ImageNet's
             resize + centre crop); group views apply them first.
     """
@@ -80,6 +82,7 @@ class Augmentation:
         self.seed = seed
         self.base_ops = list(base_ops)
         self._views_augment: DeviceSimCLRAugment | None = None
+        self._view_draws = RankDraws(seed)
 
     def __repr__(self) -> str:
         return (
@@ -111,6 +114,20 @@ class Augmentation:
             ops = [*self.base_ops, *ops]
         return view_pipeline(ops, self.mean, self.std)
 
+    def crop_flip_transform(self) -> v2.Compose:
+        """The training view of the official linear probes: random resized crop and flip.
+
+        MoCo's ``main_lincls.py`` (the protocol CARE's ImageNet-100 evaluation keeps) and, as
+        reported of it, the CARE authors' CIFAR/STL10 probes train the classifier on
+        ``RandomResizedCrop`` (torchvision's default scale 0.08-1 and ratio 3/4-4/3) to the
+        image size and a horizontal flip (none where flips are not allowed), nothing else,
+        normalised like every view. The crop reads the stored image, as the SimCLR views do.
+        """
+        ops: list[v2.Transform] = [v2.RandomResizedCrop(self.image_size, antialias=True)]
+        if self.flip_allowed:
+            ops.append(v2.RandomHorizontalFlip())
+        return view_pipeline(ops, self.mean, self.std)
+
     def same_params(self, kind: str = "simclr") -> SameParams:
         """One fresh random draw per call, applied identically to a normalised batch.
 
@@ -135,18 +152,36 @@ class Augmentation:
         )
 
     def device_views(
-        self, images: torch.Tensor, n_views: int, include_original: bool
+        self, images: torch.Tensor, n_views: int, include_original: bool, rank: int = 0
     ) -> list[torch.Tensor]:
         """``n_views`` SimCLR views of a uint8 batch (+ the normalised original), in one draw.
 
-        All calls share one device augmentation, so its generator runs on across batches.
+        On rank 0 all calls share one device augmentation, so its generator runs on across
+        batches (its state is in :meth:`state_dict`); on another rank call ``i`` draws from a
+        generator seeded by ``(seed, rank, i)``, so the ranks' parameters differ.
         """
-        if self._views_augment is None:
-            self._views_augment = self.device_augment()
-        aug = self._views_augment
+        aug = self._device_views_augment()
+        generator = self._view_draws.next_generator(rank, images.device)
         n = images.shape[0]
-        stacked = aug(images.repeat(n_views, 1, 1, 1))
+        stacked = aug(images.repeat(n_views, 1, 1, 1), generator=generator)
         views = list(stacked.split(n))
         if include_original:
             views.append(aug.normalise(aug.to_unit(images)))
         return views
+
+    def _device_views_augment(self) -> DeviceSimCLRAugment:
+        if self._views_augment is None:
+            self._views_augment = self.device_augment()
+        return self._views_augment
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the device views' random draws stand: the call count and rank 0's generator."""
+        return {
+            "view_draws": self._view_draws.state_dict(),
+            "generators": self._device_views_augment().state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the device views' draws from :meth:`state_dict` (a resumed run)."""
+        self._view_draws.load_state_dict(state["view_draws"])
+        self._device_views_augment().load_state_dict(state["generators"])

@@ -25,7 +25,10 @@ draws the order per image. Here every op is batched with per-row parameters:
   outside the jitter's ``p`` get identity factors throughout;
 * Gaussian blur (96 px and up, as the CPU pipeline): per-row sigma, separable grouped conv.
 
-All random numbers come from a generator on the batch's device, so no step waits for the host.
+All random numbers come from a generator on the batch's device, so no step waits for the host:
+the augmentation's own (seeded by ``seed`` on first use, then running on; its state is saved in
+checkpoints through :meth:`DeviceSimCLRAugment.state_dict`), or one the caller passes (what
+ranks other than 0 do, :mod:`ssl_geom.rank_draws`).
 The arithmetic runs in float on [0, 1] images, where the CPU pipeline rounds to uint8 after
 every op: the parameter distributions are the same (tested against torchvision's samplers),
 pixel values differ by that rounding.
@@ -85,7 +88,8 @@ class DeviceSimCLRAugment:
 
     ``aug(images)`` returns one normalised float32 view of a ``(B, C, H, W)`` uint8 or [0, 1]
     float batch; ``aug(images, n_groups=k)`` draws ``k`` parameter sets, each shared by one
-    of ``k`` equal consecutive groups of rows.
+    of ``k`` equal consecutive groups of rows; ``generator=g`` draws from ``g`` instead of the
+    augmentation's own generator.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class DeviceSimCLRAugment:
         if in_channels == 3:
             self._jitter_ranges.append((-strengths[3], strengths[3]))
         self._generators: dict[torch.device, torch.Generator] = {}
+        self._saved_states: dict[str, torch.Tensor] = {}
         self._stat_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __repr__(self) -> str:
@@ -130,8 +135,23 @@ class DeviceSimCLRAugment:
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         if device not in self._generators:
-            self._generators[device] = torch.Generator(device).manual_seed(self.seed)
+            generator = torch.Generator(device).manual_seed(self.seed)
+            saved = self._saved_states.pop(str(device), None)
+            if saved is not None:
+                generator.set_state(saved)
+            self._generators[device] = generator
         return self._generators[device]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Each device generator's state (by device name), so a resumed run draws on from it."""
+        states = dict(self._saved_states)
+        states.update({str(d): g.get_state() for d, g in self._generators.items()})
+        return states
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`state_dict`: each generator resumes when its device is first used."""
+        self._generators.clear()
+        self._saved_states = dict(state)
 
     def _uniform(self, shape: tuple[int, ...], low: float, high: float, g: torch.Generator):
         return torch.rand(shape, generator=g, device=g.device) * (high - low) + low
@@ -165,9 +185,16 @@ class DeviceSimCLRAugment:
         left = torch.where(ok, torch.floor(u[:, 1] * (width - w + 1)), (width - w) // 2)
         return torch.stack((left, top, w, h), dim=1)
 
-    def sample(self, n: int, height: int, width: int, device: torch.device) -> ViewParams:
-        """``n`` independent parameter sets, drawn on ``device``."""
-        g = self.generator(device)
+    def sample(
+        self,
+        n: int,
+        height: int,
+        width: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+    ) -> ViewParams:
+        """``n`` independent parameter sets, drawn on ``device`` (from ``generator`` if given)."""
+        g = self.generator(device) if generator is None else generator
         p = self.params
         box = self.sample_crop(n, height, width, g)
         coins = torch.rand((n, 4), generator=g, device=g.device)
@@ -324,19 +351,32 @@ class DeviceSimCLRAugment:
             x = self.blur(x, params.sigma)
         return x
 
-    def draw(self, n: int, images: torch.Tensor, n_groups: int | None) -> ViewParams:
+    def draw(
+        self,
+        n: int,
+        images: torch.Tensor,
+        n_groups: int | None,
+        generator: torch.Generator | None = None,
+    ) -> ViewParams:
         """Parameters for ``n`` rows: one set per row, or one per group of ``n / n_groups``."""
         _, _, h, w = images.shape
         if n_groups is None:
-            return self.sample(n, h, w, images.device)
+            return self.sample(n, h, w, images.device, generator)
         size = group_size(n, n_groups)
-        return self.sample(n_groups, h, w, images.device).repeat_interleave(size)
+        return self.sample(n_groups, h, w, images.device, generator).repeat_interleave(size)
 
-    def __call__(self, images: torch.Tensor, n_groups: int | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        images: torch.Tensor,
+        n_groups: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         unit = self.to_unit(images)
-        return self.normalise(self.apply(unit, self.draw(len(unit), unit, n_groups)))
+        return self.normalise(self.apply(unit, self.draw(len(unit), unit, n_groups, generator)))
 
-    def same_params(self, batch: torch.Tensor, n_groups: int = 1) -> torch.Tensor:
+    def same_params(
+        self, batch: torch.Tensor, n_groups: int = 1, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """CARE / Wahba: a *normalised* batch, one draw per group (``n_groups=1``: per batch).
 
         The batched counterpart of ``SameParamsTransform``: :meth:`DeviceSameParams.pair` passes
@@ -344,7 +384,7 @@ class DeviceSimCLRAugment:
         """
         mean, std = self._stats(batch.device)
         unit = (batch.float() * std + mean).clamp_(0.0, 1.0)
-        return self.normalise(self.apply(unit, self.draw(len(unit), unit, n_groups)))
+        return self.normalise(self.apply(unit, self.draw(len(unit), unit, n_groups, generator)))
 
 
 class DeviceSameParams(SameParams):
@@ -360,9 +400,23 @@ class DeviceSameParams(SameParams):
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         return self.augment.same_params(batch)
 
-    def pair(self, batch: torch.Tensor, n_groups: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both views with one draw per group: all of the first view, then all of the second."""
-        return self.augment.same_params(batch, n_groups), self.augment.same_params(batch, n_groups)
+    def pair(
+        self, batch: torch.Tensor, n_groups: int = 1, seed: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views with one draw per group: all of the first view, then all of the second.
+
+        ``seed``: both from a fresh generator on the batch's device seeded by it; ``None``:
+        from the augmentation's own generator.
+        """
+        g = None if seed is None else torch.Generator(batch.device).manual_seed(seed)
+        aug = self.augment
+        return aug.same_params(batch, n_groups, g), aug.same_params(batch, n_groups, g)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.augment.state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.augment.load_state_dict(state)
 
     def __repr__(self) -> str:
         return f"DeviceSameParams({self.augment})"

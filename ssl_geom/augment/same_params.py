@@ -7,8 +7,10 @@ Every transform here has the same two entry points, so no caller needs to know w
 holds:
 
 * ``t(batch)``: one fresh draw for the whole normalised ``(B, C, H, W)`` batch;
-* ``t.pair(batch, n_groups)``: CARE's two views, one draw per view and per group of
-  ``B / n_groups`` consecutive rows.
+* ``t.pair(batch, n_groups, seed=None)``: CARE's two views, one draw per view and per group
+  of ``B / n_groups`` consecutive rows; ``seed`` (an int) draws them from a source seeded by it
+  instead of the transform's own, which is how a process other than rank 0 gets draws of its
+  own (:mod:`ssl_geom.rank_draws`).
 
 :class:`SameParams` implements ``pair`` with a loop over the groups (draws in the order
 first view of group 0, second view of group 0, first view of group 1, ...);
@@ -23,6 +25,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torchvision.transforms import v2
+
+from ssl_geom.rank_draws import seeded_cpu_rng
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,16 +48,35 @@ class SameParams(ABC):
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """``batch`` under one fresh draw, applied identically to every row."""
 
-    def pair(self, batch: torch.Tensor, n_groups: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def pair(
+        self, batch: torch.Tensor, n_groups: int = 1, seed: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Two views of ``batch``, each group of ``len(batch) / n_groups`` rows with its own draw.
 
         Draws per group, first view then second: the order CARE's seeded runs depend on.
+        ``seed``: draw from the CPU generator seeded by it (restored afterwards), where the
+        ``transforms.v2`` ops draw their parameters; ``None``: from it as it stands.
         """
         first, second = [], []
-        for chunk in batch.split(group_size(len(batch), n_groups)):
-            first.append(self(chunk))
-            second.append(self(chunk))
+        with seeded_cpu_rng(seed):
+            for chunk in batch.split(group_size(len(batch), n_groups)):
+                first.append(self(chunk))
+                second.append(self(chunk))
         return torch.cat(first), torch.cat(second)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The state of the transform's own random source, for checkpoints (none here: the
+        global RNG, which nothing restores)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue the random source saved by :meth:`state_dict`."""
+        if state:
+            raise ValueError(
+                f"{type(self).__name__} draws from the global RNG and keeps no state, but a "
+                f"saved generator state was given (devices {sorted(state)}): the checkpoint was "
+                "written with device augmentation; resume with the same data.augment_on"
+            )
 
 
 class CallableSameParams(SameParams):

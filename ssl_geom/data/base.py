@@ -36,13 +36,19 @@ from ssl_geom.data.datasets import (
     SSLViewDataset,
 )
 from ssl_geom.data.errors import UnreadableFilesError
-from ssl_geom.data.sources import ImageSource, Sample, random_subset, unreadable_samples
+from ssl_geom.data.sources import (
+    ImageSource,
+    Sample,
+    hold_out,
+    random_subset,
+    unreadable_samples,
+)
 from ssl_geom.global_batch import per_process_batch_size
 from ssl_geom.symmetry import SymmetryName
 
 TrainViews = Literal["simclr", "none", SymmetryName]
 TRAIN_VIEWS: tuple[str, ...] = ("simclr", "none", *GROUP_VIEWS)
-Split = Literal["train", "test"]
+Split = Literal["train", "val", "test"]
 
 ROOT_ENV = "SSL_GEOM_DATA"
 
@@ -82,6 +88,12 @@ class SSLDataModule(L.LightningDataModule):
             0.2-1, jitter s=0.5, 5x5 blur; the CARE ImageNet-100 code's); None = the
             dataset's SimCLR default. Only with ``train_views="simclr"``.
         max_train_samples / max_eval_samples: seeded random subsets for quick runs (None = all).
+        val_samples: hold out this many images of the labelled training split as a
+            validation split (the same images for every seed, disjoint from every training
+            subset; :func:`~ssl_geom.data.sources.hold_out`): :meth:`val_dataloader` then
+            serves it instead of the test split, so a choice made on validation never reads
+            the test split. ``None`` (default): no validation split; validation reads the
+            test split, as these datasets have no validation split of their own.
         pin_memory: default: CUDA is available.
         persistent_workers: default: ``num_workers > 0``.
         verify: read every sample once in :meth:`setup` (``num_workers`` threads) and raise
@@ -134,6 +146,7 @@ class SSLDataModule(L.LightningDataModule):
         verify: bool = False,
         rotation_order: int = 4,
         augment_on: AugmentOn = "loader",
+        val_samples: int | None = None,
     ) -> None:
         super().__init__()
         self.augmentation = Augmentation(
@@ -167,6 +180,7 @@ class SSLDataModule(L.LightningDataModule):
             ("batch_size", batch_size),
             ("max_train_samples", max_train_samples),
             ("max_eval_samples", max_eval_samples),
+            ("val_samples", val_samples),
         ):
             if value is not None and value < 1:
                 raise ValueError(f"{arg} must be >= 1 (or None for all), got {value}")
@@ -191,6 +205,7 @@ class SSLDataModule(L.LightningDataModule):
         self.strength = strength
         self.max_train_samples = max_train_samples
         self.max_eval_samples = max_eval_samples
+        self.val_samples = val_samples
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = (
             self.num_workers > 0 if persistent_workers is None else persistent_workers
@@ -229,9 +244,22 @@ class SSLDataModule(L.LightningDataModule):
             and isinstance(batch[0], torch.Tensor)
             and batch[0].dtype == torch.uint8
         ):
-            views = self.augmentation.device_views(batch[0], self.n_views, self.include_original)
+            views = self.augmentation.device_views(
+                batch[0], self.n_views, self.include_original, rank=self.trainer.global_rank
+            )
             return views, batch[1]
         return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: where the device views' random draws stand (resumed runs
+        draw on from there, :meth:`~ssl_geom.augment.Augmentation.state_dict`)."""
+        if self.augment_on != "device":
+            return {}
+        return {"augmentation": self.augmentation.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "augmentation" in state_dict:
+            self.augmentation.load_state_dict(state_dict["augmentation"])
 
     # ----------------------------------------------------------------- subclass hooks
     def _locate(self) -> Path:
@@ -291,6 +319,9 @@ class SSLDataModule(L.LightningDataModule):
         folder = self._locate()
         rank_zero_info(f"{self.name}: reading {folder.resolve()}")
         train = self._read_split(folder, "train")
+        held_out: dict[str, ImageSource] = {}
+        if self.val_samples is not None:
+            train, held_out["val"] = hold_out(train, self.val_samples)
         unlabeled = self._read_unlabeled(folder)
         ssl_train = (
             train
@@ -303,6 +334,7 @@ class SSLDataModule(L.LightningDataModule):
             "test": random_subset(
                 self._read_split(folder, "test"), self.max_eval_samples, self.seed + 1
             ),
+            **held_out,
         }
         if self.verify:
             failures = unreadable_samples(sources.values(), max(1, self.num_workers))
@@ -310,9 +342,19 @@ class SSLDataModule(L.LightningDataModule):
                 raise UnreadableFilesError(self.name, failures)
         self._sources = sources
 
-    def source(self, split: Literal["ssl_train", "train", "test"]) -> ImageSource:
+    @property
+    def has_validation_split(self) -> bool:
+        """Whether :meth:`val_dataloader` serves held-out training images (``val_samples``)."""
+        return self.val_samples is not None
+
+    def source(self, split: Literal["ssl_train", "train", "val", "test"]) -> ImageSource:
         """The (possibly subsetted) image source of a split; runs :meth:`setup` if needed."""
         self.setup()
+        if split == "val" and not self.has_validation_split:
+            raise ValueError(
+                f"{self.name} has no validation split; set val_samples to hold out training "
+                "images for one"
+            )
         return self._sources[split]
 
     # ----------------------------------------------------------------- transforms
@@ -365,16 +407,18 @@ class SSLDataModule(L.LightningDataModule):
         sampler = SeededViewSampler(len(dataset), self.seed)
         return self._loader(dataset, sampler=sampler, drop_last=True)
 
-    def _eval_loader(self, split: Split) -> DataLoader:
+    def eval_loader(self, split: Split) -> DataLoader:
+        """``split`` with the eval transform, in file order."""
         return self._loader(EvalDataset(self.source(split), self.eval_transform()), shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
-        """The labelled held-out split (the test split: these datasets have no separate val)."""
-        return self._eval_loader("test")
+        """The validation split (``val_samples``), else the test split (these datasets have no
+        validation split of their own)."""
+        return self.eval_loader("val" if self.has_validation_split else "test")
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
+        return self.eval_loader("test")
 
     def train_eval_dataloader(self) -> DataLoader:
         """Labelled train split with the eval transform, in file order (for linear probes)."""
-        return self._eval_loader("train")
+        return self.eval_loader("train")

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ssl_geom.data.sources import ImageSource
+from ssl_geom.rank_draws import seeded_cpu_rng
 
 T = TypeVar("T")
 
@@ -44,19 +45,33 @@ class SSLViewDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[list[torch.Tensor], int]:
         index, seed = key
         image, labels = self.source[index]
-        # v2 ops draw from the default CPU generator. Seeding it directly and restoring its
-        # state costs ~3 us, against ~200 us for torch.manual_seed/fork_rng (which also visit
-        # every accelerator backend); the caller's RNG stream is left as it was.
-        generator = torch.random.default_generator
-        state = generator.get_state()
-        generator.manual_seed(seed)
-        try:
+        # v2 ops draw from the default CPU generator; the caller's RNG stream is left as it was.
+        with seeded_cpu_rng(seed):
             views = [self.view_transform(image) for _ in range(self.n_views)]
-        finally:
-            generator.set_state(state)
         if self.original_transform is not None:
             views.append(self.original_transform(image))
         return views, labels[0]
+
+
+class SeededEvalDataset(Dataset):
+    """``dataset[(i, seed)]`` -> ``(x, *labels)``: one random view drawn with ``seed``.
+
+    The labelled counterpart of :class:`SSLViewDataset` for a classifier trained on augmented
+    images (the linear evaluation's random-crop-and-flip protocol), keyed by the same seeded
+    sampler, so the views depend on the seed and the epoch only.
+    """
+
+    def __init__(self, source: ImageSource, transform: Transform) -> None:
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple:
+        image, labels = self.source[key[0]]
+        with seeded_cpu_rng(key[1]):
+            return (self.transform(image), *labels)
 
 
 class RawImageDataset(Dataset):

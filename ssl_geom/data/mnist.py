@@ -43,7 +43,7 @@ LABEL_SIGNATURES: dict[str, dict[Split, tuple[int, ...]]] = {
     "mnist": {"train": (5, 0, 4, 1, 9, 2, 1, 3, 1, 4), "test": (7, 2, 1, 0, 4, 1, 4, 9, 5, 9)},
     "fashion": {"train": (9, 0, 0, 3, 0, 2, 7, 2, 5, 5), "test": (9, 2, 1, 1, 6, 1, 4, 6, 5, 7)},
 }
-_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+VARIANT_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 
 # Fashion-MNIST's classes grouped into super-classes by garment type, its stand-in for CIFAR-100's
 # 20 coarse labels in the geometry paper's fine-vs-coarse label match (Cosentino et al., Fig. 6).
@@ -149,7 +149,7 @@ class MNISTDataModule(SSLDataModule):
         self.coarse_labels = coarse_labels
         self.num_coarse_classes = len(FASHION_SUPERCLASSES) if coarse_labels else None
         self.variant = variant
-        self.name = _NAMES[variant]
+        self.name = VARIANT_NAMES[variant]
         self.mean, self.std = _STATS[variant]
         self.flip_allowed = variant == "fashion"
         super().__init__(**kwargs)
@@ -218,10 +218,10 @@ class MNISTDataModule(SSLDataModule):
         if found is not None and found != self.variant:
             raise CorruptDatasetError(
                 label_path,
-                f"these are the official {_NAMES[found]} labels, but variant={self.variant!r} "
+                f"these are the official {VARIANT_NAMES[found]} labels, but variant={self.variant!r} "
                 f"({self.name}) was asked for",
                 f"point root at a {self.name} copy, or set variant={found!r} to train on "
-                f"{_NAMES[found]}",
+                f"{VARIANT_NAMES[found]}",
             )
         fine = labels.astype(np.int64)
         return ArraySource(

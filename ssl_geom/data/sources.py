@@ -136,6 +136,30 @@ def random_subset(source: ImageSource, max_samples: int | None, seed: int) -> Im
     return Subset(cast(Dataset[Sample], source), chosen.sort().values.tolist())
 
 
+#: Seed of the held-out validation split: fixed, so every run of a table (whatever its own
+#: seed) is validated on the same images.
+VALIDATION_SEED = 2**31 - 1
+
+
+def hold_out(source: ImageSource, n: int) -> tuple[ImageSource, ImageSource]:
+    """``(rest, held_out)``: ``n`` samples of ``source`` drawn with :data:`VALIDATION_SEED`,
+    and the others; both in file order, disjoint, together all of ``source``.
+
+    A validation split carved from the training split, so a hyper-parameter can be chosen
+    without reading the test split.
+    """
+    if n >= len(source):
+        raise ValueError(
+            f"val_samples={n} would hold out all {len(source)} training samples; "
+            f"use fewer than {len(source)}"
+        )
+    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    order = torch.randperm(len(source), generator=generator)
+    held, rest = order[:n].sort().values.tolist(), order[n:].sort().values.tolist()
+    data = cast(Dataset[Sample], source)  # structurally a map-style Dataset (see above)
+    return Subset(data, rest), Subset(data, held)
+
+
 def unreadable_samples(sources: Iterable[ImageSource], threads: int) -> list[tuple[str, str]]:
     """``(path, problem)`` for every sample of ``sources`` that fails to load.
 

@@ -13,7 +13,9 @@ containers is refused before any of its code could run.
 
 When a backbone name is configured as well, the checkpoint's weights must fit it exactly; a
 mismatch is reported with the first differing keys at construction, not as a shape error in
-the middle of an epoch.
+the middle of an epoch. Weights (and buffers) that are not all finite -- a pretraining that
+diverged, e.g. its ``on_exception.ckpt`` -- are refused, naming the first bad tensor: a
+classifier on NaN features scores chance, which would look like a (bad) result.
 """
 
 from __future__ import annotations
@@ -58,6 +60,28 @@ def _mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Te
     return "; ".join(parts)
 
 
+def _first_non_finite(state: Mapping[str, torch.Tensor]) -> str | None:
+    """``"name (k of n values)"`` of the first floating tensor with a NaN or inf, if any."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                return f"{name} ({bad} of {tensor.numel()} values are NaN or infinite)"
+    return None
+
+
+def _refuse_non_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise ValueError(
+            f"{source} holds non-finite weights, first {bad}: its pretraining diverged, and "
+            "features of these weights would score chance. Evaluate a checkpoint written "
+            "before the divergence (an earlier epoch=*.ckpt or last.ckpt of the run; "
+            "on_exception.ckpt keeps the state at the failure), or pretrain again with a lower "
+            "lr or a longer warm-up"
+        )
+
+
 def load_backbone(
     checkpoint: str | Path,
     backbone: str | None = None,
@@ -89,11 +113,12 @@ def load_backbone(
         # save_hyperparameters() would otherwise record instead of the method's (CARE then
         # fails reading hparams.n_split).
         found = contextvars.Context().run(load_method, path).backbone
+        _refuse_non_finite(found.state_dict(), f"the backbone of {path}")
         if backbone is None:
             return found.eval()
         state, source = found.state_dict(), f"the backbone of {path}"
     elif isinstance(payload, Mapping) and all(
-        isinstance(v, torch.Tensor) for v in payload.values()
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items()
     ):
         if backbone is None:
             raise ValueError(
@@ -105,8 +130,8 @@ def load_backbone(
     else:
         raise ValueError(
             f"{path} is neither a `lightning fit` checkpoint (a dict with 'state_dict' and "
-            f"'hyper_parameters') nor a backbone state dict (a dict of tensors); got "
-            f"{type(payload).__name__}"
+            "'hyper_parameters') nor a backbone state dict (a dict of parameter names to "
+            f"tensors); it holds {_describe(payload)}. Pass {_EXPECTED}"
         )
     model = build_backbone(backbone, **(backbone_kwargs or {}))
     difference = _mismatch(model.state_dict(), state)
@@ -117,5 +142,13 @@ def load_backbone(
             "checkpoint was trained with, or leave the name unset for a `lightning fit` "
             "checkpoint"
         )
+    _refuse_non_finite(state, source)
     model.load_state_dict(state)
     return model.eval()
+
+
+def _describe(payload: Mapping[Any, Any]) -> str:
+    """What a dict that is no checkpoint holds, for the error: its first keys and value types."""
+    shown = [f"{key!r}: {type(value).__name__}" for key, value in list(payload.items())[:4]]
+    more = f" and {len(payload) - 4} more" if len(payload) > 4 else ""
+    return "an empty dict" if not shown else f"{{{', '.join(shown)}{more}}}"

@@ -10,6 +10,10 @@ its subsets and transforms stay configured there) and decides what the classifie
   every epoch, in the same seeded order, which gives the same result (tests check it).
 - ``augment=True``: training batches are the dataset's own random views
   (``train_views``); the backbone must run every epoch, so nothing is cached.
+- ``augment="crop_flip"``: the official linear probes' protocol (MoCo's ``main_lincls.py``,
+  the CARE authors' probes): the labelled train split under a random resized crop and a
+  horizontal flip (:meth:`~ssl_geom.augment.Augmentation.crop_flip_transform`), drawn per
+  sample from the dataset's seed and the epoch; nothing is cached either.
 
 What is cached is what precedes every trainable part, as the LightningModule reports it
 through :class:`FrozenEncoder`: the readout's output vectors when the readout is parameter-free
@@ -28,15 +32,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sized
-from typing import Protocol, cast
+from typing import Literal, Protocol, cast
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import BatchSampler, DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from ssl_geom.data.base import Split, SSLDataModule
-from ssl_geom.data.datasets import EpochSeededSampler, EvalDataset
+from ssl_geom.data.datasets import (
+    EpochSeededSampler,
+    EvalDataset,
+    SeededEvalDataset,
+    SeededViewSampler,
+)
+
+#: ``augment`` values: the eval transform (False), the dataset's train views (True), or the
+#: official probes' random resized crop and flip.
+Augment = bool | Literal["crop_flip"]
 
 
 class FrozenEncoder(Protocol):
@@ -82,8 +95,9 @@ class LinearEvalData(L.LightningDataModule):
     Args:
         dataset: the DataModule that reads the images (its ``seed`` seeds the train order,
             its ``max_*_samples`` subset, its ``batch_size`` is the default batch size).
-        augment: train on the dataset's random views (its ``train_views``) instead of the
-            deterministic eval transform.
+        augment: ``False``: the deterministic eval transform; ``True``: the dataset's random
+            views (its ``train_views``); ``"crop_flip"``: random resized crops and flips of
+            the labelled train split, the official probes' protocol (module docstring).
         cache_features: with ``augment=False``, extract the frozen features once.
         cache_max_gib: largest cache (train + test, float32) kept in memory; above it the
             backbone runs every epoch instead.
@@ -95,7 +109,7 @@ class LinearEvalData(L.LightningDataModule):
     def __init__(
         self,
         dataset: SSLDataModule,
-        augment: bool = False,
+        augment: Augment = False,
         cache_features: bool = True,
         cache_max_gib: float = 4.0,
         batch_size: int | None = None,
@@ -106,13 +120,18 @@ class LinearEvalData(L.LightningDataModule):
                 f"dataset must be an ssl_geom SSLDataModule (e.g. ssl_geom.data.MNISTDataModule),"
                 f" got {type(dataset).__name__}"
             )
+        if augment not in (False, True, "crop_flip"):
+            raise ValueError(
+                f"unknown augment {augment!r}; expected false (the eval transform), true (the "
+                "dataset's train views) or 'crop_flip' (random resized crop and flip)"
+            )
         if augment and cache_features:
             raise ValueError(
-                "augment=True draws new random views every epoch, so their features cannot be "
-                "cached; set cache_features=false (or augment=false for the deterministic "
-                "eval transform)"
+                f"augment={augment!r} draws new random views every epoch, so their features "
+                "cannot be cached; set cache_features=false (or augment=false for the "
+                "deterministic eval transform)"
             )
-        if augment and dataset.train_views == "none":
+        if augment is True and dataset.train_views == "none":
             raise ValueError(
                 "augment=True but the dataset's train_views='none' is not an augmentation; "
                 "set dataset train_views (e.g. 'simclr') or augment=false"
@@ -171,7 +190,7 @@ class LinearEvalData(L.LightningDataModule):
             return False
         if not self._cache_decided:
             self._cache_decided = True
-            n = len(self.dataset.source("train")) + len(self.dataset.source("test"))
+            n = sum(len(self.dataset.source(split)) for split in self._eval_splits())
             per_sample = math.prod(self._encoder().frozen_feature_shape())
             gib = n * per_sample * 4 / 2**30
             if gib > self.cache_max_gib:
@@ -185,20 +204,20 @@ class LinearEvalData(L.LightningDataModule):
                 rank_zero_info(f"caching frozen features: {n} samples, {gib:.3f} GiB")
         return self.cache_features
 
-    def features(self, split: str) -> TensorBatches:
-        """Frozen features and labels of ``split`` (``"train"``/``"test"``, eval transform).
+    def _eval_splits(self) -> tuple[Split, ...]:
+        """The splits whose features are cached: train, test and the validation split if any."""
+        return ("train", "val", "test") if self.dataset.has_validation_split else ("train", "test")
+
+    def features(self, split: Split) -> TensorBatches:
+        """Frozen features and labels of ``split`` (``"train"``/``"val"``/``"test"``, eval
+        transform).
 
         Extracted on first use (one backbone pass on the module's device) and kept.
         """
         if split not in self._cache:
             encoder = self._encoder()
-            loader = (
-                self.dataset.train_eval_dataloader()
-                if split == "train"
-                else self.dataset.test_dataloader()
-            )
             rows, labels = [], []
-            for batch in loader:
+            for batch in self.dataset.eval_loader(split):
                 rows.append(encoder.frozen_features(batch[0]).cpu())
                 labels.append(batch[1])
             self._cache[split] = TensorBatches(torch.cat(rows), torch.cat(labels))
@@ -206,8 +225,11 @@ class LinearEvalData(L.LightningDataModule):
 
     # ----------------------------------------------------------------- loaders
     def _batches(self, dataset: Dataset, shuffle: bool, tensors: bool) -> DataLoader:
-        n = len(cast(Sized, dataset))  # both callers pass a map-style dataset
-        sampler = SeededPermutation(n, self.dataset.seed) if shuffle else range(n)
+        n = len(cast(Sized, dataset))  # every caller passes a map-style dataset
+        sampler: Sampler | range = SeededPermutation(n, self.dataset.seed) if shuffle else range(n)
+        return self._loader(dataset, sampler, tensors)
+
+    def _loader(self, dataset: Dataset, sampler: Sampler | range, tensors: bool) -> DataLoader:
         batches = BatchSampler(sampler, self.batch_size, drop_last=False)
         if tensors:  # one slice per batch, in this process
             return DataLoader(dataset, batch_size=None, sampler=batches)
@@ -226,13 +248,17 @@ class LinearEvalData(L.LightningDataModule):
         return self._batches(images, shuffle, tensors=False)
 
     def train_dataloader(self) -> DataLoader:
+        if self.augment == "crop_flip":
+            source = self.dataset.source("train")
+            views = SeededEvalDataset(source, self.dataset.augmentation.crop_flip_transform())
+            return self._loader(views, SeededViewSampler(len(source), self.dataset.seed), False)
         if self.augment:
             return self.dataset.train_dataloader()
         return self._split_loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        """The test split (these datasets have no separate validation split)."""
-        return self._split_loader("test", shuffle=False)
+        """The dataset's validation split (``val_samples``), else its test split."""
+        return self._split_loader("val" if self.dataset.has_validation_split else "test", False)
 
     def test_dataloader(self) -> DataLoader:
         return self._split_loader("test", shuffle=False)

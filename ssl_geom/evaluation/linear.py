@@ -35,6 +35,17 @@ use over seeds. Accuracies are fractions in [0, 1].
 The data comes from :class:`~ssl_geom.evaluation.LinearEvalData`, which caches the frozen
 features when the training transform is deterministic; batches hold either images or those
 features, told apart by their number of dimensions (images are ``(B, C, H, W)``).
+
+No accuracy from a run that did not do what it says:
+
+- a checkpoint with non-finite weights (a diverged pretraining) is refused when it is loaded
+  (:func:`~ssl_geom.evaluation.load_backbone`);
+- a non-finite training loss, or non-finite features or logits in validation or test, stop
+  the evaluation with :class:`~ssl_geom.methods.DivergedError` before anything is logged
+  (recorded on the device each step, read at epoch ends, as pretraining does:
+  :mod:`ssl_geom.methods.divergence`);
+- ``validate``/``test`` outside ``fit`` (``lightning test`` without ``--ckpt_path``) score
+  only classifiers that were trained: in this process, or by the checkpoint they load.
 """
 
 from __future__ import annotations
@@ -55,10 +66,14 @@ from ssl_geom.backbones.readout import GlobalPoolReadout, GridPoolReadout, Reado
 from ssl_geom.evaluation.checkpoint import load_backbone
 from ssl_geom.evaluation.data import LinearEvalData
 from ssl_geom.evaluation.heads import ClassifierBank
+from ssl_geom.methods.divergence import DivergedError, DivergenceMonitor
 from ssl_geom.protocols import attached_datamodule
 
 OptimizerName = Literal["adam", "sgd"]
 FEATURE_NORM_EPS = 1e-10
+# Training steps between reads of the device-side divergence record (one synchronisation
+# each); it is also read at every epoch end, before validation and before a checkpoint.
+DIVERGENCE_CHECK_EVERY_N_STEPS = 50
 ReadoutName = Literal["backbone", "global_pool", "grid_pool"]
 
 
@@ -201,6 +216,13 @@ class LinearEval(L.LightningModule):
         self.knn_acc = MulticlassAccuracy(num_classes, average="micro")
         self._frozen_shape: tuple[int, ...] | None = None
         self._bank: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._divergence = DivergenceMonitor()
+        # Whether every feature and logit of the current validation/test epoch was finite:
+        # a device flag (no synchronisation per step), read once at the epoch's end.
+        self._finite = torch.ones((), dtype=torch.bool)
+        # Optimizer steps the classifiers have had: in this process, or in the run that wrote
+        # the checkpoint they were loaded from.
+        self.trained_steps = 0
 
     def _build_readout(self) -> Readout:
         if self.hparams.readout == "global_pool":
@@ -254,6 +276,25 @@ class LinearEval(L.LightningModule):
         return self.feature_norm(features.float())
 
     # ------------------------------------------------------------------ checks before fitting
+    def require_trained(self, subcommand: str) -> None:
+        """Refuse to score classifiers that were never trained (``validate`` or ``test``).
+
+        Trained means: by ``fit`` in this process, or by the run whose checkpoint was loaded
+        (``--ckpt_path``). The CLI calls this before building anything; the hooks below again
+        before the first batch, for ``Trainer.test(model)`` from Python.
+        """
+        if self.trained_steps:
+            return
+        metric = "val_acc" if subcommand == "validate" else "test_acc"
+        raise ValueError(
+            f"{subcommand} would score {self.hparams.n_classifiers} linear classifiers that were "
+            f"never trained (their accuracy is chance, yet printed as linear/{metric}). Train "
+            "them first with `lightning fit --config <linear config> --model.init_args."
+            f"checkpoint <run>`, then `lightning {subcommand}` the same config with --ckpt_path "
+            "<that evaluation's log_dir>/checkpoints/last.ckpt; from Python, "
+            "evaluate_checkpoint() does both"
+        )
+
     def setup(self, stage: str) -> None:
         data = attached_datamodule(self.trainer)
         if not isinstance(data, LinearEvalData):
@@ -286,23 +327,33 @@ class LinearEval(L.LightningModule):
             return None
         losses = self.classifiers.losses(self.head_input(features[keep]), y[keep])
         self.log("linear/train_loss", losses.mean(), on_step=False, on_epoch=True)
+        lr = float(self.trainer.optimizers[0].param_groups[0]["lr"])
+        self._divergence.record({"linear/train_loss": losses.sum()}, self.global_step, lr)
         return losses.sum()  # each classifier gets exactly its own gradient
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         features = self._classifier_input(batch[0])
-        heads = self.classifiers(self.head_input(features))
+        heads = self._checked_heads(features)
         for metric, head in zip(_accuracies(self.val_acc), heads, strict=True):
             metric.update(head, batch[1])
 
     def on_validation_epoch_end(self) -> None:
+        self._check_finite("validation")
         self._log_accuracies(self.val_acc, "val")
 
     def on_test_start(self) -> None:
+        self.require_trained("test")
         self._bank = self._knn_bank()
+        if not bool(torch.isfinite(self._bank[0]).all()):
+            raise DivergedError(
+                "the kNN bank (the frozen backbone's features of the train split) is not "
+                "finite; no accuracy is reported. The pretrained weights are finite, so the "
+                "features overflow: evaluate another checkpoint of the run"
+            )
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         features, y = self._classifier_input(batch[0]), batch[1]
-        heads = self.classifiers(self.head_input(features))
+        heads = self._checked_heads(features)
         for metric, head in zip(_accuracies(self.test_acc), heads, strict=True):
             metric.update(head, y)
         if self._bank is None:
@@ -319,10 +370,62 @@ class LinearEval(L.LightningModule):
         self.knn_acc.update(predicted, y)
 
     def on_test_epoch_end(self) -> None:
+        self._check_finite("test")
         self._log_accuracies(self.test_acc, "test")
         self.log("knn/test_acc", self.knn_acc.compute())
         self.knn_acc.reset()
         self._bank = None
+
+    # ------------------------------------------------------------------ finiteness
+    def _checked_heads(self, features: torch.Tensor) -> torch.Tensor:
+        """The classifiers' logits; notes on the device whether they and ``features`` are finite."""
+        heads = self.classifiers(self.head_input(features))
+        finite = torch.isfinite(features).all() & torch.isfinite(heads).all()
+        self._finite = self._finite.to(finite.device) & finite
+        return heads
+
+    def _check_finite(self, stage: str) -> None:
+        """Raise before an epoch's accuracies are logged if any feature or logit was not finite."""
+        finite, self._finite = bool(self._finite), torch.ones((), dtype=torch.bool)
+        if not finite:
+            raise DivergedError(
+                f"non-finite features or classifier outputs in the {stage} epoch: the "
+                f"evaluation stopped before reporting accuracy (linear/"
+                f"{'val' if stage == 'validation' else 'test'}_acc). The loaded weights are "
+                "finite, so the frozen features overflow or the classifiers diverged: lower the "
+                "lr (model.init_args.lr), set standardize: true, or evaluate another checkpoint"
+            )
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._divergence.pending >= DIVERGENCE_CHECK_EVERY_N_STEPS:
+            self._divergence.check()
+
+    def on_train_epoch_end(self) -> None:
+        self._divergence.check()
+
+    def on_validation_start(self) -> None:
+        if self.trainer.state.fn == "validate":
+            self.require_trained("validate")
+        self._divergence.check()
+
+    def on_train_end(self) -> None:
+        self._divergence.check()
+        self.trained_steps = self.trainer.global_step
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse to write the classifiers of a diverged evaluation."""
+        self._divergence.check()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Classifiers loaded to be scored must have been trained by the checkpoint's run."""
+        self.trained_steps = int(checkpoint.get("global_step", 0))
+        fitting = self._trainer is not None and self._trainer.state.fn == "fit"
+        if not self.trained_steps and not fitting:
+            raise ValueError(
+                "the LinearEval checkpoint being loaded was written before any training step "
+                "(global_step 0): its classifiers are untrained and would score chance. Pass "
+                "the last.ckpt of a finished `lightning fit` of the linear config"
+            )
 
     def _log_accuracies(self, metrics: nn.ModuleList, stage: str) -> None:
         accuracies = torch.stack([metric.compute() for metric in _accuracies(metrics)])

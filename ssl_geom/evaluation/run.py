@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 
 from ssl_geom.data.base import SSLDataModule
-from ssl_geom.evaluation.data import LinearEvalData
+from ssl_geom.evaluation.data import Augment, LinearEvalData
 from ssl_geom.evaluation.linear import LinearEval
 
 
@@ -21,7 +21,7 @@ def evaluate_checkpoint(
     checkpoint: str | Path,
     dataset: SSLDataModule,
     max_epochs: int = 100,
-    augment: bool = False,
+    augment: Augment = False,
     cache_features: bool = True,
     batch_size: int | None = None,
     trainer_kwargs: dict[str, Any] | None = None,
@@ -31,7 +31,9 @@ def evaluate_checkpoint(
 
     Returns the values logged at test time (fractions in [0, 1]): ``linear/test_acc`` (mean
     over the classifiers), ``linear/test_acc_std``, ``linear/test_acc_<i>`` and
-    ``knn/test_acc``. ``batch_size`` overrides the dataset's. ``linear_kwargs`` go to :class:`LinearEval` (``n_classifiers``,
+    ``knn/test_acc``; when ``dataset`` holds out a validation split (``val_samples``), also
+    the trained classifiers' ``linear/val_acc`` (and ``_std``, ``_<i>``) on it, which is what
+    a choice between protocols or pretrained runs may read. ``batch_size`` overrides the dataset's. ``linear_kwargs`` go to :class:`LinearEval` (``n_classifiers``,
     ``optimizer``, ``lr``, ...); ``trainer_kwargs`` to the ``Trainer`` (default: no logger,
     no checkpoints, no progress bar, CPU-or-GPU as Lightning picks).
     """
@@ -54,5 +56,10 @@ def evaluate_checkpoint(
     }
     trainer = L.Trainer(**settings)
     trainer.fit(model, datamodule=data)
+    metrics: dict[str, float] = {}
+    if dataset.has_validation_split:
+        validated = trainer.validate(model, datamodule=data, verbose=False)
+        metrics.update({name: float(value) for name, value in validated[0].items()})
     results = trainer.test(model, datamodule=data, verbose=False)
-    return {name: float(value) for name, value in results[0].items()}
+    metrics.update({name: float(value) for name, value in results[0].items()})
+    return metrics

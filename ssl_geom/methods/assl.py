@@ -108,7 +108,7 @@ class ASSL(FiberSSL):
         with torch.no_grad():
             original = self.backbone(views[-1])
         prepared1, prepared2 = self.bundles.prepare(z1), self.bundles.prepare(z2)
-        base = self.bundles.base(prepared1)
+        base = self.bundles.base(prepared1, self.draw_generator(prepared1.device))
         return (
             self.bundles.gather(prepared1, base),
             self.bundles.gather(prepared2, base),

@@ -60,6 +60,10 @@ How a subclass plugs in
 4. Extra trainable modules assigned as attributes are optimised with the backbone
    (frozen ones, ``requires_grad=False``, are skipped); override :meth:`ssl_modules`
    to change that set.
+5. Random draws of a step (fiber positions, augmentation pairs) take their source from
+   :meth:`draw_generator` / :meth:`draw_seed`: ``None`` on rank 0 (draw as before, from the
+   global RNG), a source of its own on every other rank, seeded by the run's seed, the rank
+   and the step, whose step count is saved in checkpoints (:mod:`ssl_geom.rank_draws`).
 
 ``batch_size`` is the *global* batch, the paper's (the CLI links it from ``data.batch_size``);
 each of the ``world_size`` processes trains on ``batch_size / world_size`` samples
@@ -99,6 +103,7 @@ from ssl_geom.methods.optim import (
 )
 from ssl_geom.methods.probe import OnlineProbe, ProbeAccuracy
 from ssl_geom.protocols import ProvidesBatchSize, attached_datamodule
+from ssl_geom.rank_draws import RankDraws
 
 OptimizerName = Literal["lars", "sgd", "adam", "adamw"]
 ScheduleName = Literal["warmup_cosine", "constant"]
@@ -255,6 +260,7 @@ class SSLMethod(L.LightningModule):
             self.probe_val_acc = ProbeAccuracy()
             self.probe_test_acc = ProbeAccuracy()
         self._divergence = DivergenceMonitor()
+        self._draws = RankDraws()
 
     # ------------------------------------------------------------------ memory format
     def configure_model(self) -> None:
@@ -299,6 +305,17 @@ class SSLMethod(L.LightningModule):
             for name, m in self.named_children()
             if name != "probe" and not name.startswith("probe_")
         ]
+
+    def draw_seed(self) -> int | None:
+        """The seed of this step's random draws: ``None`` on rank 0, its own on other ranks.
+
+        Call it once per training step (it counts the steps); see :mod:`ssl_geom.rank_draws`.
+        """
+        return self._draws.next_seed(self.global_rank)
+
+    def draw_generator(self, device: torch.device) -> torch.Generator | None:
+        """:meth:`draw_seed` as a generator on ``device`` (``None``: the global RNG)."""
+        return self._draws.next_generator(self.global_rank, device)
 
     # ------------------------------------------------------------------ forward passes
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -417,8 +434,14 @@ class SSLMethod(L.LightningModule):
         self._check_divergence()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse to write a checkpoint of a diverged run (runs before the file is written)."""
+        """Refuse to write a checkpoint of a diverged run (runs before the file is written);
+        save how many steps drew random numbers (so a resumed run draws on from there)."""
         self._check_divergence()
+        checkpoint["rank_draws"] = self._draws.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rank_draws" in checkpoint:
+            self._draws.load_state_dict(checkpoint["rank_draws"])
 
     # ------------------------------------------------------------------ optimisation
     def global_batch_size(self) -> int | None:

@@ -13,8 +13,17 @@ same-parameters transform, so one step draws ``n_split`` pairs. CARE receives it
 ``same_params_transform``: the DataModule's :class:`~ssl_geom.augment.Augmentation`
 (``datamodule.augmentation``; the CLI links it) or any ``t(batch)`` drawing one set of
 parameters per call. The authors' public code instead draws one pair for the whole batch;
-``shared_pair_across_chunks=True`` reproduces that. ``n_split`` must divide the per-process
-batch size.
+``shared_pair_across_chunks=True`` reproduces that (one pair per process under DDP).
+
+The chunks are chunks of the *global* batch, at every world size: a chunk holds
+``batch_size / n_split`` originals whether the run has 1 process or 64, as in Algorithm 1
+and the authors' CIFAR code, which split the whole batch. Each of the ``world_size``
+processes holds ``n_split / world_size`` whole chunks (a world size that does not divide
+``n_split`` is refused in ``setup``, naming the fix), computes ``L_equi`` on them and logs
+their mean; every process holds as many chunks, so the mean over processes, and the gradient
+DDP averages, are those of the mean over all ``n_split`` chunks. Each chunk's pair is drawn
+by the process that holds it: rank 0 from the transform's own source, every other rank from
+one seeded by the run's seed, its rank and the step (:mod:`ssl_geom.rank_draws`).
 
 Two settings of the authors' ImageNet-100 code (github.com/Sharut/CARE, commit 28718be,
 ``imagenet100/main.py``), where the paper is silent: ``equivariance_batch_size`` computes
@@ -67,14 +76,15 @@ class CARE(SSLMethod):
         gather_distributed: SimCLR base: negatives from all processes under DDP.
         equivariance_weight: ``λ`` (0.01 CIFAR-10 / STL10, 0.001 CIFAR-100; 0.005 SimCLR
             and 0.01 MoCo on ImageNet-100).
-        n_split: chunks per batch for the equivariance term (16 / 4 / 8 for CIFAR-10 /
-            CIFAR-100 / STL10); must divide the per-process batch size.
+        n_split: chunks of the global batch for the equivariance term (16 / 4 / 8 for
+            CIFAR-10 / CIFAR-100 / STL10), each of ``batch_size / n_split`` originals at any
+            world size; must divide the batch size, and the world size must divide it.
         shared_pair_across_chunks: one augmentation pair for all chunks (public code)
             instead of one per chunk (paper).
         equivariance_batch_size: originals of the *global* batch (like ``data.batch_size``)
             that ``L_equi`` uses: each process takes the first ``equivariance_batch_size /
-            world_size`` of its batch; ``None`` = all. ``n_split`` must divide the
-            per-process count instead of the batch size.
+            world_size`` of its batch; ``None`` = all. ``n_split`` then chunks this global
+            count (and must divide it) instead of the batch size.
         equivariance_views: which of the augmentation's same-parameters transforms
             (:meth:`~ssl_geom.augment.Augmentation.same_params`) makes the pair: ``"simclr"``
             (the train views' augmentations, Algorithm 1), ``"photometric"`` (no crop, no
@@ -192,23 +202,39 @@ class CARE(SSLMethod):
         n_split = self.hparams.n_split
         if batch_size is not None and batch_size % n_split != 0:
             raise ValueError(
-                f"CARE n_split={n_split} must divide the batch size {batch_size} (global at "
-                "construction, each process's share in setup; each chunk shares one "
-                "augmentation pair); pick a divisor of the batch size"
+                f"CARE n_split={n_split} must divide the batch size {batch_size} (the global "
+                "batch: each of its n_split chunks shares one augmentation pair); pick a "
+                "divisor of the batch size"
             )
+
+    def _world_size(self) -> int:
+        return self._trainer.world_size if self._trainer is not None else 1
+
+    def local_chunks(self) -> int:
+        """The chunks this process holds: ``n_split / world_size``, all of the same size.
+
+        A chunk is ``1 / n_split`` of the global (equivariance) batch at every world size, so
+        a world size that cannot give every process whole chunks is refused.
+        """
+        n_split, world = self.hparams.n_split, self._world_size()
+        if n_split % world:
+            divisors = [d for d in range(1, n_split + 1) if n_split % d == 0]
+            raise ValueError(
+                f"CARE n_split={n_split} chunks of the global batch cannot be shared by "
+                f"world_size={world} processes (devices x num_nodes): every process must hold "
+                f"whole chunks, n_split / world_size of them. Train on a number of processes "
+                f"that divides {n_split} ({', '.join(map(str, divisors))}), or set n_split to a "
+                f"multiple of {world} (smaller chunks, so another equivariance objective)"
+            )
+        return n_split // world
 
     def equivariance_rows(self, n: int) -> int:
         """How many of a process's ``n`` originals ``L_equi`` uses (the first ones)."""
         total = self.hparams.equivariance_batch_size
         if total is None:
             return n
-        world = self._trainer.world_size if self._trainer is not None else 1
-        if total % world or (total // world) % self.hparams.n_split:
-            raise ValueError(
-                f"equivariance_batch_size={total} must split into {world} processes of a "
-                f"multiple of n_split={self.hparams.n_split} originals each; use a multiple "
-                f"of {world * self.hparams.n_split}"
-            )
+        world = self._world_size()
+        self.local_chunks()  # whole chunks per process; then world divides total too
         rows = total // world
         if rows > n:
             raise ValueError(
@@ -222,10 +248,12 @@ class CARE(SSLMethod):
             self.momentum_encoder.check_batch_size(self.per_process_batch_size())
         if stage != "fit" or not self.uses_equivariance:
             return
+        self.local_chunks()
+        per_process = self.per_process_batch_size()
         if self.hparams.equivariance_batch_size is None:
-            self._check_n_split(self.per_process_batch_size())
-        else:
-            self.equivariance_rows(self.hparams.equivariance_batch_size // self.trainer.world_size)
+            self._check_n_split(self.global_batch_size())
+        elif per_process is not None:
+            self.equivariance_rows(per_process)
         dm = attached_datamodule(self.trainer)
         if isinstance(dm, ProvidesIncludeOriginal) and dm.include_original is False:
             raise ValueError(
@@ -249,17 +277,21 @@ class CARE(SSLMethod):
 
     # ------------------------------------------------------------------ views
     def equivariance_views(self, originals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(ã1(x), ã2(x))`` with one pair per chunk (or one for all chunks when shared)."""
+        """``(ã1(x), ã2(x))`` with one pair per chunk (or one for all chunks when shared).
+
+        ``originals`` are this process's; it holds :meth:`local_chunks` chunks of them.
+        """
         t = self._pair_transform()
-        n, n_split = originals.shape[0], self.hparams.n_split
-        if n % n_split != 0:
+        n, chunks = originals.shape[0], self.local_chunks()
+        if n % chunks != 0:
             raise ValueError(
-                f"CARE n_split={n_split} must divide the batch size {n}; "
+                f"CARE's {chunks} chunks per process (n_split={self.hparams.n_split} over "
+                f"{self._world_size()} processes) must divide the process's batch of {n}; "
                 "pick a divisor or drop incomplete batches (drop_last=True)"
             )
-        groups = 1 if self.hparams.shared_pair_across_chunks else n_split
+        groups = 1 if self.hparams.shared_pair_across_chunks else chunks
         with torch.no_grad():
-            return t.pair(originals, groups)
+            return t.pair(originals, groups, seed=self.draw_seed())
 
     # ------------------------------------------------------------------ loss
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
@@ -296,7 +328,9 @@ class CARE(SSLMethod):
             x1, x2 = self.equivariance_views(originals[: self.equivariance_rows(len(originals))])
             e1 = F.normalize(self.project(x1)[1], dim=1)
             e2 = F.normalize(self.project(x2)[1], dim=1)
-            terms["equivariance"] = orthogonal_equivariance_loss(e1, e2, n_split=hp.n_split)
+            terms["equivariance"] = orthogonal_equivariance_loss(
+                e1, e2, n_split=self.local_chunks()
+            )
         weight = {
             "info_nce": hp.info_nce_weight,
             "invariance": hp.invariance_weight,
@@ -305,3 +339,19 @@ class CARE(SSLMethod):
         }
         loss = sum(weight[name] * value for name, value in terms.items())
         return SSLStepOutput(loss, map1, {k: v.detach() for k, v in terms.items()})
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_fit_start(self) -> None:
+        if self.momentum_encoder is not None:
+            self.momentum_encoder.refuse_synchronised_batch_norm()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Also save the pair transform's own random source (a resumed run draws on from it)."""
+        super().on_save_checkpoint(checkpoint)
+        if self._same_params is not None:
+            checkpoint["care_pair_draws"] = self._same_params.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        if self._same_params is not None and "care_pair_draws" in checkpoint:
+            self._same_params.load_state_dict(checkpoint["care_pair_draws"])

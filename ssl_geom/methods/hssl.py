@@ -185,7 +185,7 @@ class FiberSSL(SSLMethod):
             )
         z = self.backbone(views[0])
         prepared = self.bundles.prepare(z)
-        pairs = self.bundles.pairs(prepared)
+        pairs = self.bundles.pairs(prepared, self.draw_generator(prepared.device))
         return (
             self.bundles.gather(prepared, pairs.start1),
             self.bundles.gather(prepared, pairs.start2),

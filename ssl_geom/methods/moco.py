@@ -30,6 +30,17 @@ queries, so they cannot single out the positive, and the encoder users evaluate 
 a plain network. The single-device permutation comes from a generator seeded by a
 per-module seed and a call counter, both saved in checkpoints, so a resumed run draws
 the same permutations as an uninterrupted one. The contrastive logits are in float32.
+
+Shuffled BatchNorm makes MoCo a method *defined per world size*: on one device the key
+BatchNorms normalise ``bn_splits`` sub-batches, under DDP each process's share of the
+globally shuffled key batch (``batch_size / world_size`` keys), so runs on different GPU counts
+normalise keys over different numbers of samples (``tests/test_world_size_invariance.py`` pins
+this). ``shuffle_bn=False`` removes the difference: the key encoder's BatchNorm then sees the
+whole batch on one device and, with ``trainer.sync_batchnorm``, under DDP too. Lightning's
+``sync_batchnorm`` converts *every* BatchNorm, the key encoder's included, which would quietly
+turn shuffled BatchNorm into whole-batch BatchNorm; a run with both is refused at the start
+of fitting (set ``shuffle_bn: false`` to ask for that, as the CARE authors' ImageNet-100 code
+does by converting its whole model).
 """
 
 from __future__ import annotations
@@ -182,6 +193,22 @@ class MomentumQueue(nn.Module):
                 "pick a divisor of the batch size, or bn_splits=1 for whole-batch BatchNorm"
             )
 
+    def refuse_synchronised_batch_norm(self) -> None:
+        """Refuse a key encoder whose shuffled BatchNorm was converted to ``SyncBatchNorm``.
+
+        Lightning's ``trainer.sync_batchnorm`` converts every BatchNorm of the model before
+        training; in the key encoder that undoes the shuffled BatchNorm MoCo depends on.
+        """
+        if self.shuffle_bn and any(isinstance(m, nn.SyncBatchNorm) for m in self.modules()):
+            raise ValueError(
+                "trainer.sync_batchnorm=true converted MoCo's key encoder to SyncBatchNorm, which "
+                "normalises every key with the statistics of the whole batch and so undoes the "
+                "shuffled BatchNorm of shuffle_bn=true. Set model shuffle_bn: false to train with "
+                "synchronised whole-batch BatchNorm in the key encoder too (what the CARE "
+                "ImageNet-100 code does), or trainer.sync_batchnorm: false to keep MoCo's "
+                "shuffled BatchNorm"
+            )
+
     def get_extra_state(self) -> torch.Tensor:
         """Seed and call count of the single-device key permutation (saved in checkpoints)."""
         return torch.tensor([self._shuffle_seed, self._shuffle_calls], dtype=torch.long)
@@ -291,6 +318,9 @@ class MoCoV2(SSLMethod):
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.trainer.world_size == 1:
             self.momentum_encoder.check_batch_size(self.per_process_batch_size())
+
+    def on_fit_start(self) -> None:
+        self.momentum_encoder.refuse_synchronised_batch_norm()
 
     def ssl_step(self, views: list[torch.Tensor], batch_idx: int) -> SSLStepOutput:
         if len(views) < 2:

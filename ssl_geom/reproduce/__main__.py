@@ -44,29 +44,33 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1 (runs trained at once), got {args.workers}")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be >= 1 (the first N planned runs), got {args.limit}")
 
     out = args.out or Path("results") / args.table
+    # Setup errors (an unknown profile, a config that does not parse, an unwritable --out)
+    # are reported as one line; a run's own error is in its failure record, not raised here.
     try:
         if args.dry_run:
             print(dry_run(args.table, args.profile, out, args.experiments))
             return
+        result = sweep(
+            args.table,
+            args.profile,
+            out,
+            launcher=args.launcher,
+            submitit_options=SubmititOptions(
+                cluster=args.cluster,
+                partition=args.partition,
+                gpus_per_job=args.gpus_per_job,
+                timeout_min=args.timeout_min,
+            ),
+            limit=args.limit,
+            experiments=args.experiments,
+            workers=args.workers,
+        )
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"error: {error}") from None
-    result = sweep(
-        args.table,
-        args.profile,
-        out,
-        launcher=args.launcher,
-        submitit_options=SubmititOptions(
-            cluster=args.cluster,
-            partition=args.partition,
-            gpus_per_job=args.gpus_per_job,
-            timeout_min=args.timeout_min,
-        ),
-        limit=args.limit,
-        experiments=args.experiments,
-        workers=args.workers,
-    )
     print(result.table_path.read_text())
     print(f"table: {result.table_path}\nplot:  {result.plot_path}")
     if result.curves_path is not None:
@@ -75,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{result.finished} runs finished now, {result.skipped} were already done, "
         f"{len(result.failed)} failed, {len(result.busy)} being run elsewhere, "
         f"{len(result.missing)} rows without data, {result.left_out} records of older "
-        f"configurations left out; wall time {result.wall_time_s / 60:.1f} min"
+        f"configurations and {len(result.unreadable)} unreadable files left out; wall time "
+        f"{result.wall_time_s / 60:.1f} min"
     )
+    for file in result.unreadable:
+        print(f"  unreadable: {file.text()}")
     if result.failed:
         details = "\n".join(f"  {k}: {v}" for k, v in result.failure_messages.items())
         raise SystemExit(f"failed runs:\n{details}")

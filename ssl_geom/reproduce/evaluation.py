@@ -9,9 +9,8 @@
   (``"beside"``).
 
 The protocol of each dataset is a config of ``experiments/`` (epochs, batch size, optimiser,
-readout): ``schema.LINEAR_CONFIGS`` by default, ``linear_fashion_hssl.yaml`` (the H-SSL MNIST
-readout's spatial layout) for H-SSL Table 1 (``TableSpec.linear_configs``). It is read here so
-the command line and the tables cannot drift apart;
+readout): ``schema.LINEAR_CONFIGS``, or a table's own (``TableSpec.linear_configs``). It is
+read here so the command line and the tables cannot drift apart;
 the images and subsets are the pretraining DataModule's (the profile's budget). Datasets
 without a linear config (MNIST, Tiny ImageNet: no paper evaluates them linearly) get none.
 """

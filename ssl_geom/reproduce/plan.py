@@ -204,23 +204,17 @@ def plan_cells(
 
 
 def _check_row_keys(table: TableSpec, profile: Profile, rows: tuple[Row, ...]) -> None:
-    """A profile's per-row settings must name rows it plans, and give every row a seed."""
+    """A profile's per-row overrides must name rows it plans, and it must have seeds."""
     keys = {row.key for row in rows}
-    for name, per_row in (
-        ("row_seeds", profile.row_seeds),
-        ("row_overrides", profile.row_overrides),
-    ):
-        unknown = sorted(set(per_row) - keys)
-        if unknown:
-            raise ValueError(
-                f"profile {profile.name!r} of table {table.name!r} sets {name} for rows "
-                f"{unknown}, which it does not plan; its rows: {', '.join(sorted(keys))}"
-            )
-    empty = sorted(key for key in keys if not profile.seeds_of(key))
-    if empty:
+    unknown = sorted(set(profile.row_overrides) - keys)
+    if unknown:
         raise ValueError(
-            f"profile {profile.name!r} of table {table.name!r} gives rows {empty} no seeds; "
-            "give each row at least one seed (Profile.seeds or row_seeds)"
+            f"profile {profile.name!r} of table {table.name!r} sets row_overrides for rows "
+            f"{unknown}, which it does not plan; its rows: {', '.join(sorted(keys))}"
+        )
+    if not profile.seeds:
+        raise ValueError(
+            f"profile {profile.name!r} of table {table.name!r} has no seeds; give it at least one"
         )
 
 
@@ -233,12 +227,18 @@ def plan_runs(
     cell's config is parsed once; the seeds are applied to the parsed result (:func:`with_seed`),
     which the worker checks against a full parse before training.
     """
+    if profile.uses_selection is not None:
+        raise ValueError(
+            f"profile {profile.name!r} of table {table.name!r} trains {profile.uses_selection.methods}"
+            f" with the value table {profile.uses_selection.table!r} selects; apply that selection "
+            "first (ssl_geom.reproduce.selection.resolve_profile)"
+        )
     runs: list[RunSpec] = []
     # The table's linear configs in each config folder, read once for all its cells.
     protocols_by_folder: dict[Path, dict[str, Any]] = {}
     linear_configs = tuple(sorted(table.linear_configs.items()))
     for cell in plan_cells(table, profile, experiments):
-        seeds = profile.seeds_of(cell.row.key)
+        seeds = profile.seeds
         resolved = resolve_config(cell.config, (*cell.overrides, *seed_overrides(seeds[0])))
         protocols = None
         if table.linear_eval != "none":

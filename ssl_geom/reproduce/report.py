@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING
 
 from ssl_geom.io import write_atomic
 
-from .claims import TableRow, evaluate, render_claims
+from .claims import TableRow
+from .claims_section import claims_section
 from .evaluation import headline_caption
 from .plan import RunSpec
-from .records import FailureRecord, RunRecord
+from .protocol import protocol_lines
+from .records import UNREADABLE_FIX, FailureRecord, RunRecord, UnreadableFile
 from .schema import Profile, Row, TableSpec
+from .selection import SelectedSetting, selection_lines
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -159,11 +162,14 @@ def render_markdown(
     records: list[RunRecord] | None = None,
     failures: dict[str, FailureRecord] | None = None,
     current_commit: str | None = None,
+    unreadable: list[UnreadableFile] | None = None,
+    selected: SelectedSetting | str | None = None,
 ) -> str:
     """The table: our mean ± std per cell, the paper's number beside it, notes for absent data.
 
-    Then: test-time geometry columns, curves, the claims with their verdicts, failed runs,
-    records left out (older settings) and the code versions the records come from.
+    Then: test-time geometry columns, curves, a selecting table's ``selected`` setting (or why
+    it could not select yet), how the profile differs from the paper's settings, the claims with their verdicts, failed runs, records left out (older
+    settings, ``unreadable`` files) and the code versions the records come from.
     """
     selection = select_records(records or [], specs)
     failures = failures or {}
@@ -206,15 +212,19 @@ def render_markdown(
         lines += _test_metric_section(table, rows, labels, selection.current, metric, name)
     if table.curves:
         lines += _curves_section(table, rows, labels, selection.current, specs)
+    if isinstance(selected, SelectedSetting):
+        lines += selection_lines(selected)
+    elif selected is not None:
+        lines += ["", "## Selection", "", f"Not made yet: {selected}"]
+    if specs:
+        lines += protocol_lines(table, profile, Path(specs[0].config).parent)
     claim_rows = [
         TableRow(row.key, row.transformation, f"{labels[row.key]} / {row.transformation}")
         for row in rows
     ]
-    lines += render_claims(
-        [evaluate(claim, selection.current, claim_rows) for claim in table.claims]
-    )
+    lines += claims_section(table, selection.current, claim_rows)
     lines += _failures_section(specs, selection.current, failures)
-    lines += _provenance_section(selection, current_commit, bool(foreign))
+    lines += _provenance_section(selection, current_commit, bool(foreign), unreadable or [])
     substituted = [labels[r.key] for r in rows if labels[r.key] != r.dataset]
     lines += ["", f"Reference numbers: {table.citation}"]
     if substituted:
@@ -318,7 +328,10 @@ def _failures_section(
 
 
 def _provenance_section(
-    selection: Selection, current_commit: str | None, any_foreign: bool
+    selection: Selection,
+    current_commit: str | None,
+    any_foreign: bool,
+    unreadable: list[UnreadableFile],
 ) -> list[str]:
     lines = ["", "## Records", ""]
     commits = sorted({r.git_commit for r in selection.current})
@@ -339,6 +352,11 @@ def _provenance_section(
             f"{len(selection.other)} records left out: they belong to cells or profiles this "
             "table does not plan now."
         )
+    if unreadable:
+        lines.append(
+            f"{len(unreadable)} files left out: they are not valid records ({UNREADABLE_FIX}):"
+        )
+        lines += [f"- `{file.path}`: {file.reason}" for file in unreadable]
     return lines
 
 

@@ -10,7 +10,10 @@ otherwise the old attempt is moved aside (never deleted) and the run starts over
 The run trains from ``resolved_config.yaml``, the exact configuration its id
 hashes, not from the experiment file (which may be edited while it trains).
 One process at a time trains a run: ``<out>/runs/<run_id>.lock`` is held with
-``fcntl.flock`` (released by the kernel when the process dies).
+``fcntl.flock`` (released by the kernel when the process dies). A job of several processes
+(one per GPU, e.g. a submitit job with ``tasks_per_node > 1``) is one run: its rank 0 takes
+the lock, prepares the folder and writes the record; the other ranks wait for the folder's
+settings stamp and train beside it (:func:`job_rank`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from .records import (
     LINEAR_METRIC,
     FailureRecord,
     RunRecord,
-    load_records,
+    read_json_record,
     record_path,
     write_failure,
     write_record,
@@ -48,10 +51,15 @@ from .records import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = "settings.json"
 RESOLVED_FILE = "resolved_config.yaml"
+# How a run trains beyond its resolved config (not part of its settings hash): checkpoints
+# at the end of each training epoch, once MetricHistory has its row (see there).
+RUN_OVERRIDES = ("--checkpoint.save_on_train_epoch_end=true",)
 # Exit code of a worker whose run another process is training (BSD's EX_TEMPFAIL).
 EXIT_BUSY = 75
 # Worker exit code of a run another process finished first (its record was found).
 EXIT_ALREADY = 76
+# How long a job's rank > 0 waits for rank 0 to prepare the run's folder.
+RANK_WAIT_S = 600.0
 Outcome = Literal["finished", "already", "busy", "failed"]
 
 
@@ -64,17 +72,28 @@ class SettingsChanged(RuntimeError):
 
 
 class MetricHistory(Callback):
-    """Keeps the scalar metrics of every validation epoch, for curves over training.
+    """Keeps the scalar metrics of every epoch that validated, for curves over training.
 
-    Its state is saved in checkpoints, so a resumed run's history still starts at epoch 0.
+    A row is taken at the end of the training epoch, not at validation: during validation the
+    epoch-averaged training metrics (``probe/train_acc``) are still the previous epoch's, and
+    a run resumed from a checkpoint has no previous epoch in memory, so its history would
+    differ from an uninterrupted run's (found by tests/test_reproduce_kill.py). The run saves
+    its checkpoints at the end of the training epoch too, after this callback
+    (``RUN_OVERRIDES``), so a checkpoint holds the row of its epoch; its state is saved in
+    checkpoints, so a resumed run's history still starts at epoch 0.
     """
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
+        self._validated = False
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking:
+        self._validated = self._validated or not trainer.sanity_checking
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self._validated:
             return
+        self._validated = False
         row = {"epoch": float(trainer.current_epoch), "step": float(trainer.global_step)}
         for name, value in trainer.callback_metrics.items():
             if getattr(value, "numel", lambda: 1)() == 1:
@@ -161,9 +180,15 @@ def _prepare_directory(directory: Path, config_hash: str, resolved: dict[str, An
 
 
 def _existing_record(records_dir: Path, run_id: str) -> RunRecord | None:
-    if not record_path(records_dir, run_id).exists():
-        return None
-    return next(r for r in load_records(records_dir) if r.run_id == run_id)
+    """The run's record if it has one (an unreadable one raises, naming the file and the fix)."""
+    path = record_path(records_dir, run_id)
+    return read_json_record(path, RunRecord) if path.exists() else None
+
+
+def job_rank() -> int:
+    """This process's rank in a job of several processes (``RANK``, else srun's
+    ``SLURM_PROCID``), 0 in a job of one process; read before Lightning starts."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", 0)))
 
 
 def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
@@ -171,13 +196,16 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
 
     Returns the existing record untouched if the run had already finished (here or in another
     process meanwhile). Raises :class:`RunBusy` if another process is training it, and
-    :class:`SettingsChanged` if its config file no longer matches its id.
+    :class:`SettingsChanged` if its config file no longer matches its id. On a job's rank > 0
+    it trains beside rank 0 instead (:func:`_beside_rank_zero`).
     """
     out_dir = Path(out_dir)
     records_dir = out_dir / "records"
     existing = _existing_record(records_dir, spec.run_id)
     if existing is not None:
         return existing
+    if job_rank() > 0:
+        return _beside_rank_zero(spec, out_dir)
     directory = run_dir(out_dir, spec)
     with run_lock(directory.with_name(f"{spec.run_id}.lock")):
         existing = _existing_record(records_dir, spec.run_id)
@@ -207,10 +235,33 @@ def run_one(spec: RunSpec, out_dir: Path) -> RunRecord:
         return _train_and_record(spec, out_dir, directory, resolved, resume_from)
 
 
+def _beside_rank_zero(spec: RunSpec, out_dir: Path) -> RunRecord:
+    """A job's rank > 0: wait until rank 0 has stamped the run's folder, then train the same
+    resolved config from the same checkpoint (Lightning joins the ranks); rank 0 writes the
+    record. Rank 0 writes no checkpoint before every rank has joined, so both resume alike."""
+    directory = run_dir(out_dir, spec)
+    stamp = directory / SETTINGS_FILE
+    deadline = time.monotonic() + RANK_WAIT_S
+    while not (
+        stamp.is_file() and json.loads(stamp.read_text())["config_hash"] == spec.config_hash
+    ):
+        existing = _existing_record(out_dir / "records", spec.run_id)
+        if existing is not None:
+            return existing
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"rank {job_rank()} of run {spec.run_id} waited {RANK_WAIT_S:.0f} s for rank 0 "
+                f"to prepare {directory}; see rank 0's log (or {out_dir / 'failures'})"
+            )
+        time.sleep(0.2)
+    resolved = yaml.safe_load((directory / RESOLVED_FILE).read_text())
+    return _train_and_record(spec, out_dir, directory, resolved, latest_checkpoint(directory))
+
+
 def _train_and_record(
     spec: RunSpec, out_dir: Path, directory: Path, resolved: dict, resume_from: Path | None
 ) -> RunRecord:
-    cli = _build(directory / RESOLVED_FILE, directory)
+    cli = _build(directory / RESOLVED_FILE, directory, RUN_OVERRIDES)
     protocol = protocol_for(
         spec.linear_eval, cli.datamodule, Path(spec.config).parent, dict(spec.linear_configs)
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .claims import Claim
+from .claims import Claim, Published
 
 # Where a table shows the linear evaluation of its pretrained runs (reproduce/evaluation.py):
 # nowhere, as its cells (CARE), or in a labelled table beside the online probe (H-SSL).
@@ -41,6 +41,24 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A setting a table selects on its validation split (``reproduce/selection.py``)."""
+
+    setting: str  # printed name, e.g. "CARE's λ"
+    option: str  # the override the chosen value sets, e.g. "--model.equivariance_weight"
+    values: dict[str, float]  # candidate column -> value, in grid order
+    metric: str = "linear/val_acc"  # a validation metric of each run's linear evaluation
+
+
+@dataclass(frozen=True)
+class UsesSelection:
+    """Columns of a profile that train with the value another table selects (its ``Choice``)."""
+
+    table: str
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
     """A budget: which seeds, which overrides, which rows stand in for which."""
 
@@ -57,17 +75,13 @@ class Profile:
     row_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Extra overrides of single methods (column -> overrides), e.g. CARE's lambda.
     method_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Seeds of single rows (row key -> seeds) instead of ``seeds``: more for a cheap row whose
-    # differences are small against its seeds' spread.
-    row_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # Runs the local launcher trains at once. A run's imports, CLI, data loading and the
     # linear evaluation's tiny steps are mostly single-threaded, so on few cores several
     # one-thread runs beat one many-thread run (measured: benchmarks/parallel_runs.py).
     parallel_runs: int = 1
-
-    def seeds_of(self, row_key: str) -> tuple[int, ...]:
-        """The seeds run for row ``row_key``."""
-        return self.row_seeds.get(row_key, self.seeds)
+    # Columns trained with another table's selected value, read when the profile is planned
+    # (selection.resolve_profile); None: nothing selected.
+    uses_selection: UsesSelection | None = None
 
 
 # The linear-evaluation protocol of each dataset (CARE App. E.3): a file of experiments/.
@@ -99,12 +113,30 @@ class TableSpec:
     # Test-time metrics shown as extra columns per method (record.metrics), "—" when absent.
     test_columns: tuple[tuple[str, str], ...] = ()  # (metric name, printed name)
     claims: tuple[Claim, ...] = ()
+    # How many runs each published mean ± std is over (the paper's own table as a check of
+    # the claims); None where the paper publishes no std.
+    reference_runs: int | None = None
     # None: the installed or checked-out ``experiments/`` (see ``configs.experiments_dir``).
     experiments_dir: Path | None = None
     # Where the linear evaluation of the pretrained runs goes (reproduce/evaluation.py).
     linear_eval: LinearEvalMode = "none"
     # Its protocol per dataset name: a config file of the experiments folder.
     linear_configs: dict[str, str] = field(default_factory=lambda: dict(LINEAR_CONFIGS))
+    # A setting this table selects on its validation split for other tables (CARE's λ).
+    selects: Choice | None = None
+
+    def published(self) -> dict[tuple[str, str], Published]:
+        """The paper's numbers as the claims read them: (row key, method) -> mean ± std over
+        :attr:`reference_runs` runs (no std: a point)."""
+        published = {}
+        for key, (mean, std) in self.reference.items():
+            if std is not None and self.reference_runs is None:
+                raise ValueError(
+                    f"table {self.name!r} publishes a std for {key} but no reference_runs; set "
+                    "it to the number of runs the paper's mean ± std is over"
+                )
+            published[key] = Published(mean, std, self.reference_runs or 1)
+        return published
 
     def config_path(self, row: Row, method: str, experiments: Path) -> Path:
         """The config of one cell; ``experiments`` is used unless the table names its own folder."""

@@ -8,17 +8,26 @@ submitit's local executor), each job training with Lightning DDP over the GPUs i
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ssl_geom.io import write_atomic
+from ssl_geom.io import remove_stale_temporaries, write_atomic
 
 from .plan import RunSpec, plan_runs
 from .process import available_cores
-from .records import load_failures, load_records, record_path
+from .records import (
+    UNREADABLE_FIX,
+    RunRecord,
+    UnreadableFile,
+    record_path,
+    scan_failures,
+    scan_records,
+)
 from .report import (
     aggregate,
     render_curves,
@@ -33,6 +42,14 @@ from .runner import (
     git_commit,
     run_or_record_failure,
     start_worker,
+)
+from .schema import Profile, TableSpec
+from .selection import (
+    SelectedSetting,
+    SelectionError,
+    resolve_profile,
+    select_setting,
+    write_selection,
 )
 from .tables import get_table
 
@@ -64,36 +81,85 @@ class SweepResult:
     busy: list[str] = field(default_factory=list)  # being trained by another process
     failure_messages: dict[str, str] = field(default_factory=dict)
     left_out: int = 0  # records of an older configuration of a planned cell
+    # Files under records/ and failures/ that are not valid records: left out of the table.
+    unreadable: list[UnreadableFile] = field(default_factory=list)
 
 
-def plan(
-    table_name: str, profile_name: str, experiments: Path | str | None = None
-) -> list[RunSpec]:
-    """The runs of ``table_name`` under ``profile_name`` (checked names, clear errors)."""
+def profile_of(table_name: str, profile_name: str, out_dir: Path) -> Profile:
+    """``table_name``'s profile ``profile_name`` (checked names, clear errors), with the value
+    it takes from another table's selection applied (that table's results lie beside
+    ``out_dir``: :func:`~ssl_geom.reproduce.selection.selection_path`)."""
     table = get_table(table_name)
     if profile_name not in table.profiles:
         raise ValueError(
             f"unknown profile {profile_name!r} for {table_name}; "
             f"available: {', '.join(sorted(table.profiles))}"
         )
-    return plan_runs(table, table.profiles[profile_name], experiments)
+    return resolve_profile(table.profiles[profile_name], Path(out_dir))[0]
+
+
+def plan(
+    table_name: str, profile_name: str, out_dir: Path, experiments: Path | str | None = None
+) -> list[RunSpec]:
+    """The runs of ``table_name`` under ``profile_name`` (see :func:`profile_of`)."""
+    profile = profile_of(table_name, profile_name, out_dir)
+    return plan_runs(get_table(table_name), profile, experiments)
 
 
 def dry_run(
     table_name: str, profile_name: str, out_dir: Path, experiments: Path | str | None = None
 ) -> str:
     """What a sweep would do, trained nothing: each run, its config and whether it is done."""
-    specs = plan(table_name, profile_name, experiments)
+    specs = plan(table_name, profile_name, out_dir, experiments)
     records_dir = Path(out_dir) / "records"
-    selection = select_records(load_records(records_dir), specs)
+    scan = scan_records(records_dir)
+    unreadable = {file.path.name: file for file in scan.unreadable}
+    selection = select_records(scan.records, specs)
     lines = [f"{table_name}/{profile_name}: {len(specs)} runs"]
     for spec in specs:
-        done = record_path(records_dir, spec.run_id).exists()
-        lines.append(f"  {'done' if done else 'todo'}  {spec.run_id}  {spec.config}")
+        path = record_path(records_dir, spec.run_id)
+        state = "bad" if path.name in unreadable else "done" if path.exists() else "todo"
+        lines.append(f"  {state:<4}  {spec.run_id}  {spec.config}")
     lines.append(
         f"{len(selection.outdated)} records of older configurations would be left out of the table"
     )
+    lines += _unreadable_lines([*scan.unreadable, *scan_failures(Path(out_dir) / "failures")[1]])
     return "\n".join(lines)
+
+
+def _unreadable_lines(files: list[UnreadableFile]) -> list[str]:
+    """The report of files left out because they are not valid records ("bad" in dry runs)."""
+    if not files:
+        return []
+    return [
+        f"{len(files)} unreadable files left out of the table ({UNREADABLE_FIX}):",
+        *(f"  {file.text()}" for file in files),
+    ]
+
+
+_WRITTEN = ("records", "failures", "runs", "logs")
+
+
+def check_writable(out_dir: Path) -> None:
+    """Refuse an output folder the sweep cannot write before any run starts.
+
+    Otherwise every worker would start, fail at its first file and leave a traceback. Creates
+    ``out_dir``; each folder the sweep writes into is probed with an unnamed temporary file.
+    """
+    folders = [out_dir, *(out_dir / name for name in _WRITTEN)]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            if folder.is_dir():
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+    except OSError as error:
+        where = error.filename or out_dir
+        raise ValueError(
+            f"the sweep cannot write to {where} ({error.strerror}); it keeps every run's "
+            f"checkpoints, logs and record under --out {out_dir}. Pass a writable folder with "
+            "--out, or make that one writable"
+        ) from None
 
 
 def sweep(
@@ -112,13 +178,20 @@ def sweep(
     ``parallel_runs``).
     """
     start = time.perf_counter()
+    if limit is not None and limit < 1:
+        raise ValueError(
+            f"limit must be >= 1 (the first N planned runs), got {limit}; leave it out for all runs"
+        )
     table = get_table(table_name)
-    specs = plan(table_name, profile_name, experiments)
-    profile = table.profiles[profile_name]
+    profile = profile_of(table_name, profile_name, out_dir)
+    specs = plan_runs(table, profile, experiments)
     workers = profile.parallel_runs if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1 (runs trained at once), got {workers}")
     out_dir = Path(out_dir)
+    check_writable(out_dir)
+    for path in remove_stale_temporaries(out_dir):  # half-written by a killed sweep or worker
+        print(f"removed {path}: a temporary file whose writer was killed", flush=True)
     if limit is not None:
         specs = specs[:limit]
 
@@ -140,6 +213,8 @@ def sweep(
         f"{len(todo)} to do, {len(missing)} rows without data",
         flush=True,
     )
+    for line in _unreadable_lines(scan_records(records_dir).unreadable):
+        print(line, flush=True)
 
     outcomes = _launch(todo, out_dir, launcher, submitit_options or SubmititOptions(), workers)
     # A run whose worker failed but whose record exists was finished by another process.
@@ -155,7 +230,7 @@ def sweep(
         if outcome == "failed" and run_id not in elsewhere
     ]
     busy = [run_id for run_id, outcome in outcomes.items() if outcome == "busy"]
-    failures = load_failures(out_dir / "failures")
+    failures, bad_failures = scan_failures(out_dir / "failures")
     messages = {
         run_id: (
             f"{failures[run_id].error_type}: {failures[run_id].message}"
@@ -167,8 +242,10 @@ def sweep(
     for run_id in busy:
         print(f"{run_id}: being trained by another process; not waited for", flush=True)
 
-    records = load_records(records_dir)
+    scan = scan_records(records_dir)
+    records, unreadable = scan.records, [*scan.unreadable, *bad_failures]
     cells = aggregate(records, specs)
+    selection = _select(table, profile.name, records, specs, out_dir)
     table_path = out_dir / f"{table.name}.md"
     plot_path = out_dir / f"{table.name}.png"
     write_atomic(
@@ -182,6 +259,8 @@ def sweep(
             records,
             failures=failures,
             current_commit=git_commit(),
+            unreadable=unreadable,
+            selected=selection,
         ),
         overwrite=True,
     )
@@ -202,7 +281,29 @@ def sweep(
         busy=busy,
         failure_messages=messages,
         left_out=len(select_records(records, specs).outdated),
+        unreadable=unreadable,
     )
+
+
+def _select(
+    table: TableSpec,
+    profile: str,
+    records: list[RunRecord],
+    specs: list[RunSpec],
+    out_dir: Path,
+) -> SelectedSetting | str | None:
+    """A selecting table's choice from its current records, written to ``selection.json``;
+    the reason as text when it cannot choose yet; None for a table that selects nothing."""
+    if table.selects is None:
+        return None
+    try:
+        selection = select_setting(table, profile, select_records(records, specs).current)
+    except SelectionError as error:
+        print(f"no selection written: {error}", flush=True)
+        return str(error)
+    path = write_selection(out_dir, selection)
+    print(f"selected {selection.setting} = {selection.value:g}: {path}", flush=True)
+    return selection
 
 
 def _launch(
@@ -259,12 +360,16 @@ def _launch_submitit(
     import submitit
 
     executor = submitit.AutoExecutor(folder=out_dir / "submitit", cluster=options.cluster)
-    params: dict[str, object] = {"timeout_min": options.timeout_min, **options.extra}
+    # One task (process) per GPU, on every executor: a job is one DDP run (runner.job_rank).
+    params: dict[str, object] = {
+        "timeout_min": options.timeout_min,
+        "tasks_per_node": options.gpus_per_job,
+        **options.extra,
+    }
     if options.cluster == "slurm":
         params.update(
             slurm_partition=options.partition,
             gpus_per_node=options.gpus_per_job,
-            tasks_per_node=options.gpus_per_job,
             cpus_per_task=options.cpus_per_task,
             nodes=1,
         )
@@ -273,7 +378,7 @@ def _launch_submitit(
     outcomes = {}
     for spec, job in zip(todo, jobs, strict=True):
         try:
-            outcomes[spec.run_id] = job.result()
+            outcomes[spec.run_id] = job.results()[0]  # rank 0's; other tasks trained beside it
         except Exception as error:  # a failed job must not lose the other runs' results
             print(f"job for {spec.run_id} failed: {error}", flush=True)
             outcomes[spec.run_id] = "failed"
@@ -281,12 +386,19 @@ def _launch_submitit(
 
 
 def _job_entry(spec_dict: dict, out_dir: str) -> str:
-    """Inside a submitit job: one run; its outcome.
+    """Inside a submitit job (one of its tasks): one run; its outcome.
 
     The job's devices come from the config (the paper configs say ``accelerator: auto``,
     ``devices: auto``: every GPU SLURM gave the job, DDP when there are several). Adding
     device overrides here would change the resolved settings the run id was planned with.
+    On SLURM, Lightning reads srun's variables to join the tasks; submitit's local executor
+    sets none, so its tasks export torch.distributed's (``RANK``, ``LOCAL_RANK``,
+    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), which Lightning reads instead.
     """
+    import submitit
+
+    if "SLURM_JOB_ID" not in os.environ and submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     return run_or_record_failure(RunSpec.from_dict(spec_dict), Path(out_dir))
 
 

@@ -8,7 +8,7 @@ same without equivariant structure.
 from __future__ import annotations
 
 from ..claims import Claim, Comparison, Paper, Quantity
-from ..schema import LINEAR_CONFIGS, Profile, Row, TableSpec
+from ..schema import Profile, Row, TableSpec
 from .profiles import QUARTER_WIDTH, table_profiles
 
 HSSL_PAPER = Paper("Keller, Suau, Zappella", "Homomorphic Self-Supervised Learning", "2211.08282")
@@ -83,7 +83,6 @@ def _hssl_profiles(
     local_epochs: int = 3,
     local_test_images: int = 2000,
     local_validate_every: int = 1,
-    local_row_seeds: dict[str, tuple[int, ...]] | None = None,
 ) -> dict[str, Profile]:
     """The H-SSL tables' profiles. Local: ``local_epochs`` on 6,000 training images, batch
     256, the online probe validated on ``local_test_images`` test images every
@@ -112,26 +111,27 @@ def _hssl_profiles(
         paper_text="the paper's hyper-parameters (H-SSL App. A), 3 seeds.",
         substitutes=_FASHION_FOR_MNIST,
         local_row_overrides=local_row_overrides,
-        local_row_seeds=local_row_seeds,
     )
 
 
-_HSSL_EQUIVALENCE = (
-    "we see an equivalence between the performance of the A-SSL models and H-SSL models which "
-    "significantly differs from the frozen and supervised baselines"
-)
 # The H-SSL claims are judged on each run's linear evaluation (reproduce/evaluation.py), not on
 # the table's headline: that headline is the paper's detached classifier trained online, which
 # the paper's 500 epochs converge but a short budget leaves far from converged (the issue's
 # converged readout put A-SSL's 68% online probe on the MLP row at 83.7). The linear
 # evaluation reads the same frozen backbone to convergence, which is what the claims compare.
-# Tolerance of "comparable": the paper's own Table 1 calls gaps of up to 2.9 points
-# (CIFAR10 translation, 39.2 vs 36.3) equivalent, so 3 points.
+# The equivalence margin: the paper's own Table 1 calls gaps of up to 2.9 points (CIFAR10
+# translation, 39.2 vs 36.3) equivalent, so 3 points.
 HSSL_COMPARABLE_POINTS = 3.0
+_HSSL_EQUIVALENCE = (
+    "Ultimately, we see an equivalence between the performance of the A-SSL models and H-SSL "
+    "models which significantly differs from the frozen and supervised baselines, validating "
+    "our theoretical conclusions from Section 3."
+)
+_HSSL_BASELINES = ("Frozen", "Supervised")
 TABLE1_CLAIMS = (
     Claim(
         HSSL_PAPER,
-        "H-SSL Sec. 4.1, Table 1: H-SSL comparable to A-SSL on every row",
+        "H-SSL Sec. 4.1, Table 1: H-SSL is equivalent to A-SSL on every row",
         _HSSL_EQUIVALENCE,
         (
             Comparison(
@@ -141,39 +141,64 @@ TABLE1_CLAIMS = (
                 tolerance=HSSL_COMPARABLE_POINTS,
             ),
         ),
-    ),
-    Claim(
-        HSSL_PAPER,
-        "H-SSL Table 1: the supervised backbone is best on every row",
-        "We compare A-SSL and H-SSL with random frozen and fully supervised backbones "
-        "(Table 1 caption; Supervised is the highest number in every row)",
-        tuple(
-            Comparison("greater", Quantity("Supervised", "linear"), Quantity(other, "linear"))
-            for other in ("A-SSL", "H-SSL", "Frozen")
+        encoding=(
+            f"equivalence read as within ±{HSSL_COMPARABLE_POINTS:g} points: the paper's own "
+            "Table 1 calls gaps of up to 2.9 points equivalent (CIFAR10 translation)."
         ),
     ),
     Claim(
         HSSL_PAPER,
-        "H-SSL Sec. 4.1, Table 1: on the translation and scale rows SSL beats the frozen backbone",
+        "H-SSL Sec. 4.1, Table 1: A-SSL and H-SSL each differ from the frozen and the "
+        "supervised baselines on every row",
         _HSSL_EQUIVALENCE,
         tuple(
-            Comparison("greater", Quantity(method, "linear"), Quantity("Frozen", "linear"))
+            Comparison(
+                "differs",
+                Quantity(method, "linear"),
+                Quantity(baseline, "linear"),
+                tolerance=HSSL_COMPARABLE_POINTS,
+            )
             for method in ("A-SSL", "H-SSL")
+            for baseline in _HSSL_BASELINES
         ),
-        rows=("Translation", "Scale"),
+        encoding=(
+            "'significantly differs' read as an interval excluding 0, in either direction; "
+            f"'does not differ' as one within ±{HSSL_COMPARABLE_POINTS:g}, claim 1's equivalence "
+            "margin."
+        ),
     ),
+)
+_HSSL_NO_STRUCTURE = (
+    "We thus observe that when equivariance is removed, but all else remains equal, L^H-SSL "
+    "models perform significantly below their input-augmentation counterparts, and similarly "
+    "to a ‘frozen’ randomly initialized backbone baselines, indicating the learning algorithm "
+    "is no longer effective."
 )
 TABLE2_CLAIMS = (
     Claim(
         HSSL_PAPER,
-        "H-SSL Sec. 4.2, Table 2: without equivariant structure H-SSL falls clearly below A-SSL",
-        "when equivariance is removed, but all else remains equal, L^H-SSL models perform "
-        "significantly below their input-augmentation counterparts",
-        # "clearly": by more than 1 point, beyond the seeds' spread.
+        "H-SSL Sec. 4.2, Table 2: without equivariant structure H-SSL falls below A-SSL",
+        _HSSL_NO_STRUCTURE,
+        (Comparison("greater", Quantity("A-SSL", "linear"), Quantity("H-SSL", "linear")),),
+        encoding="'significantly below' read as an interval of A-SSL − H-SSL above 0.",
+    ),
+    Claim(
+        HSSL_PAPER,
+        "H-SSL Sec. 4.2, Table 2: without equivariant structure H-SSL is similar to, or worse "
+        "than, the frozen backbone",
+        _HSSL_NO_STRUCTURE,
         (
             Comparison(
-                "greater", Quantity("A-SSL", "linear"), Quantity("H-SSL", "linear"), margin=1.0
+                "greater",
+                Quantity("Frozen", "linear"),
+                Quantity("H-SSL", "linear"),
+                margin=-HSSL_COMPARABLE_POINTS,
             ),
+        ),
+        encoding=(
+            "'similarly to' read by the Table 2 caption, \"H-SSL methods perform similar to, or "
+            'worse than, the frozen baseline": Frozen − H-SSL above '
+            f"−{HSSL_COMPARABLE_POINTS:g}, the equivalence margin of Table 1."
         ),
     ),
 )
@@ -190,19 +215,16 @@ TABLE1 = TableSpec(
     profiles=_hssl_profiles(
         {key: (QUARTER_WIDTH,) for key in ("mnist_rotation", "mnist_translation", "mnist_scale")},
         ", MNIST CNNs at 1/4 width (8/16/32 channels)",
-        # All 10,000 test images, read once at the end; 5 seeds on the cheap translation row,
-        # whose differences are small against its seeds' spread (docs/reproduce.md).
+        # All 10,000 test images, read once at the end (docs/reproduce.md).
         local_epochs=6,
         local_test_images=10000,
         local_validate_every=6,
-        local_row_seeds={"mnist_translation": (0, 1, 2, 3, 4)},
     ),
     claims=TABLE1_CLAIMS,
+    reference_runs=3,
+    # The same linear protocol as every Fashion-MNIST table (linear_fashion.yaml, global pool):
+    # the grid readout once used here was adopted after seeing verdicts (docs/reproduce.md).
     linear_eval="beside",
-    # The H-SSL MNIST readout's coarse spatial layout (experiments/linear_fashion_hssl.yaml):
-    # with the global pool of the quarter-width CNNs (32 numbers) the seeds' spread hid every
-    # H-SSL difference.
-    linear_configs={**LINEAR_CONFIGS, "Fashion-MNIST": "linear_fashion_hssl.yaml"},
 )
 
 TABLE2 = TableSpec(
@@ -217,6 +239,6 @@ TABLE2 = TableSpec(
         {"mnist_cnn6x": (QUARTER_WIDTH,)}, ", the CNN (6xCHW) at 1/4 width (8/16/32 channels)"
     ),
     claims=TABLE2_CLAIMS,
-    # The global pool (linear_fashion.yaml): the MLP's output has no spatial layout to grid.
+    reference_runs=3,
     linear_eval="beside",
 )

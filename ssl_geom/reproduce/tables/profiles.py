@@ -9,7 +9,7 @@ was chosen is told in docs/reproduce.md.
 
 from __future__ import annotations
 
-from ..schema import Profile, Row
+from ..schema import Profile, Row, UsesSelection
 
 CPU = (
     "--trainer.accelerator=cpu",
@@ -45,31 +45,29 @@ def table_profiles(
     substitutes: dict[str, tuple[str, tuple[str, ...]]] | None = None,
     method_overrides: dict[str, tuple[str, ...]] | None = None,
     local_row_overrides: dict[str, tuple[str, ...]] | None = None,
-    local_row_seeds: dict[str, tuple[int, ...]] | None = None,
+    uses_selection: UsesSelection | None = None,
 ) -> dict[str, Profile]:
     """One table's profiles from its own pieces.
 
     ``local`` and ``gpu`` train with the shared device settings (:data:`CPU`, :data:`GPU`)
     followed by ``local_overrides`` / ``gpu_overrides``, on ``rows`` (``None``: the table's)
-    with ``substitutes`` and ``method_overrides``; ``local`` alone has per-row overrides and
-    seeds. ``paper`` (left out when ``paper_text`` is ``None``) runs the table's own rows with
-    their configs unchanged. Each description reads ``"<name> profile: <n> seeds"`` followed
+    with ``substitutes``, ``method_overrides`` and ``uses_selection``; ``local`` alone has
+    per-row overrides. Every row of a profile runs the same seeds. ``paper`` (left out when
+    ``paper_text`` is ``None``) runs the table's own rows with their configs unchanged. Each description reads ``"<name> profile: <n> seeds"`` followed
     by ``local_text`` / ``gpu_text``, and ``"paper profile: "`` followed by ``paper_text``.
     """
-    row_seeds = local_row_seeds or {}
-    per_row = "".join(f" ({len(seeds)} on row {key})" for key, seeds in row_seeds.items())
     profiles = {
         "local": Profile(
             name="local",
             seeds=local_seeds,
             overrides=(*CPU, *local_overrides),
-            description=f"local profile: {len(local_seeds)} seeds{per_row}{local_text}",
+            description=f"local profile: {len(local_seeds)} seeds{local_text}",
             substitutes=dict(substitutes or {}),
             rows=rows,
             row_overrides=dict(local_row_overrides or {}),
             method_overrides=dict(method_overrides or {}),
-            row_seeds=row_seeds,
             parallel_runs=LOCAL_PARALLEL_RUNS,
+            uses_selection=uses_selection,
         ),
         "gpu": Profile(
             name="gpu",
@@ -79,6 +77,7 @@ def table_profiles(
             substitutes=dict(substitutes or {}),
             rows=rows,
             method_overrides=dict(method_overrides or {}),
+            uses_selection=uses_selection,
         ),
     }
     if paper_text is not None:
