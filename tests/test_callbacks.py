@@ -31,7 +31,6 @@ from ssl_geom.callbacks import (
     WahbaError,
 )
 from ssl_geom.metrics import (
-    covariance_rank,
     fraction_unexplained_variance,
     label_match_rate,
     nearest_negatives,
@@ -130,18 +129,17 @@ def expected_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
     knn = knn_by_hand(h[queries], y[queries], h[bank_idx], y[bank_idx], KNN_K, 0.1)
     return {
         "geometry/projector_rank": projector_rank(weight, 1e-2, relative=True),
-        "geometry/embedding_rank": covariance_rank(h, 1e-4, relative=True),
+        # Eq. 2 on the embedding matrix itself (not centred), as the paper's Figs. 4 and 9.
+        "geometry/embedding_rank": projector_rank(h, 1e-2, relative=True),
         # W is (out, in): at most min(out, in) non-zero singular values; h has h.shape[1] dims.
         "geometry/projector_rank_fraction": projector_rank(weight, 1e-2, relative=True)
         / min(weight.shape),
-        "geometry/embedding_rank_fraction": covariance_rank(h, 1e-4, relative=True) / h.shape[1],
-        # The embedding's spectrum: singular values of the centred embeddings.
+        "geometry/embedding_rank_fraction": projector_rank(h, 1e-2, relative=True) / h.shape[1],
         "geometry/projector_effective_rank": entropy_rank_by_hand(weight.detach()),
-        "geometry/embedding_effective_rank": entropy_rank_by_hand(h - h.mean(dim=0)),
+        "geometry/embedding_effective_rank": entropy_rank_by_hand(h),
         "geometry/projector_effective_rank_fraction": entropy_rank_by_hand(weight.detach())
         / min(weight.shape),
-        "geometry/embedding_effective_rank_fraction": entropy_rank_by_hand(h - h.mean(dim=0))
-        / h.shape[1],
+        "geometry/embedding_effective_rank_fraction": entropy_rank_by_hand(h) / h.shape[1],
         "geometry/wahba_mean": wahba.mean().item(),
         "geometry/wahba_max": wahba.max().item(),
         "geometry/gamma_f": gamma.item(),

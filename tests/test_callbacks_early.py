@@ -34,7 +34,7 @@ from tests.callbacks_support import (
     fake_images,
     trainer,
 )
-from tests.test_callbacks import embed, knn_by_hand
+from tests.test_callbacks import FixedMaps, embed, knn_by_hand
 
 
 class CountingSSL(TinySSL):
@@ -246,3 +246,41 @@ def test_wahba_over_the_whole_test_set_matches_one_draw_on_all_of_it() -> None:
     assert logger.last("geometry/wahba_test_mean") == pytest.approx(errors.mean().item(), rel=1e-5)
     assert logger.last("geometry/wahba_test_max") == pytest.approx(errors.max().item(), rel=1e-5)
     assert errors.min() > 0  # a real, non-trivial check
+
+
+def test_a_reference_set_smaller_than_the_embedding_is_refused_before_training() -> None:
+    # TinySSL's encoder has 12 dimensions: on 8 samples Eq. 2 could count at most 8.
+    model = CountingSSL()
+    with pytest.raises(ValueError, match=r"reference_size=8 is below .* dimension 12.* >= 12"):
+        trainer([ProjectorRank(reference_size=8)]).fit(model, datamodule=PlainDataModule())
+    assert model.steps == 0
+
+
+def test_an_orthonormal_embedding_reads_full_rank_on_as_many_samples_as_dimensions() -> None:
+    # H = Q (8 orthonormal rows of R^8): all 8 singular values are 1, so Eq. 2 counts 8 and the
+    # effective rank is exp(log 8) = 8. Centring first (a covariance) would lose one direction.
+    rows, _ = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0)))
+    data = TensorDataset(rows, torch.arange(8) % 4)
+    logger = MemoryLogger()
+    model = FixedMaps(nn.Identity(), 8)
+    trainer([ProjectorRank(reference_size=8)], logger).validate(
+        model, DataLoader(data, batch_size=4), verbose=False
+    )
+    assert logger.last("geometry/embedding_rank") == 8
+    assert logger.last("geometry/embedding_rank_fraction") == 1.0
+    assert logger.last("geometry/embedding_effective_rank") == pytest.approx(8.0, rel=1e-6)
+    centred = rows - rows.mean(dim=0)
+    assert int(torch.linalg.matrix_rank(centred)) == 7
+
+
+def test_a_validation_split_smaller_than_the_embedding_warns_and_caps_the_rank() -> None:
+    # 5 orthonormal rows in R^8: rank 5 of at most 8, fraction 5/8, with a warning naming why.
+    rows, _ = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(1)))
+    data = TensorDataset(rows[:5], torch.arange(5) % 2)
+    logger = MemoryLogger()
+    with pytest.warns(UserWarning, match="holds 5 samples, fewer than the embedding dimension 8"):
+        trainer([ProjectorRank(reference_size=8)], logger).validate(
+            FixedMaps(nn.Identity(), 8), DataLoader(data, batch_size=4), verbose=False
+        )
+    assert logger.last("geometry/embedding_rank") == 5
+    assert logger.last("geometry/embedding_rank_fraction") == 5 / 8

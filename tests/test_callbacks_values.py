@@ -7,7 +7,9 @@ dropping them, and every value reaches the host in one transfer. ``old_values`` 
 previous code path (commit 40344ee) written out plainly: each input embedded on its own in
 chunks of ``chunk_size`` rows, the reference set embedded by ProjectorRank and again for
 Wahba/γ_f, one SVD, one γ_f (with both distance matrices) and one ``.item()`` per draw, FVU's
-basis by boolean indexing, the per-sample views drawn one sample per call.
+basis by boolean indexing, the per-sample views drawn one sample per call. One measurement
+changed on purpose afterwards (issue 26): the embedding rank is Eq. 2 on the embedding matrix
+itself, as the geometry paper's Figs. 4 and 9, no longer on its centred covariance.
 
 The setting makes every change matter: a reference set of 100 (a seeded subset of the 150
 validation images, so the subset choice is exercised), chunks of 48 rows (no draw fills whole
@@ -134,9 +136,8 @@ def old_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
 
     h, _ = old_embed(model, x)  # ProjectorRank's own pass
     w_spectrum = torch.linalg.svdvals(weight)
-    centred = h - h.mean(dim=0)
-    h_spectrum = torch.linalg.svdvals(centred).square() / (REFERENCE - 1)
-    w_rank, h_rank = count(w_spectrum, 1e-2), count(h_spectrum, 1e-4)
+    h_spectrum = torch.linalg.svdvals(h)  # Eq. 2 on the embedding matrix itself (Figs. 4, 9)
+    w_rank, h_rank = count(w_spectrum, 1e-2), count(h_spectrum, 1e-2)
 
     f_x = F.normalize(old_embed(model, x)[1], dim=1)  # Wahba/γ_f's own pass
     wahba, gamma = [], []
@@ -162,9 +163,9 @@ def old_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
         "geometry/projector_rank_fraction": w_rank / min(weight.shape),
         "geometry/embedding_rank_fraction": h_rank / d_enc,
         "geometry/projector_effective_rank": entropy_rank(w_spectrum),
-        "geometry/embedding_effective_rank": entropy_rank(h_spectrum.sqrt()),
+        "geometry/embedding_effective_rank": entropy_rank(h_spectrum),
         "geometry/projector_effective_rank_fraction": entropy_rank(w_spectrum) / min(weight.shape),
-        "geometry/embedding_effective_rank_fraction": entropy_rank(h_spectrum.sqrt()) / d_enc,
+        "geometry/embedding_effective_rank_fraction": entropy_rank(h_spectrum) / d_enc,
         "geometry/wahba_mean": sum(wahba) / K,
         "geometry/wahba_max": max(wahba),
         "geometry/gamma_f": sum(gamma) / K,
