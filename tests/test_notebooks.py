@@ -40,8 +40,8 @@ def tiny_parameters(data_root: Path, log_dir: Path) -> dict[str, str]:
     )
     return {
         "quickstart": common
-        + "MAX_EPOCHS = 2\nMAX_TRAIN_SAMPLES = 256\nMAX_EVAL_SAMPLES = 96\nBATCH_SIZE = 32\n"
-        "N_SPLIT = 4\nPROBE_SIZE = 64\nN_AUGMENTATIONS = 3\n",
+        + "MAX_EPOCHS = 2\nMAX_TRAIN_SAMPLES = 256\nMAX_EVAL_SAMPLES = 128\nBATCH_SIZE = 32\n"
+        "N_SPLIT = 4\nPROBE_SIZE = 128\nN_AUGMENTATIONS = 3\n",  # ProjectorRank: >= d_enc = 128
         "equivariance": common
         + "CHECKPOINTS = {}\nMAX_EPOCHS = 1\nMAX_TRAIN_SAMPLES = 128\nLIMIT_TRAIN_BATCHES = 4\n"
         "BATCH_SIZE = 32\nN_SAMPLES = 48\nN_DRAWS = 2\n",
