@@ -24,10 +24,12 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ "$SMOKE" = 1 ]; then
   PROFILE=local DEV=cpu PREC=32 LIMIT="--limit 1" TABLE=${TABLE_SMOKE:-care_lambda}
   STEP_ARGS="--steps 2 --warmup 1 --rounds 1 --batch-size 16"
+  NET="--backbone hssl_mnist_translation --dataset mnist"  # a small CPU network
   T_TABLE=420 T_STEP=120
 else
   PROFILE=gpu DEV=cuda PREC=bf16-mixed LIMIT=""
   STEP_ARGS="--steps 100 --rounds 5 --batch-size 512"
+  NET="--backbone resnet18_cifar --channels-last"
   T_TABLE=480 T_STEP=90
 fi
 RESULTS=$OUT/$PROFILE/$TABLE
@@ -50,8 +52,10 @@ step table "$T_TABLE" $PY -m ssl_geom.reproduce "$TABLE" --profile "$PROFILE" --
 grep -E "runs planned|runs finished now" "$OUT/table.log" | sed 's/^/  /' >>"$SUMMARY"
 [ -f "$RESULTS/$TABLE.md" ] && sed -n '/^## Claims/,$p' "$RESULTS/$TABLE.md" | head -40 >>"$SUMMARY"
 
-step step "$T_STEP" $PY benchmarks/training_step.py --device "$DEV" --backbone resnet18_cifar \
-  --precision "$PREC" --channels-last --skip-care --profile-lightning $STEP_ARGS
+step step "$T_STEP" $PY benchmarks/training_step.py --device "$DEV" $NET \
+  --precision "$PREC" --skip-care --profile-lightning $STEP_ARGS
 grep -E "device=|images/s|bare =" "$OUT/step.log" | sed 's/^/  /' >>"$SUMMARY"
+grep -E "Total|run_training_batch|optimizer_step|training_step|log" "$OUT/step.log" | head -12 \
+  | sed 's/^/  /' >>"$SUMMARY"
 
 cat "$SUMMARY"

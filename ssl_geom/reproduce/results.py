@@ -2,7 +2,7 @@
 
 A sweep writes ``<out>/provenance.json`` beside its table: the commit and machine that wrote
 it and the rows whose data was absent there. The table's text is a function of the folder
-(its ``records/``, ``failures/``) and that file only, so ``python -m ssl_geom.reproduce TABLE
+(its ``records/``, ``failures/``), that file and the plan only, so ``python -m ssl_geom.reproduce TABLE
 --out DIR --report-only`` renders it again without training or checking data, and a
 committed results folder (``results/<profile>/<table>/``) can be tested to regenerate its
 committed table byte for byte (``tests/test_reproduce_results.py``).
@@ -39,11 +39,15 @@ def machine() -> str:
     return text
 
 
-def write_provenance(out_dir: Path, table: str, profile: str, missing: dict[str, str]) -> dict:
-    """Write (and return) ``provenance.json``: commit, machine, table, profile, absent rows."""
+def write_provenance(
+    out_dir: Path, table: str, profile: str, missing: dict[str, str], limit: int | None
+) -> dict:
+    """Write (and return) ``provenance.json``: commit, machine, table, profile, absent rows
+    and the sweep's ``--limit`` (its table shows only the first ``limit`` planned runs)."""
     provenance = {
         "table": table,
         "profile": profile,
+        "limit": limit,
         "commit": git_commit(),
         "machine": machine(),
         "missing": dict(sorted(missing.items())),

@@ -127,7 +127,7 @@ def report_only(
     provenance = read_provenance(Path(out_dir), table_name, profile_name)
     profile = profile_of(table_name, profile_name, out_dir)
     table = get_table(table_name)
-    specs = plan_runs(table, profile, experiments)
+    specs = plan_runs(table, profile, experiments)[: provenance.get("limit")]
     text = render_records(table, profile, specs, Path(out_dir), provenance)
     return write_atomic(Path(out_dir) / f"{table_name}.md", text, overwrite=True)
 
@@ -250,7 +250,7 @@ def sweep(
     scan = scan_records(records_dir)
     records = scan.records
     _select(table, profile.name, records, specs, out_dir)  # writes selection.json
-    provenance = write_provenance(out_dir, table.name, profile.name, missing)
+    provenance = write_provenance(out_dir, table.name, profile.name, missing, limit)
     table_path = out_dir / f"{table.name}.md"
     write_atomic(
         table_path, render_records(table, profile, specs, out_dir, provenance), overwrite=True
