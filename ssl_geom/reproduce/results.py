@@ -29,9 +29,16 @@ PROVENANCE_FILE = "provenance.json"
 
 
 def machine() -> str:
-    """The machine, as a reader would name it: CPU cores and, where CUDA works, the GPU."""
+    """The machine, as a reader would name it: CPU model and cores and, where CUDA works, the
+    GPU."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{platform.machine()}, {cores} CPU cores"
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in (cpuinfo.read_text().splitlines() if cpuinfo.is_file() else [])
+        if line.startswith("model name")
+    ]
+    text = f"{models[0] if models else platform.machine()}, {cores} CPU cores"
     import torch
 
     if torch.cuda.is_available():
