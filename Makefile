@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 PYTEST_WORKERS ?= 2
-# Reproduction budget: `local` (2 CPU cores), `gpu` (one GPU, ~10 min a table), `paper` (the papers' settings, GPU cluster).
+# Reproduction budget: `local` (2 CPU cores), `gpu` (one GPU; time per table: an estimate, docs/reproduce.md), `paper` (the papers' settings, GPU cluster).
 PROFILE ?= local
 # Extra arguments for python -m ssl_geom.reproduce, e.g. REPRO_ARGS="--launcher submitit --partition gpu".
 REPRO_ARGS ?=

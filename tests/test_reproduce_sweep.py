@@ -18,7 +18,6 @@ import pytest
 from lightning.pytorch import Callback
 
 from ssl_geom.data.fake import write_fake_dataset
-from ssl_geom.reproduce import process as process_module
 from ssl_geom.reproduce import runner
 from ssl_geom.reproduce import sweep as sweep_module
 from ssl_geom.reproduce.__main__ import main as reproduce_main
@@ -275,11 +274,9 @@ def test_editing_a_config_after_a_finished_run_runs_it_again_and_leaves_the_old_
     # In-process workers: the same run_or_record_failure without a fresh interpreter's imports.
     codes = {"finished": 0, "already": EXIT_ALREADY, "busy": EXIT_BUSY, "failed": 1}
     monkeypatch.setattr(
-        sweep_module,
-        "start_worker",
-        lambda spec, out_dir, threads, log: _Exited(
-            codes[runner.run_or_record_failure(spec, out_dir)]
-        ),
+        sweep_module.WorkerPool,
+        "start",
+        lambda pool, spec, log: _Exited(codes[runner.run_or_record_failure(spec, pool.out_dir)]),
     )
     out = tmp_path / "results"
     first = sweep_module.sweep("tiny", "local", out)
@@ -424,9 +421,9 @@ def test_sweep_reports_failed_busy_and_finished_elsewhere_runs(
         return EXIT_BUSY
 
     monkeypatch.setattr(
-        sweep_module,
-        "start_worker",
-        lambda spec, out_dir, threads, log: _Exited(fake_exit_code(spec, out_dir)),
+        sweep_module.WorkerPool,
+        "start",
+        lambda pool, spec, log: _Exited(fake_exit_code(spec, pool.out_dir)),
     )
     result = sweep_module.sweep("tiny", "local", tmp_path / "results")
     seed = {s.seed: s.run_id for s in specs if s.row.key == "present"}
@@ -469,71 +466,6 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
-
-
-def _fake_spawn(report_dir: Path, seconds: float):
-    """A ``spawn_worker`` that starts, instead of training, a script that sleeps ``seconds``,
-    prints a line and writes when it ran and with how many threads (``OMP_NUM_THREADS`` of
-    its environment); it exits 1 for seed 2, else 0. The launcher's env and log pass through."""
-
-    def spawn(command: list[str], env: dict[str, str] | None = None, log: Path | None = None):
-        spec = json.loads(command[-2])
-        script = (
-            "import json, os, sys, time\n"
-            "start = time.time()\n"
-            f"time.sleep({seconds})\n"
-            "print('fake training', flush=True)\n"
-            "report = {'start': start, 'end': time.time(),"
-            " 'threads': os.environ.get('OMP_NUM_THREADS')}\n"
-            f"open({str(report_dir / str(spec['seed']))!r}, 'w').write(json.dumps(report))\n"
-            f"sys.exit({1 if spec['seed'] == 2 else 0})\n"
-        )
-        return process_module.spawn_worker([sys.executable, "-c", script], env=env, log=log)
-
-    return spawn
-
-
-def test_local_launcher_trains_workers_runs_at_once_with_a_share_of_the_cores_each(
-    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Three runs, two workers on a (pretended) 4-core machine: the first two run together
-    with 4 // 2 = 2 threads each, the third starts only when one of them has ended, each
-    writes its own log, and the outcomes follow the exit codes."""
-    _one_seed(tiny, monkeypatch, seeds=(0, 1, 2))
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    monkeypatch.setattr(runner, "spawn_worker", _fake_spawn(reports, seconds=2.0))
-    monkeypatch.setattr(sweep_module, "available_cores", lambda: 4)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    out = tmp_path / "results"
-
-    result = sweep_module.sweep("tiny", "local", out, workers=2)
-
-    ran = {seed: json.loads((reports / str(seed)).read_text()) for seed in (0, 1, 2)}
-    assert {r["threads"] for r in ran.values()} == {"2"}
-    assert ran[0]["start"] < ran[1]["end"] and ran[1]["start"] < ran[0]["end"]  # overlapped
-    assert ran[2]["start"] >= min(ran[0]["end"], ran[1]["end"])  # never three at once
-    assert (result.finished, len(result.failed)) == (2, 1)
-    logs = sorted((out / "logs").iterdir())
-    assert len(logs) == 3 and all(log.read_text() == "fake training\n" for log in logs)
-
-
-def test_a_set_omp_num_threads_is_kept_and_one_worker_inherits_output_and_threads(
-    tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    spec = plan_runs(tiny, tiny.profiles["local"])[0]
-    seen: list[tuple[dict[str, str] | None, Path | None]] = []
-    monkeypatch.setattr(runner, "spawn_worker", lambda command, env, log: seen.append((env, log)))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    runner.start_worker(spec, tmp_path, threads=4, log=tmp_path / "a.log")
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    runner.start_worker(spec, tmp_path, threads=4, log=None)
-    runner.start_worker(spec, tmp_path)
-    (kept, _), (capped, _), (inherited, no_log) = seen
-    assert kept is None  # the user's OMP_NUM_THREADS=1 stays in the inherited environment
-    assert capped is not None
-    assert (capped["OMP_NUM_THREADS"], capped["MKL_NUM_THREADS"]) == ("4", "4")
-    assert inherited is None and no_log is None
 
 
 def test_workers_below_one_are_refused_before_anything_runs(
@@ -582,12 +514,12 @@ def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_ta
     assert f"  bad   {seed[1].run_id}" in listing and f"  todo  {seed[0].run_id}" in listing
     assert f"{truncated}: not readable as JSON" in listing
 
-    def worker(spec, out_dir, threads, log):
+    def worker(pool, spec, log):
         print(f"training {spec.run_id}", flush=True)
-        write_record(Path(out_dir) / "records", _record_of(spec, 40.0))
+        write_record(pool.out_dir / "records", _record_of(spec, 40.0))
         return _Exited(0)
 
-    monkeypatch.setattr(sweep_module, "start_worker", worker)
+    monkeypatch.setattr(sweep_module.WorkerPool, "start", worker)
     result = sweep_module.sweep("tiny", "local", out)
     printed = capsys.readouterr().out
     assert printed.index(f"{truncated}: not readable as JSON") < printed.index("training")
@@ -617,7 +549,7 @@ def _nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("nothing may run before the arguments are checked")
 
     monkeypatch.setattr(sweep_module, "check_data", refuse)
-    monkeypatch.setattr(sweep_module, "start_worker", refuse)
+    monkeypatch.setattr(sweep_module.WorkerPool, "start", refuse)
 
 
 def test_an_unwritable_out_is_refused_before_anything_runs(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .sweep import SubmititOptions, dry_run, sweep
+from .sweep import SubmititOptions, dry_run, report_only, sweep
 from .tables import TABLES
 
 
@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> None:
         "--dry-run",
         action="store_true",
         help="list the planned runs and their state; train nothing",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the table again from --out's records and provenance.json; train nothing",
     )
     parser.add_argument("--out", type=Path, default=None, help="default: results/<table>")
     parser.add_argument("--launcher", choices=["local", "submitit"], default="local")
@@ -53,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.dry_run:
             print(dry_run(args.table, args.profile, out, args.experiments))
+            return
+        if args.report_only:
+            print(report_only(args.table, args.profile, out, args.experiments).read_text())
             return
         result = sweep(
             args.table,

@@ -41,25 +41,36 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def spawn_worker(
-    command: list[str], env: dict[str, str] | None = None, log: Path | None = None
+    command: list[str],
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    stdin: int | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen:
     """Start ``command`` as a child process that dies with this one.
 
     ``env`` replaces its environment; ``log`` (appended to) receives its stdout and stderr
-    instead of this process's.
+    instead of this process's; ``stdin`` and ``pass_fds`` are ``subprocess.Popen``'s (a
+    served worker's requests and reply pipe: ``pool.py``).
     """
     parent = os.getpid()
-    if log is None:
-        return subprocess.Popen(command, env=env, preexec_fn=lambda: _die_with_parent(parent))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as stream:  # the child keeps its own copy of the descriptor
+    stream = None
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        stream = log.open("ab")
+    try:  # the child keeps its own copy of the log's descriptor
         return subprocess.Popen(
             command,
             env=env,
+            stdin=stdin,
             stdout=stream,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if stream is not None else None,
+            pass_fds=pass_fds,
             preexec_fn=lambda: _die_with_parent(parent),
         )
+    finally:
+        if stream is not None:
+            stream.close()
 
 
 def available_cores() -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
@@ -37,7 +36,7 @@ from ssl_geom.io import write_atomic
 from .equivariance_on_test_set import equivariance_on_test_set
 from .evaluation import evaluate_run, protocol_for
 from .plan import RunSpec, linear_protocols, settings_hash, spec_settings
-from .process import RunBusy, run_lock, spawn_worker
+from .process import RunBusy, run_lock
 from .records import (
     LINEAR_METRIC,
     FailureRecord,
@@ -360,21 +359,3 @@ def run_or_record_failure(spec: RunSpec, out_dir: Path) -> Outcome:
         )
         return "failed"
     return "already" if had_record else "finished"
-
-
-def start_worker(
-    spec: RunSpec, out_dir: Path, threads: int | None = None, log: Path | None = None
-) -> subprocess.Popen:
-    """Start ``spec`` in a fresh Python process (isolates memory and crashes); return it.
-
-    Its exit code: 0 finished now, ``EXIT_ALREADY``: its record was there (another process
-    finished it first), ``EXIT_BUSY``: another process is training it, 1: failed (a failure
-    record says why), anything else: the worker itself died (e.g. killed). ``threads`` caps
-    its intra-op threads (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) unless this process's
-    environment already sets ``OMP_NUM_THREADS``; ``log`` receives its output.
-    """
-    worker = [sys.executable, "-m", "ssl_geom.reproduce.worker", json.dumps(spec.to_dict())]
-    env = None
-    if threads is not None and "OMP_NUM_THREADS" not in os.environ:
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    return spawn_worker([*worker, str(out_dir)], env=env, log=log)

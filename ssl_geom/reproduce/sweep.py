@@ -1,15 +1,14 @@
 """Run a whole table: check data, launch unfinished runs, write the table and plot.
 
-Launchers: ``local`` runs one subprocess per run, in table order, at most ``workers`` at a
-time (each then gets ``cores // workers`` threads and writes its output to
-``<out>/logs/<run_id>.log``); ``submitit`` submits one job per run (SLURM on a cluster, or
+Launchers: ``local`` trains the runs in table order on at most ``workers`` worker processes,
+each training one run after another (each then gets ``cores // workers`` threads and each run
+writes its output to ``<out>/logs/<run_id>.log``); ``submitit`` submits one job per run (SLURM on a cluster, or
 submitit's local executor), each job training with Lightning DDP over the GPUs it was given.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Literal
 from ssl_geom.io import remove_stale_temporaries, write_atomic
 
 from .plan import RunSpec, plan_runs
+from .pool import RunHandle, WorkerPool, visible_devices
 from .process import available_cores
 from .records import (
     UNREADABLE_FIX,
@@ -31,26 +31,18 @@ from .records import (
 from .report import (
     aggregate,
     render_curves,
-    render_markdown,
     render_plot,
     select_records,
 )
+from .results import read_provenance, render_records, selection_of, write_provenance
 from .runner import (
     EXIT_ALREADY,
     EXIT_BUSY,
     check_data,
-    git_commit,
     run_or_record_failure,
-    start_worker,
 )
 from .schema import Profile, TableSpec
-from .selection import (
-    SelectedSetting,
-    SelectionError,
-    resolve_profile,
-    select_setting,
-    write_selection,
-)
+from .selection import resolve_profile, write_selection
 from .tables import get_table
 
 Launcher = Literal["local", "submitit"]
@@ -125,6 +117,19 @@ def dry_run(
     )
     lines += _unreadable_lines([*scan.unreadable, *scan_failures(Path(out_dir) / "failures")[1]])
     return "\n".join(lines)
+
+
+def report_only(
+    table_name: str, profile_name: str, out_dir: Path, experiments: Path | str | None = None
+) -> Path:
+    """Write ``<out>/<table>.md`` again from the folder's records, failures and provenance
+    (``results.py``), training and checking nothing; its path."""
+    provenance = read_provenance(Path(out_dir), table_name, profile_name)
+    profile = profile_of(table_name, profile_name, out_dir)
+    table = get_table(table_name)
+    specs = plan_runs(table, profile, experiments)[: provenance.get("limit")]
+    text = render_records(table, profile, specs, Path(out_dir), provenance)
+    return write_atomic(Path(out_dir) / f"{table_name}.md", text, overwrite=True)
 
 
 def _unreadable_lines(files: list[UnreadableFile]) -> list[str]:
@@ -243,27 +248,15 @@ def sweep(
         print(f"{run_id}: being trained by another process; not waited for", flush=True)
 
     scan = scan_records(records_dir)
-    records, unreadable = scan.records, [*scan.unreadable, *bad_failures]
-    cells = aggregate(records, specs)
-    selection = _select(table, profile.name, records, specs, out_dir)
+    records = scan.records
+    _select(table, profile.name, records, specs, out_dir)  # writes selection.json
+    provenance = write_provenance(out_dir, table.name, profile.name, missing, limit)
     table_path = out_dir / f"{table.name}.md"
-    plot_path = out_dir / f"{table.name}.png"
     write_atomic(
-        table_path,
-        render_markdown(
-            table,
-            profile,
-            specs,
-            cells,
-            missing,
-            records,
-            failures=failures,
-            current_commit=git_commit(),
-            unreadable=unreadable,
-            selected=selection,
-        ),
-        overwrite=True,
+        table_path, render_records(table, profile, specs, out_dir, provenance), overwrite=True
     )
+    cells = aggregate(records, specs)
+    plot_path = out_dir / f"{table.name}.png"
     render_plot(table, specs, cells, plot_path)
     curves_path = None
     if table.curves:
@@ -281,7 +274,7 @@ def sweep(
         busy=busy,
         failure_messages=messages,
         left_out=len(select_records(records, specs).outdated),
-        unreadable=unreadable,
+        unreadable=[*scan.unreadable, *bad_failures],
     )
 
 
@@ -291,19 +284,16 @@ def _select(
     records: list[RunRecord],
     specs: list[RunSpec],
     out_dir: Path,
-) -> SelectedSetting | str | None:
-    """A selecting table's choice from its current records, written to ``selection.json``;
-    the reason as text when it cannot choose yet; None for a table that selects nothing."""
-    if table.selects is None:
-        return None
-    try:
-        selection = select_setting(table, profile, select_records(records, specs).current)
-    except SelectionError as error:
-        print(f"no selection written: {error}", flush=True)
-        return str(error)
-    path = write_selection(out_dir, selection)
-    print(f"selected {selection.setting} = {selection.value:g}: {path}", flush=True)
-    return selection
+) -> None:
+    """A selecting table's choice from its current records, written to ``selection.json``
+    (:func:`~ssl_geom.reproduce.results.selection_of`); nothing for a table that selects
+    nothing."""
+    selection = selection_of(table, profile, records, specs)
+    if isinstance(selection, str):
+        print(f"no selection written: {selection}", flush=True)
+    elif selection is not None:
+        path = write_selection(out_dir, selection)
+        print(f"selected {selection.setting} = {selection.value:g}: {path}", flush=True)
 
 
 def _launch(
@@ -326,31 +316,39 @@ _POLL_S = 0.5  # how often the local launcher looks for finished workers
 
 
 def launch_local(todo: list[RunSpec], out_dir: Path, workers: int) -> dict[str, str]:
-    """At most ``workers`` worker processes at a time, started in table order.
+    """At most ``workers`` runs at a time, started in table order, on served workers that each
+    train one run after another (``pool.py``: their imports paid once, not once a run).
 
     One worker inherits this process's output and threads. Several share the cores
-    (``cores // workers`` threads each, unless ``OMP_NUM_THREADS`` is set) and each writes to
+    (``cores // workers`` threads each, unless ``OMP_NUM_THREADS`` is set) and the GPUs (round
+    robin over the visible devices; all of them on one GPU), and each run writes to
     ``<out>/logs/<run_id>.log``, so their progress does not interleave.
     """
     threads = None if workers == 1 else max(1, available_cores() // workers)
+    pool = WorkerPool(Path(out_dir), threads, visible_devices())
     pending = list(enumerate(todo, 1))
-    running: dict[str, subprocess.Popen] = {}
+    running: dict[str, RunHandle] = {}
     outcomes: dict[str, str] = {}
-    while pending or running:
-        while pending and len(running) < workers:
-            i, spec = pending.pop(0)
-            log = None if workers == 1 else out_dir / "logs" / f"{spec.run_id}.log"
-            print(f"[{i}/{len(todo)}] {spec.run_id}{f' (log: {log})' if log else ''}", flush=True)
-            running[spec.run_id] = start_worker(spec, out_dir, threads, log)
-        codes = {run_id: worker.poll() for run_id, worker in running.items()}
-        done = {run_id: code for run_id, code in codes.items() if code is not None}
-        if not done:
-            time.sleep(_POLL_S)
-        for run_id, code in done.items():
-            del running[run_id]
-            outcomes[run_id] = _OUTCOME.get(code, "failed")
-            if workers > 1:
-                print(f"{run_id}: {outcomes[run_id]}", flush=True)
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                i, spec = pending.pop(0)
+                log = None if workers == 1 else out_dir / "logs" / f"{spec.run_id}.log"
+                print(
+                    f"[{i}/{len(todo)}] {spec.run_id}{f' (log: {log})' if log else ''}", flush=True
+                )
+                running[spec.run_id] = pool.start(spec, log)
+            codes = {run_id: handle.poll() for run_id, handle in running.items()}
+            done = {run_id: code for run_id, code in codes.items() if code is not None}
+            if not done:
+                time.sleep(_POLL_S)
+            for run_id, code in done.items():
+                del running[run_id]
+                outcomes[run_id] = _OUTCOME.get(code, "failed")
+                if workers > 1:
+                    print(f"{run_id}: {outcomes[run_id]}", flush=True)
+    finally:
+        pool.close()
     return {spec.run_id: outcomes[spec.run_id] for spec in todo}
 
 

@@ -1,8 +1,9 @@
 """The ``local``, ``gpu`` and ``paper`` profiles of every table, built one way.
 
 ``local``: 2 shared CPU cores, about 45 minutes a table, two single-threaded runs at a time;
-3 seeds so every claim has a spread to be judged by. ``gpu``: one H100-class GPU, about 10
-minutes a table. ``paper``: the paper's own settings (its configs as they are), a cluster.
+3 seeds so every claim has a spread to be judged by. ``gpu``: one H100-class GPU (16 CPU cores),
+four runs at a time sharing it; its time per table is an estimate until measured
+(docs/reproduce.md, "The gpu profile's estimate"). ``paper``: the paper's own settings (its configs as they are), a cluster.
 A table gives only what is its own (:func:`table_profiles`); how each table's local budget
 was chosen is told in docs/reproduce.md.
 """
@@ -17,11 +18,18 @@ CPU = (
     "--trainer.precision=32-true",
     "--data.num_workers=2",
 )
+# The GPU machine: 16 CPU cores for GPU_PARALLEL_RUNS runs side by side on its one GPU (a
+# run's start-up, validation and linear evaluation leave the GPU idle, which another run
+# fills: pool.py). Each run's main process and its loader workers fit its share of the cores:
+# GPU_PARALLEL_RUNS x (1 + GPU_DATA_WORKERS) <= GPU_CORES.
+GPU_CORES = 16
+GPU_PARALLEL_RUNS = 4
+GPU_DATA_WORKERS = GPU_CORES // GPU_PARALLEL_RUNS - 1
 GPU = (
     "--trainer.accelerator=gpu",
     "--trainer.devices=1",
     "--trainer.precision=bf16-mixed",
-    "--data.num_workers=8",
+    f"--data.num_workers={GPU_DATA_WORKERS}",
 )
 LOCAL_SEEDS = (0, 1, 2)
 LOCAL_PARALLEL_RUNS = 2
@@ -77,6 +85,7 @@ def table_profiles(
             substitutes=dict(substitutes or {}),
             rows=rows,
             method_overrides=dict(method_overrides or {}),
+            parallel_runs=GPU_PARALLEL_RUNS,
             uses_selection=uses_selection,
         ),
     }
