@@ -131,7 +131,7 @@ RANK_TABLE = TableSpec(
         ),
         gpu_text=(
             ", 15 Adam epochs at lr 1e-2 on all 60,000 Fashion-MNIST images, batch 512, bf16 on "
-            "one GPU (about 10 minutes)."
+            "one GPU (its time estimate and basis: docs/reproduce.md)."
         ),
         paper_text=(
             "5 seeds, ResNet-18, linear 512→128 projector, LARS lr 4.0, CIFAR-100, 500 epochs "
