@@ -2,8 +2,9 @@
 # Issue 25's GPU run in one command of at most 10 minutes: a gpu-profile table from an empty
 # folder, then the Trainer/bare diagnosis with Lightning's profiler.
 #
-#   1 table  `make reproduce-$TABLE PROFILE=gpu` (default table1: its estimate is the
-#            smallest of the H-SSL/CARE tables, docs/reproduce.md) into $OUT/gpu/$TABLE:
+#   1 table  `make reproduce-$TABLE PROFILE=gpu` (default rank: the only table whose
+#            estimate, 4-5 min in docs/reproduce.md, fits the 8-minute step; TABLE=table1
+#            for Table 1, estimated at 10-18 min) into $OUT/gpu/$TABLE:
 #            records, provenance.json, the table; its wall time in summary.txt
 #   2 step   benchmarks/training_step.py --steps 100 --rounds 5 --profile-lightning:
 #            Trainer/bare and what Lightning adds per step (step.log)
@@ -15,7 +16,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
 SMOKE=${SMOKE:-0}
-TABLE=${TABLE:-table1}
+TABLE=${TABLE:-rank}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
