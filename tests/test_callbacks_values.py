@@ -31,20 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ssl_geom.callbacks import (
-    BatchAugmentation,
-    FractionUnexplainedVariance,
-    KNNAccuracy,
-    LabelMatch,
-    ProjectorRank,
-    RelativeEquivariance,
-    WahbaError,
-)
+from ssl_geom.callbacks import BatchAugmentation
 from tests.callbacks_support import MemoryLogger, PlainDataModule, TinySSL, trainer
-from tests.test_callbacks import expected_names, knn_by_hand
+from tests.test_callbacks import KNN_K, all_callbacks, expected_names, knn_by_hand
 
 K, REFERENCE, CHUNK, N_VAL = 20, 100, 48, 150
-KNN_K, KNN_QUERIES = 10, 40
+KNN_QUERIES = 40
 EXACT = (
     "geometry/projector_rank",
     "geometry/embedding_rank",
@@ -54,18 +46,6 @@ EXACT = (
     "geometry/label_match_coarse",
     "knn/acc",
 )
-
-
-def callbacks() -> list:
-    settings = {"every_n_epochs": 1, "reference_size": REFERENCE, "chunk_size": CHUNK}
-    return [
-        ProjectorRank(**settings),
-        WahbaError(**settings),
-        RelativeEquivariance(**settings),
-        FractionUnexplainedVariance(**settings),
-        LabelMatch(**settings),
-        KNNAccuracy(k=KNN_K, reference_size=KNN_QUERIES, bank_size=None, every_n_epochs=1),
-    ]
 
 
 def old_embed(model: TinySSL, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -181,7 +161,8 @@ def old_values(model: TinySSL, dm: PlainDataModule) -> dict[str, float]:
 
 def test_logged_values_equal_the_previous_code_path() -> None:
     logger, model, dm = MemoryLogger(), TinySSL(), PlainDataModule(n_val=N_VAL)
-    trainer(callbacks(), logger).fit(model, datamodule=dm)
+    callbacks = all_callbacks(K, KNN_QUERIES, reference_size=REFERENCE, chunk_size=CHUNK)
+    trainer(callbacks, logger).fit(model, datamodule=dm)
     expected = old_values(model, dm)
     assert sorted(expected) == sorted(expected_names())
     logged = {name: logger.last(name) for name in expected}
