@@ -36,7 +36,7 @@ from ssl_geom.reproduce.records import (
 from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables import TABLES
-from tests.reproduce_testing import run_record
+from tests.reproduce_testing import simclr_table, spec_record
 
 _CONFIG = """
 seed_everything: 0
@@ -86,17 +86,12 @@ def _tiny_table(tmp_path: Path, devices: int = 1) -> TableSpec:
         Row("MNIST", "SimCLR aug.", "CNN", "present"),
         Row("MNIST", "SimCLR aug.", "CNN", "absent"),
     )
-    return TableSpec(
-        name="tiny",
-        title="tiny grid",
-        methods=("SimCLR",),
-        method_prefix={"SimCLR": "simclr"},
+    return simclr_table(
+        experiments,
         rows=rows,
         reference={("present", "SimCLR"): (50.0, 1.0)},
-        citation="test fixture",
         curves=("probe/acc",),
         profiles={"local": Profile("local", seeds=(0, 1), overrides=(), description="tiny")},
-        experiments_dir=experiments,
     )
 
 
@@ -547,23 +542,6 @@ def test_workers_below_one_are_refused_before_anything_runs(
     assert not (tmp_path / "results").exists()
 
 
-def _record_of(spec, accuracy: float) -> RunRecord:
-    """A finished record of ``spec`` as a worker writes it (fields the test is not about fixed)."""
-    row = {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key}
-    return run_record(
-        spec.run_id,
-        row,
-        spec.method,
-        spec.seed,
-        accuracy,
-        table=spec.table,
-        config=spec.config,
-        profile=spec.profile,
-        config_hash=spec.config_hash,
-        cell=spec.cell,
-    )
-
-
 def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_table(
     tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -576,7 +554,7 @@ def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_ta
     out = tmp_path / "results"
     truncated = out / "records" / f"{seed[1].run_id}.json"
     truncated.parent.mkdir(parents=True)
-    truncated.write_text(_record_of(seed[1], 70.0).to_json()[:120])
+    truncated.write_text(spec_record(seed[1], 70.0, config=seed[1].config).to_json()[:120])
 
     listing = sweep_module.dry_run("tiny", "local", out)
     assert f"  bad   {seed[1].run_id}" in listing and f"  todo  {seed[0].run_id}" in listing
@@ -584,7 +562,7 @@ def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_ta
 
     def worker(spec, out_dir, threads, log):
         print(f"training {spec.run_id}", flush=True)
-        write_record(Path(out_dir) / "records", _record_of(spec, 40.0))
+        write_record(Path(out_dir) / "records", spec_record(spec, 40.0, config=spec.config))
         return _Exited(0)
 
     monkeypatch.setattr(sweep_module, "start_worker", worker)
