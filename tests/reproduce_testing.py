@@ -75,13 +75,13 @@ def simclr_table(experiments: Path, **fields: Any) -> TableSpec:
     return TableSpec(experiments_dir=experiments, **simclr, **table)
 
 
-# SimCLR on a fake Fashion-MNIST written under {root}: seconds on a CPU core.
-TINY_SIMCLR_FASHION = """
+_TINY_SIMCLR = """
 seed_everything: 0
 trainer:
   max_epochs: {max_epochs}
   accelerator: cpu
-  devices: 1
+  devices: {devices}
+  strategy: {strategy}
   precision: 32-true
   enable_progress_bar: false
   enable_model_summary: false
@@ -97,12 +97,21 @@ model:
 data:
   class_path: ssl_geom.data.MNISTDataModule
   init_args:
-    variant: fashion
+    variant: {variant}
     root: {root}
     batch_size: 32
     num_workers: 0
     train_views: simclr
 """
+
+
+def tiny_simclr(root: Path, max_epochs: int, variant: str = "fashion", devices: int = 1) -> str:
+    """The config of a SimCLR run on the fake (Fashion-)MNIST written under ``root``: seconds on
+    a CPU core; ``devices`` > 1 trains with DDP over that many CPU processes."""
+    strategy = "ddp" if devices > 1 else "auto"
+    return _TINY_SIMCLR.format(
+        root=root, max_epochs=max_epochs, variant=variant, devices=devices, strategy=strategy
+    )
 
 
 # Fixtures pinned from the tables as they were when the fixture was written: see main() below.

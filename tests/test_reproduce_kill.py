@@ -40,7 +40,7 @@ import pytest
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce.process import run_lock
 from ssl_geom.reproduce.schema import Profile, TableSpec
-from tests.reproduce_testing import TINY_SIMCLR_FASHION, simclr_table
+from tests.reproduce_testing import simclr_table, tiny_simclr
 
 REPO = Path(__file__).resolve().parents[1]
 PAUSE = "SSL_GEOM_KILL_TEST_PAUSE"
@@ -174,9 +174,7 @@ def _write_table_files(folder: Path) -> None:
     root = write_fake_dataset("fashion", folder / "data", n_train=64, n_test=32)
     experiments = folder / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_tiny.yaml").write_text(
-        TINY_SIMCLR_FASHION.format(root=root, max_epochs=3)
-    )
+    (experiments / "simclr_tiny.yaml").write_text(tiny_simclr(root, max_epochs=3))
     (experiments / "linear_fashion.yaml").write_text(_LINEAR)
 
 

@@ -36,35 +36,7 @@ from ssl_geom.reproduce.records import (
 from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables import TABLES
-from tests.reproduce_testing import simclr_table, spec_record
-
-_CONFIG = """
-seed_everything: 0
-trainer:
-  max_epochs: 2
-  accelerator: cpu
-  devices: {devices}
-  strategy: {strategy}
-  enable_progress_bar: false
-  enable_model_summary: false
-  log_every_n_steps: 1
-model:
-  class_path: ssl_geom.methods.SimCLR
-  init_args:
-    backbone: hssl_mnist_translation
-    projector_hidden_dims: []
-    projector_out_dim: 16
-    optimizer: adam
-    lr: 1.0e-3
-    warmup_epochs: 0
-data:
-  class_path: ssl_geom.data.MNISTDataModule
-  init_args:
-    root: {root}
-    batch_size: 32
-    num_workers: 0
-    train_views: simclr
-"""
+from tests.reproduce_testing import simclr_table, spec_record, tiny_simclr
 
 
 def _threads_of_a_fresh_interpreter() -> int:
@@ -77,11 +49,9 @@ def _tiny_table(tmp_path: Path, devices: int = 1) -> TableSpec:
     data_root = write_fake_dataset("mnist", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    trainer = {"devices": devices, "strategy": "ddp" if devices > 1 else "auto"}
-    (experiments / "simclr_present.yaml").write_text(_CONFIG.format(root=data_root, **trainer))
-    (experiments / "simclr_absent.yaml").write_text(
-        _CONFIG.format(root=tmp_path / "nowhere", **trainer)
-    )
+    for key, root in (("present", data_root), ("absent", tmp_path / "nowhere")):
+        config = tiny_simclr(root, max_epochs=2, variant="mnist", devices=devices)
+        (experiments / f"simclr_{key}.yaml").write_text(config)
     rows = (
         Row("MNIST", "SimCLR aug.", "CNN", "present"),
         Row("MNIST", "SimCLR aug.", "CNN", "absent"),
@@ -281,7 +251,7 @@ def test_editing_a_config_after_a_finished_run_runs_it_again_and_leaves_the_old_
     assert (first.finished, first.skipped, first.left_out) == (1, 0, 0)
 
     config = tiny.experiments_dir / "simclr_present.yaml"
-    config.write_text(config.read_text().replace("projector_out_dim: 16", "projector_out_dim: 8"))
+    config.write_text(config.read_text().replace("projector_out_dim: 8", "projector_out_dim: 16"))
     second = sweep_module.sweep("tiny", "local", out)
     assert (second.finished, second.skipped, second.left_out) == (1, 0, 1)
     records = load_records(out / "records")
