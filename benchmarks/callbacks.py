@@ -56,14 +56,7 @@ from lightly.loss import NTXentLoss
 from quiet_trainer import quiet_trainer
 from torch import Tensor, nn
 
-from ssl_geom.callbacks import (
-    FractionUnexplainedVariance,
-    KNNAccuracy,
-    LabelMatch,
-    ProjectorRank,
-    RelativeEquivariance,
-    WahbaError,
-)
+import ssl_geom.callbacks as geometry
 from ssl_geom.data import MNISTDataModule
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -149,9 +142,16 @@ class Part:
     once_per_run: bool = False
 
 
-RANK, WAHBA, GAMMA = "ProjectorRank", "WahbaError", "RelativeEquivariance"
-FVU, LABEL, KNN = "FractionUnexplainedVariance", "LabelMatch", "KNNAccuracy"
-CALLBACKS = (RANK, WAHBA, GAMMA, FVU, LABEL, KNN)
+# Every callback of ssl_geom.callbacks; each is named by its class below.
+CLASSES: tuple[type[L.Callback], ...] = (
+    geometry.ProjectorRank,
+    geometry.WahbaError,
+    geometry.RelativeEquivariance,
+    geometry.FractionUnexplainedVariance,
+    geometry.LabelMatch,
+    geometry.KNNAccuracy,
+)
+CALLBACKS = RANK, WAHBA, GAMMA, FVU, LABEL, KNN = tuple(c.__name__ for c in CLASSES)
 PARTS = (
     Part("reference-set embedding (shared)", "reference_features", (RANK, WAHBA, GAMMA)),
     Part("K augmented embeddings (shared)", "augmented_embeddings", (WAHBA, GAMMA)),
@@ -184,22 +184,10 @@ class Stopwatch:
         return timed
 
 
-def geometry_callbacks() -> list[L.Callback]:
-    """Every callback of ssl_geom.callbacks at its defaults."""
-    return [
-        ProjectorRank(),
-        WahbaError(),
-        RelativeEquivariance(),
-        FractionUnexplainedVariance(),
-        LabelMatch(),
-        KNNAccuracy(),
-    ]
-
-
 def measuring_now(stopwatch: Stopwatch) -> tuple[list[L.Callback], dict[str, int]]:
     """The callbacks at their defaults, each measuring this epoch and timed by ``stopwatch``;
     and each one's default cadence (``every_n_epochs``)."""
-    callbacks = geometry_callbacks()
+    callbacks = [cls() for cls in CLASSES]
     cadences = {}
     for callback in callbacks:
         name = type(callback).__name__

@@ -14,7 +14,7 @@ from ssl_geom.reproduce import plan
 from ssl_geom.reproduce.plan import RunSpec, plan_runs
 from ssl_geom.reproduce.records import LINEAR_METRIC, RunRecord
 from ssl_geom.reproduce.report import aggregate, render_markdown, select_records
-from ssl_geom.reproduce.schema import Profile, TableSpec
+from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.selection import SelectionError, resolve_profile, select_setting
 from ssl_geom.reproduce.tables import TABLES
 
@@ -52,13 +52,36 @@ def run_record(
     )
 
 
-# SimCLR on a fake Fashion-MNIST written under {root}: seconds on a CPU core.
-TINY_SIMCLR_FASHION = """
+def spec_record(spec: RunSpec, accuracy: float, **extra: Any) -> RunRecord:
+    """A finished record of the planned run ``spec`` (its row, ids and cell as a worker writes
+    them); ``extra`` sets or replaces any other field."""
+    row = {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key}
+    fields = {"table": spec.table, "profile": spec.profile, "config_hash": spec.config_hash}
+    fields.update(cell=spec.cell, **extra)
+    return run_record(spec.run_id, row, spec.method, spec.seed, accuracy, **fields)
+
+
+TINY_ROW = Row("Fashion-MNIST", "SimCLR aug.", "CNN", "tiny")
+
+
+def simclr_table(experiments: Path, **fields: Any) -> TableSpec:
+    """A SimCLR-only table ``tiny`` of the tests, its configs under ``experiments``: the row
+    :data:`TINY_ROW`, no published numbers, a local profile of seed 0; ``fields`` replace these
+    or set any other :class:`TableSpec` field."""
+    local = Profile("local", seeds=(0,), overrides=(), description="tiny")
+    table = {"name": "tiny", "title": "tiny grid", "rows": (TINY_ROW,), "reference": {}}
+    table.update({"citation": "test fixture", "profiles": {"local": local}, **fields})
+    simclr = {"methods": ("SimCLR",), "method_prefix": {"SimCLR": "simclr"}}
+    return TableSpec(experiments_dir=experiments, **simclr, **table)
+
+
+_TINY_SIMCLR = """
 seed_everything: 0
 trainer:
   max_epochs: {max_epochs}
   accelerator: cpu
-  devices: 1
+  devices: {devices}
+  strategy: {strategy}
   precision: 32-true
   enable_progress_bar: false
   enable_model_summary: false
@@ -74,12 +97,21 @@ model:
 data:
   class_path: ssl_geom.data.MNISTDataModule
   init_args:
-    variant: fashion
+    variant: {variant}
     root: {root}
     batch_size: 32
     num_workers: 0
     train_views: simclr
 """
+
+
+def tiny_simclr(root: Path, max_epochs: int, variant: str = "fashion", devices: int = 1) -> str:
+    """The config of a SimCLR run on the fake (Fashion-)MNIST written under ``root``: seconds on
+    a CPU core; ``devices`` > 1 trains with DDP over that many CPU processes."""
+    strategy = "ddp" if devices > 1 else "auto"
+    return _TINY_SIMCLR.format(
+        root=root, max_epochs=max_epochs, variant=variant, devices=devices, strategy=strategy
+    )
 
 
 # Fixtures pinned from the tables as they were when the fixture was written: see main() below.
@@ -138,20 +170,13 @@ def synthetic_records(table: TableSpec, specs: list[RunSpec]) -> list[RunRecord]
         if table.selects is not None:  # its runs hold out validation images (selection.py)
             settings = {"linear_eval": linear, "resolved_config": HELD_OUT}
         records.append(
-            run_record(
-                spec.run_id,
-                {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key},
-                spec.method,
-                spec.seed,
+            spec_record(
+                spec,
                 50 + _drawn(cell, 40),
-                table=table.name,
-                profile=spec.profile,
                 git_commit="abc" if i % 11 else "def",
                 history=history,
                 settings=settings,
                 metrics={m: _drawn(f"{cell}{m}", 5) for m, _ in table.test_columns},
-                config_hash=spec.config_hash,
-                cell=cell,
             )
         )
     return records

@@ -51,15 +51,19 @@ K = 3  # augmentations per evaluation in the tests (the default, 20, is CARE's)
 KNN_K, KNN_QUERIES = 10, 32
 
 
-def all_callbacks() -> list[L.Callback]:
-    """Every callback, measuring every epoch (the tests run one or two)."""
+def all_callbacks(
+    n_augmentations: int = K, knn_queries: int = KNN_QUERIES, **settings: Any
+) -> list[L.Callback]:
+    """Every callback, measuring every epoch (the tests run one or two); ``settings`` go to
+    the five that measure on the shared reference set, kNN has ``knn_queries`` of its own."""
+    settings = {"every_n_epochs": 1, **settings}
     return [
-        ProjectorRank(),
-        WahbaError(n_augmentations=K, every_n_epochs=1),
-        RelativeEquivariance(n_augmentations=K, every_n_epochs=1),
-        FractionUnexplainedVariance(every_n_epochs=1),
-        LabelMatch(every_n_epochs=1),
-        KNNAccuracy(k=KNN_K, reference_size=KNN_QUERIES, bank_size=None, every_n_epochs=1),
+        ProjectorRank(**settings),
+        WahbaError(n_augmentations=n_augmentations, **settings),
+        RelativeEquivariance(n_augmentations=n_augmentations, **settings),
+        FractionUnexplainedVariance(**settings),
+        LabelMatch(**settings),
+        KNNAccuracy(k=KNN_K, reference_size=knn_queries, bank_size=None, every_n_epochs=1),
     ]
 
 

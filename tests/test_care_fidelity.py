@@ -71,6 +71,17 @@ def _applied_with(ops: list, inner: type) -> float:
     return apply.p
 
 
+def _assert_simclr_colour(ops: list) -> None:
+    """CARE code (both presets): RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), i.e.
+    factors 1 -+ 0.4 and hue -+ 0.1, then RandomGrayscale(p=0.2)."""
+    jitter = _one(ops, v2.ColorJitter)
+    for attr in ("brightness", "contrast", "saturation"):
+        assert getattr(jitter, attr) == pytest.approx((0.6, 1.4))
+    assert jitter.hue == pytest.approx((-0.1, 0.1))
+    assert _applied_with(ops, v2.ColorJitter) == 0.8
+    assert _one(ops, v2.RandomGrayscale).p == 0.2
+
+
 # ----------------------------------------------------------------------------- STL10 at 32 px
 @pytest.fixture(scope="module")
 def stl10_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -123,13 +134,7 @@ def test_stl10_configs_train_at_32px_with_simclr_cifar_augmentations(name: str) 
     crop = _one(ops, v2.RandomResizedCrop)
     # CARE code, dataset.py: transforms.RandomResizedCrop(32), torchvision's default scale.
     assert tuple(crop.size) == (32, 32) and tuple(crop.scale) == (0.08, 1.0)
-    jitter = _one(ops, v2.ColorJitter)
-    # CARE code: ColorJitter(0.4, 0.4, 0.4, 0.1) with p=0.8: factors 1 -+ 0.4, hue -+ 0.1.
-    for name_ in ("brightness", "contrast", "saturation"):
-        assert getattr(jitter, name_) == pytest.approx((0.6, 1.4))
-    assert jitter.hue == pytest.approx((-0.1, 0.1))
-    assert _applied_with(ops, v2.ColorJitter) == 0.8
-    assert _one(ops, v2.RandomGrayscale).p == 0.2
+    _assert_simclr_colour(ops)
     assert _one(ops, v2.RandomHorizontalFlip).p == 0.5
     # Paper: "the same set of augmentations as in SimCLR", which has no blur at 32 px.
     assert not [op for op in ops if isinstance(op, v2.GaussianBlur)]
@@ -147,12 +152,7 @@ def test_imagenet100_configs_use_the_mocov2_views_of_the_care_code(name: str) ->
     # default 5), RandomHorizontalFlip().
     crop = _one(ops, v2.RandomResizedCrop)
     assert tuple(crop.size) == (224, 224) and tuple(crop.scale) == (0.2, 1.0)
-    jitter = _one(ops, v2.ColorJitter)
-    for attr in ("brightness", "contrast", "saturation"):
-        assert getattr(jitter, attr) == pytest.approx((0.6, 1.4))
-    assert jitter.hue == pytest.approx((-0.1, 0.1))
-    assert _applied_with(ops, v2.ColorJitter) == 0.8
-    assert _one(ops, v2.RandomGrayscale).p == 0.2
+    _assert_simclr_colour(ops)
     blur = _one(ops, v2.GaussianBlur)
     assert tuple(blur.kernel_size) == (5, 5)
     assert tuple(blur.sigma) == pytest.approx((0.1, 2.0))

@@ -14,33 +14,20 @@ from ssl_geom.reproduce import runner
 from ssl_geom.reproduce.configs import experiments_dir
 from ssl_geom.reproduce.plan import RunSpec, plan_runs
 from ssl_geom.reproduce.report import aggregate, render_markdown
-from ssl_geom.reproduce.schema import Profile, Row, TableSpec
+from ssl_geom.reproduce.schema import TableSpec
 from ssl_geom.reproduce.tables.care import CARE_TABLE
 from ssl_geom.reproduce.tables.hssl import TABLE1, TABLE2
-from tests.reproduce_testing import TINY_SIMCLR_FASHION, planning_profile
+from tests.reproduce_testing import planning_profile, simclr_table, tiny_simclr
 
 
 def _table(tmp_path: Path, mode: str) -> TableSpec:
     root = write_fake_dataset("fashion", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_tiny.yaml").write_text(
-        TINY_SIMCLR_FASHION.format(root=root, max_epochs=1)
-    )
+    (experiments / "simclr_tiny.yaml").write_text(tiny_simclr(root, max_epochs=1))
     shutil.copy(experiments_dir() / "linear_fashion.yaml", experiments)
     shutil.copy(experiments_dir() / "linear_fashion_hssl.yaml", experiments)
-    return TableSpec(
-        name="tiny",
-        title="tiny grid",
-        methods=("SimCLR",),
-        method_prefix={"SimCLR": "simclr"},
-        rows=(Row("Fashion-MNIST", "SimCLR aug.", "CNN", "tiny"),),
-        reference={},
-        citation="test fixture",
-        profiles={"local": Profile("local", seeds=(0,), overrides=(), description="tiny")},
-        experiments_dir=experiments,
-        linear_eval=mode,
-    )
+    return simclr_table(experiments, linear_eval=mode)
 
 
 def test_paper_tables_evaluate_where_the_papers_do() -> None:

@@ -12,25 +12,12 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ssl_geom import protocols
 from ssl_geom.data import MNISTDataModule
-from ssl_geom.protocols import (
-    ProvidesBatchSize,
-    ProvidesIncludeOriginal,
-    ProvidesNumClasses,
-    ProvidesSameParamsTransform,
-    ProvidesTrainEvalDataloader,
-    ProvidesTrainViews,
-    attached_datamodule,
-)
+from ssl_geom.protocols import attached_datamodule
 
-ALL = (
-    ProvidesBatchSize,
-    ProvidesIncludeOriginal,
-    ProvidesNumClasses,
-    ProvidesSameParamsTransform,
-    ProvidesTrainEvalDataloader,
-    ProvidesTrainViews,
-)
+# Every protocol of the module, so one added there is checked here too.
+ALL = tuple(value for name, value in vars(protocols).items() if name.startswith("Provides"))
 
 
 class OnlyTransform(L.LightningDataModule):

@@ -75,24 +75,17 @@ def test_non_editable_install_plans_a_table_outside_the_checkout(tmp_path: Path)
     )
     shutil.rmtree(source)  # nothing of the checkout is left to fall back on
 
-    listing = subprocess.run(
-        [python, "-m", "ssl_geom.reproduce", "rank", "--dry-run", "--out", "results"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+        """A dry run of the rank table by the installed package, from ``tmp_path``."""
+        command = [python, "-m", "ssl_geom.reproduce", "rank", "--dry-run", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    listing = dry_run("--out", "results")
     assert listing.returncode == 0, listing.stderr[-2000:]
     installed = venv / "share" / "ssl_geom" / "experiments"
     assert "rank/local: 9 runs" in listing.stdout
     assert f"{installed}/geometry_fashion_small.yaml" in listing.stdout
 
-    refused = subprocess.run(
-        [python, "-m", "ssl_geom.reproduce", "rank", "--dry-run", "--experiments", "nowhere"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    refused = dry_run("--experiments", "nowhere")
     assert refused.returncode != 0
     assert "Looked at:\n  - nowhere" in refused.stderr

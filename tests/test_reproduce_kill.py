@@ -39,8 +39,8 @@ import pytest
 
 from ssl_geom.data.fake import write_fake_dataset
 from ssl_geom.reproduce.process import run_lock
-from ssl_geom.reproduce.schema import Profile, Row, TableSpec
-from tests.reproduce_testing import TINY_SIMCLR_FASHION
+from ssl_geom.reproduce.schema import Profile, TableSpec
+from tests.reproduce_testing import simclr_table, tiny_simclr
 
 REPO = Path(__file__).resolve().parents[1]
 PAUSE = "SSL_GEOM_KILL_TEST_PAUSE"
@@ -160,20 +160,12 @@ _RESUMED = ("settings", "resumed_from")
 def kill_table(folder: Path) -> TableSpec:
     """The tiny table of this test; its configs and data are under ``folder``."""
     experiments = folder / "experiments"
-    return TableSpec(
+    local = Profile("local", seeds=(0, 1), overrides=(), description="tiny", parallel_runs=2)
+    return simclr_table(
+        experiments,
         name="kill",
         title="kill test",
-        methods=("SimCLR",),
-        method_prefix={"SimCLR": "simclr"},
-        rows=(Row("Fashion-MNIST", "SimCLR aug.", "CNN", "tiny"),),
-        reference={},
-        citation="test fixture",
-        profiles={
-            "local": Profile(
-                "local", seeds=(0, 1), overrides=(), description="tiny", parallel_runs=2
-            )
-        },
-        experiments_dir=experiments,
+        profiles={"local": local},
         linear_eval="headline",
     )
 
@@ -182,9 +174,7 @@ def _write_table_files(folder: Path) -> None:
     root = write_fake_dataset("fashion", folder / "data", n_train=64, n_test=32)
     experiments = folder / "experiments"
     experiments.mkdir()
-    (experiments / "simclr_tiny.yaml").write_text(
-        TINY_SIMCLR_FASHION.format(root=root, max_epochs=3)
-    )
+    (experiments / "simclr_tiny.yaml").write_text(tiny_simclr(root, max_epochs=3))
     (experiments / "linear_fashion.yaml").write_text(_LINEAR)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ssl_geom.reproduce.protocol import configured, differences, protocol_lines
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
+from tests.reproduce_testing import simclr_table
 
 PAPER_CONFIG = """\
 trainer:
@@ -34,20 +35,14 @@ model:
 def _table(folder: Path, local: Profile, **kwargs: object) -> TableSpec:
     (folder / "simclr_mnist.yaml").write_text(PAPER_CONFIG)
     (folder / "linear_fashion.yaml").write_text(LINEAR)
-    return TableSpec(
-        name="tiny",
+    paper = Profile(name="paper", seeds=(0, 1, 2, 3, 4), overrides=(), description="")
+    return simclr_table(
+        folder,
         title="Tiny",
-        methods=("SimCLR",),
-        method_prefix={"SimCLR": "simclr"},
         rows=(Row("MNIST", "none", "CNN", "mnist"),),
-        reference={},
         citation="none",
-        profiles={
-            "local": local,
-            "paper": Profile(name="paper", seeds=(0, 1, 2, 3, 4), overrides=(), description=""),
-        },
-        experiments_dir=folder,
-        **kwargs,  # type: ignore[arg-type]
+        profiles={"local": local, "paper": paper},
+        **kwargs,
     )
 
 

@@ -35,35 +35,7 @@ from ssl_geom.reproduce.records import (
 from ssl_geom.reproduce.runner import EXIT_ALREADY, EXIT_BUSY
 from ssl_geom.reproduce.schema import Profile, Row, TableSpec
 from ssl_geom.reproduce.tables import TABLES
-from tests.reproduce_testing import run_record
-
-_CONFIG = """
-seed_everything: 0
-trainer:
-  max_epochs: 2
-  accelerator: cpu
-  devices: {devices}
-  strategy: {strategy}
-  enable_progress_bar: false
-  enable_model_summary: false
-  log_every_n_steps: 1
-model:
-  class_path: ssl_geom.methods.SimCLR
-  init_args:
-    backbone: hssl_mnist_translation
-    projector_hidden_dims: []
-    projector_out_dim: 16
-    optimizer: adam
-    lr: 1.0e-3
-    warmup_epochs: 0
-data:
-  class_path: ssl_geom.data.MNISTDataModule
-  init_args:
-    root: {root}
-    batch_size: 32
-    num_workers: 0
-    train_views: simclr
-"""
+from tests.reproduce_testing import simclr_table, spec_record, tiny_simclr
 
 
 def _threads_of_a_fresh_interpreter() -> int:
@@ -76,26 +48,19 @@ def _tiny_table(tmp_path: Path, devices: int = 1) -> TableSpec:
     data_root = write_fake_dataset("mnist", tmp_path / "data", n_train=64, n_test=32)
     experiments = tmp_path / "experiments"
     experiments.mkdir()
-    trainer = {"devices": devices, "strategy": "ddp" if devices > 1 else "auto"}
-    (experiments / "simclr_present.yaml").write_text(_CONFIG.format(root=data_root, **trainer))
-    (experiments / "simclr_absent.yaml").write_text(
-        _CONFIG.format(root=tmp_path / "nowhere", **trainer)
-    )
+    for key, root in (("present", data_root), ("absent", tmp_path / "nowhere")):
+        config = tiny_simclr(root, max_epochs=2, variant="mnist", devices=devices)
+        (experiments / f"simclr_{key}.yaml").write_text(config)
     rows = (
         Row("MNIST", "SimCLR aug.", "CNN", "present"),
         Row("MNIST", "SimCLR aug.", "CNN", "absent"),
     )
-    return TableSpec(
-        name="tiny",
-        title="tiny grid",
-        methods=("SimCLR",),
-        method_prefix={"SimCLR": "simclr"},
+    return simclr_table(
+        experiments,
         rows=rows,
         reference={("present", "SimCLR"): (50.0, 1.0)},
-        citation="test fixture",
         curves=("probe/acc",),
         profiles={"local": Profile("local", seeds=(0, 1), overrides=(), description="tiny")},
-        experiments_dir=experiments,
     )
 
 
@@ -283,7 +248,7 @@ def test_editing_a_config_after_a_finished_run_runs_it_again_and_leaves_the_old_
     assert (first.finished, first.skipped, first.left_out) == (1, 0, 0)
 
     config = tiny.experiments_dir / "simclr_present.yaml"
-    config.write_text(config.read_text().replace("projector_out_dim: 16", "projector_out_dim: 8"))
+    config.write_text(config.read_text().replace("projector_out_dim: 8", "projector_out_dim: 16"))
     second = sweep_module.sweep("tiny", "local", out)
     assert (second.finished, second.skipped, second.left_out) == (1, 0, 1)
     records = load_records(out / "records")
@@ -479,23 +444,6 @@ def test_workers_below_one_are_refused_before_anything_runs(
     assert not (tmp_path / "results").exists()
 
 
-def _record_of(spec, accuracy: float) -> RunRecord:
-    """A finished record of ``spec`` as a worker writes it (fields the test is not about fixed)."""
-    row = {**spec.row.labels(), "dataset": spec.row_label, "key": spec.row.key}
-    return run_record(
-        spec.run_id,
-        row,
-        spec.method,
-        spec.seed,
-        accuracy,
-        table=spec.table,
-        config=spec.config,
-        profile=spec.profile,
-        config_hash=spec.config_hash,
-        cell=spec.cell,
-    )
-
-
 def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_table(
     tiny: TableSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -508,7 +456,7 @@ def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_ta
     out = tmp_path / "results"
     truncated = out / "records" / f"{seed[1].run_id}.json"
     truncated.parent.mkdir(parents=True)
-    truncated.write_text(_record_of(seed[1], 70.0).to_json()[:120])
+    truncated.write_text(spec_record(seed[1], 70.0, config=seed[1].config).to_json()[:120])
 
     listing = sweep_module.dry_run("tiny", "local", out)
     assert f"  bad   {seed[1].run_id}" in listing and f"  todo  {seed[0].run_id}" in listing
@@ -516,7 +464,7 @@ def test_an_unreadable_record_is_reported_before_training_and_left_out_of_the_ta
 
     def worker(pool, spec, log):
         print(f"training {spec.run_id}", flush=True)
-        write_record(pool.out_dir / "records", _record_of(spec, 40.0))
+        write_record(pool.out_dir / "records", spec_record(spec, 40.0, config=spec.config))
         return _Exited(0)
 
     monkeypatch.setattr(sweep_module.WorkerPool, "start", worker)

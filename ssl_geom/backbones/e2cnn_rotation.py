@@ -38,11 +38,9 @@ Measured (``tests/test_backbones_cn.py``; 2-core CPU shared with other jobs, loa
   smooth disc-masked input: relative L2 error 0.25 on the 9x9 map (the bilinear round trip
   of that map alone is 0.24), 0.026 after the lifting conv, and 0.032 on the invariant
   vector (max over G, mean over the disc) against 0.075 for the C4 network;
-- cost of ``hssl_mnist_c8`` (8/16/32 fields): 2.3-4.0 s to construct (C4 network: 0.05 s;
-  4/8/16 fields 0.6 s, 16/32/64 fields 9 s); one forward+backward at batch 128, 28x28,
-  2.69x the plain CNN against 4.59x for the C4 network (``python benchmarks/backbones.py
-  --names hssl_mnist_translation hssl_mnist_rotation hssl_mnist_c8 --batch-size 128 --rounds 5
-  --threads 2``);
+- cost of ``hssl_mnist_c8``: slower to construct than the C4 network, cheaper per
+  forward+backward (``benchmarks/backbones.py``; the numbers: docs/backbones.md and
+  docs/benchmarks.md);
 - checkpoints: e2cnn keeps its sampled basis and the expanded filter as buffers, so the
   state dict holds 3.06M numbers for 92.6k parameters (about 12 MB in float32).
 

@@ -149,10 +149,10 @@ class SharedAugmentationCallback(AugmentedGeometryCallback):
             to every sample; default ``trainer.datamodule.same_params_transform()``.
         n_augmentations: K (CARE uses 20).
         space: ``"projector"`` (CARE's f, default) or ``"encoder"``.
-        every_n_epochs: default every 20 epochs. One measurement embeds the reference set
-            K + 1 times, the costliest of the six callbacks; spreading it over 20 epochs is
-            what keeps all six within 2 % of a training epoch. ``every_n_epochs=1`` gives the
-            per-epoch curve.
+        every_n_epochs: default every 20 epochs: one measurement embeds the reference set
+            K + 1 times, the costliest of the six callbacks, so it is spread out (its cost and
+            benchmark: docs/callbacks.md, "Cost and defaults"). ``every_n_epochs=1`` gives
+            the per-epoch curve.
         **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 

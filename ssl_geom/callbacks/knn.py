@@ -11,8 +11,8 @@ transform) when the datamodule has one; otherwise the validation samples that ar
 queries. When that would leave the bank smaller than the queries (a small validation set,
 e.g. 128 images and the default 1,000 queries), the validation set is split in half —
 queries and bank — and the log says so once. The default sizes (bank 5,000, queries 1,000),
-measured every 10 epochs, keep all six callbacks together within 2 % of a training epoch
-(``benchmarks/callbacks.py``); published kNN tables use the whole training set as bank
+measured every 10 epochs, keep the six callbacks within their cost budget (docs/callbacks.md,
+"Cost and defaults", measured by ``benchmarks/callbacks.py``); published kNN tables use the whole training set as bank
 and the whole test set as queries — ``bank_size=None`` and a ``reference_size`` of at least
 the test-set size reproduce that. Samples are streamed in batches (never all images in
 memory); under DDP each process embeds a shard and the features are gathered, so the
@@ -66,8 +66,8 @@ class KNNAccuracy(GeometryCallback):
         num_classes: default ``trainer.datamodule.num_classes``, else 1 + the largest label.
         reference_size: number of query samples from the validation dataset.
         every_n_epochs: default every 10 epochs: one measurement embeds bank and queries
-            (6,000 images at the default sizes), which every 10 epochs keeps all six callbacks
-            within 2 % of a training epoch; ``every_n_epochs=1`` gives a per-epoch curve.
+            (6,000 images at the default sizes), so it is spread out (its cost:
+            docs/callbacks.md); ``every_n_epochs=1`` gives a per-epoch curve.
         **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """
 

@@ -34,8 +34,8 @@ class LabelMatch(AugmentedGeometryCallback):
     Args:
         transform: batch augmentation, called on one sample at a time for the two views.
         every_n_epochs: default every 5 epochs, as ``FractionUnexplainedVariance`` (the
-            views' embeddings are shared when both measure), so that all six callbacks stay
-            within 2 % of a training epoch; ``every_n_epochs=1`` gives the paper's per-epoch
+            views' embeddings are shared when both measure), spread out for its cost
+            (docs/callbacks.md); ``every_n_epochs=1`` gives the paper's per-epoch
             curve (Fig. 6), as the ``experiments/geometry_*.yaml`` configs set.
         **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """

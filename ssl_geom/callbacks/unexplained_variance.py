@@ -39,8 +39,8 @@ class FractionUnexplainedVariance(AugmentedGeometryCallback):
         layer: attribute path of the projector's ``nn.Linear``; required when the projector
             has more than one linear layer (Eq. 10 then measures that layer only).
         every_n_epochs: default every 5 epochs, as ``LabelMatch`` (the views' embeddings are
-            shared when both measure), so that all six callbacks stay within 2 % of a training
-            epoch; ``every_n_epochs=1`` gives the paper's per-epoch curve (Fig. 7), as the
+            shared when both measure), spread out for its cost (docs/callbacks.md);
+            ``every_n_epochs=1`` gives the paper's per-epoch curve (Fig. 7), as the
             ``experiments/geometry_*.yaml`` configs set.
         **kwargs: see :class:`~ssl_geom.callbacks.GeometryCallback`.
     """

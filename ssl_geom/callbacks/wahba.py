@@ -65,15 +65,10 @@ class WahbaError(SharedAugmentationCallback):
     """Log ``geometry/wahba_mean`` and ``geometry/wahba_max`` over K shared augmentations.
 
     Args:
-        transform: batch callable drawing ONE fresh augmentation per call and applying it
-            to every sample; default ``trainer.datamodule.same_params_transform()``.
-        n_augmentations: K (CARE uses 20).
-        space: ``"projector"`` (CARE's f, default) or ``"encoder"``.
-        every_n_epochs: default every 20 epochs, as ``RelativeEquivariance`` (the K augmented
-            embeddings are shared when both measure): the costliest measurement of the six,
-            spread so that all of them stay within 2 % of a training epoch. CARE measures at
-            the end of training (``test_set=True``); ``every_n_epochs=1`` gives a per-epoch
-            curve.
+        transform, n_augmentations, space, every_n_epochs: see
+            :class:`~ssl_geom.callbacks.augmented.SharedAugmentationCallback`; by default it
+            measures every 20 epochs, as ``RelativeEquivariance``, with which it shares the K
+            augmented embeddings. CARE measures at the end of training (``test_set=True``).
         test_set: also measure over the whole test dataset at the end of
             ``trainer.test(...)`` (CARE Fig. 2c), logged as ``geometry/wahba_test_mean`` and
             ``geometry/wahba_test_max``.

@@ -40,9 +40,8 @@ class ASSL(FiberSSL):
             DataModule's ``train_views``.
         base_size: ``|g0|`` (the patch side for translation); App. A uses 1.
         emulate_fibers: read ``g0`` on the emulated axis of an unstructured backbone (Table 2).
-        temperature: InfoNCE temperature (App. A: 0.1).
-        gather_distributed: contrast against every process's negatives under DDP.
-        **kwargs: :class:`~ssl_geom.methods.base.SSLMethod` arguments.
+        **kwargs: :class:`~ssl_geom.methods.hssl.FiberSSL` arguments (``temperature``,
+            ``gather_distributed``) and :class:`~ssl_geom.methods.base.SSLMethod` ones.
     """
 
     one_view: ClassVar[bool] = False
@@ -53,12 +52,10 @@ class ASSL(FiberSSL):
         transformation: Symmetry | SymmetryName = "rotation",
         base_size: int = 1,
         emulate_fibers: bool = False,
-        temperature: float = 0.1,
-        gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
         transformation = checked_transformation(transformation)  # saved as a hyper-parameter
-        super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        super().__init__(**kwargs)
         self.build_bundles(transformation, base_size, None, emulate_fibers)
 
     def setup(self, stage: str) -> None:

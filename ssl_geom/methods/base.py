@@ -32,8 +32,7 @@ weight decay, no LARS adaptation). The readout's output is standardised by a
 ``BatchNorm1d`` without affine parameters (H-SSL App. A puts a BatchNorm before its
 classifier too): the backbone's features can be tiny — a frozen random MNIST CNN gives
 ``embed`` values of std 0.07 — and a plain linear layer at ``probe_lr`` then barely moves
-in a short run (measured on Fashion-MNIST, 69 SGD steps: 12% test accuracy without the
-norm, 49% with it).
+in a short run (the measurement: docs/methods.md).
 Samples with label ``< 0`` (STL10's unlabeled split) get zero weight in the probe's loss
 and accuracy (a weighted mean, so no step synchronises the GPU to count them); they do
 take part in the probe's BatchNorm statistics, which standardise features of the same
@@ -344,8 +343,8 @@ class SSLMethod(L.LightningModule):
             self.log(f"train/{name}", value, batch_size=n)
         lr = self._current_lr()
         # A CPU tensor: Lightning would turn a float into a device tensor, and that
-        # pageable host-to-device copy synchronises the GPU every step (measured: the
-        # Trainer at 0.945 of a bare loop on an H100, benchmarks/training_step.py).
+        # pageable host-to-device copy synchronises the GPU every step (the Trainer against
+        # a bare loop: benchmarks/training_step.py, docs/benchmarks.md).
         self.log("lr", torch.tensor(lr), prog_bar=True, batch_size=n)
         loss = out.loss
         terms = {"train/loss": out.loss, **{f"train/{k}": v for k, v in out.logs.items()}}

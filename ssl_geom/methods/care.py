@@ -181,18 +181,7 @@ class CARE(SSLMethod):
             self._same_params = as_same_params(same_params_transform)
         self.momentum_encoder: MomentumQueue | None = None
         if base == "moco" and info_nce_weight > 0:
-            self.momentum_encoder = MomentumQueue(
-                self.backbone,
-                self.projector,
-                dim=self.hparams.projector_out_dim,
-                queue_size=queue_size,
-                temperature=temperature,
-                ema_momentum=ema_momentum,
-                symmetric=symmetric,
-                shuffle_bn=shuffle_bn,
-                bn_splits=bn_splits,
-            )
-            self.momentum_encoder.check_batch_size(self.hparams.batch_size)
+            self.momentum_encoder = MomentumQueue.of(self)
 
     @property
     def uses_equivariance(self) -> bool:

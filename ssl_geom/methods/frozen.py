@@ -15,11 +15,10 @@ baseline "a 'frozen' randomly initialized backbone". So it is an explicit argume
   its running statistics follow the data, so evaluation uses data-calibrated statistics.
   No weight trains, but the evaluated function changes with the running statistics.
 
-The choice matters: on Fashion-MNIST (``hssl_mnist_translation``, 3 epochs of 20 steps of batch
-256, probe Adam 1e-3, one seed, 2000 test images; ``PYTHONPATH=. python
-benchmarks/frozen_batch_norm.py``) the probe reached 77.5% with ``"eval"`` and 80.2% with
-``"batch"``. ``"eval"`` stays the default because it is the representation at
-initialisation, unchanged by data; pick the mode your comparison needs and state it.
+The choice moves the probe's accuracy by a few points (``benchmarks/frozen_batch_norm.py``;
+the numbers: docs/benchmarks.md). ``"eval"`` stays the default because it is the
+representation at initialisation, unchanged by data; pick the mode your comparison needs
+and state it.
 """
 
 from __future__ import annotations

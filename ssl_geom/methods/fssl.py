@@ -23,18 +23,15 @@ class FSSL(FiberSSL):
             locations).
         max_distance: maximum Euclidean distance (pixels) between the two patch corners;
             ``None`` = independent patches.
-        temperature: InfoNCE temperature.
-        gather_distributed: contrast against every process's negatives under DDP.
-        **kwargs: :class:`~ssl_geom.methods.base.SSLMethod` arguments.
+        **kwargs: :class:`~ssl_geom.methods.hssl.FiberSSL` arguments (``temperature``,
+            ``gather_distributed``) and :class:`~ssl_geom.methods.base.SSLMethod` ones.
     """
 
     def __init__(
         self,
         patch_size: int = 1,
         max_distance: float | None = None,
-        temperature: float = 0.1,
-        gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        super().__init__(**kwargs)
         self.build_bundles(Symmetry.TRANSLATION, patch_size, max_distance, False)

@@ -123,6 +123,11 @@ class FiberSSL(SSLMethod):
     where the bundles are read (:func:`resolve_bundles`) and builds the projector for
     their length. :meth:`bundle_pair` here is H-SSL's (Eq. 7: both bundles from one view);
     A-SSL overrides it.
+
+    Args:
+        temperature: InfoNCE temperature ``τ`` (App. A: 0.1).
+        gather_distributed: contrast against the negatives of every process under DDP.
+        **kwargs: :class:`~ssl_geom.methods.base.SSLMethod` arguments.
     """
 
     one_view: ClassVar[bool] = True
@@ -206,10 +211,8 @@ class HSSL(FiberSSL):
             translation; ``None`` samples the two bundles independently (App. A).
         emulate_fibers: sample an *emulated* group axis of an unstructured backbone (the
             Table 2 baselines: ``hssl_mnist_mlp``, ``*_cnn6x``).
-        temperature: InfoNCE temperature ``τ`` (App. A: 0.1).
-        gather_distributed: contrast against the negatives of every process under DDP.
-        **kwargs: :class:`~ssl_geom.methods.base.SSLMethod` arguments (backbone, projector,
-            optimizer, ...).
+        **kwargs: :class:`FiberSSL` arguments (``temperature``, ``gather_distributed``) and
+            :class:`~ssl_geom.methods.base.SSLMethod` ones (backbone, projector, optimizer, ...).
     """
 
     def __init__(
@@ -219,10 +222,8 @@ class HSSL(FiberSSL):
         base_size: int = 1,
         max_distance: float | None = None,
         emulate_fibers: bool = False,
-        temperature: float = 0.1,
-        gather_distributed: bool = False,
         **kwargs: Any,
     ) -> None:
         transformation = checked_transformation(transformation)  # saved as a hyper-parameter
-        super().__init__(temperature=temperature, gather_distributed=gather_distributed, **kwargs)
+        super().__init__(**kwargs)
         self.build_bundles(transformation, base_size, max_distance, emulate_fibers)

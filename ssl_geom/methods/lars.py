@@ -3,8 +3,8 @@
 Why not lightly's ``LARS.step`` as is: it decides per parameter whether to apply the
 layer-wise trust ratio with ``if p_norm != 0 and g_norm != 0`` on two tensors. On a GPU
 that Python ``bool`` of a device tensor is a host read, so every weight-decayed parameter
-synchronises the device twice per step (44 synchronisations per SimCLR ResNet-18-CIFAR step;
-``benchmarks/training_step.py --count-ops`` counts them). A synchronising step cannot run
+synchronises the device twice per step (``benchmarks/training_step.py --count-ops`` counts
+them; the count: docs/benchmarks.md). A synchronising step cannot run
 ahead of the GPU, so the Trainer's own per-step host work is added to every step instead of
 overlapping with it (issue 11). Here the same decision is a ``torch.where`` on the device.
 

@@ -66,6 +66,9 @@ from ssl_geom.backbones import StructuredBackbone
 from ssl_geom.methods.base import SSLMethod, SSLStepOutput
 from ssl_geom.methods.split_batchnorm import convert_split_batchnorm
 
+# The hyper-parameters of a method that configure its MomentumQueue (MoCoV2's and CARE's).
+MOCO_HPARAMS = ("queue_size", "temperature", "ema_momentum", "symmetric", "shuffle_bn", "bn_splits")
+
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -209,6 +212,18 @@ class MomentumQueue(nn.Module):
                 "shuffled BatchNorm"
             )
 
+    @classmethod
+    def of(cls, method: SSLMethod) -> MomentumQueue:
+        """The key encoder of ``method``, set by its hyper-parameters :data:`MOCO_HPARAMS`.
+
+        MoCo-v2 and CARE's MoCo base build it alike, so they build it here.
+        """
+        hp = method.hparams
+        settings = {name: hp[name] for name in MOCO_HPARAMS}
+        queue = cls(method.backbone, method.projector, dim=hp.projector_out_dim, **settings)
+        queue.check_batch_size(hp.batch_size)
+        return queue
+
     def get_extra_state(self) -> torch.Tensor:
         """Seed and call count of the single-device key permutation (saved in checkpoints)."""
         return torch.tensor([self._shuffle_seed, self._shuffle_calls], dtype=torch.long)
@@ -302,18 +317,7 @@ class MoCoV2(SSLMethod):
     ) -> None:
         super().__init__(projector_batch_norm=projector_batch_norm, **kwargs)
         self.projector = self.make_projector(self.backbone.embed_dim)
-        self.momentum_encoder = MomentumQueue(
-            self.backbone,
-            self.projector,
-            dim=self.hparams.projector_out_dim,
-            queue_size=queue_size,
-            temperature=temperature,
-            ema_momentum=ema_momentum,
-            symmetric=symmetric,
-            shuffle_bn=shuffle_bn,
-            bn_splits=bn_splits,
-        )
-        self.momentum_encoder.check_batch_size(self.hparams.batch_size)
+        self.momentum_encoder = MomentumQueue.of(self)
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.trainer.world_size == 1:

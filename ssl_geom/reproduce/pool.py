@@ -66,7 +66,7 @@ class RunHandle:
 class WorkerPool:
     """Served workers for one launch: started on demand, at most one run each at a time.
 
-    ``threads`` caps each worker's intra-op threads (as ``runner.start_worker``: not when the
+    ``threads`` caps each worker's intra-op threads (through ``OMP_NUM_THREADS``; not when the
     environment sets ``OMP_NUM_THREADS``); ``devices`` are the GPU ids handed out round robin
     (empty: the environment's devices are left alone).
     """

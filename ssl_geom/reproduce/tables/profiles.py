@@ -10,6 +10,8 @@ was chosen is told in docs/reproduce.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..schema import Profile, Row, UsesSelection
 
 CPU = (
@@ -64,29 +66,33 @@ def table_profiles(
     ``paper_text`` is ``None``) runs the table's own rows with their configs unchanged. Each description reads ``"<name> profile: <n> seeds"`` followed
     by ``local_text`` / ``gpu_text``, and ``"paper profile: "`` followed by ``paper_text``.
     """
+
+    def trained(
+        name: str, seeds: tuple[int, ...], overrides: tuple[str, ...], text: str, **own: Any
+    ) -> Profile:
+        return Profile(
+            name=name,
+            seeds=seeds,
+            overrides=overrides,
+            description=f"{name} profile: {len(seeds)} seeds{text}",
+            substitutes=dict(substitutes or {}),
+            rows=rows,
+            method_overrides=dict(method_overrides or {}),
+            uses_selection=uses_selection,
+            **own,
+        )
+
     profiles = {
-        "local": Profile(
-            name="local",
-            seeds=local_seeds,
-            overrides=(*CPU, *local_overrides),
-            description=f"local profile: {len(local_seeds)} seeds{local_text}",
-            substitutes=dict(substitutes or {}),
-            rows=rows,
+        "local": trained(
+            "local",
+            local_seeds,
+            (*CPU, *local_overrides),
+            local_text,
             row_overrides=dict(local_row_overrides or {}),
-            method_overrides=dict(method_overrides or {}),
             parallel_runs=LOCAL_PARALLEL_RUNS,
-            uses_selection=uses_selection,
         ),
-        "gpu": Profile(
-            name="gpu",
-            seeds=GPU_SEEDS,
-            overrides=(*GPU, *gpu_overrides),
-            description=f"gpu profile: {len(GPU_SEEDS)} seeds{gpu_text}",
-            substitutes=dict(substitutes or {}),
-            rows=rows,
-            method_overrides=dict(method_overrides or {}),
-            parallel_runs=GPU_PARALLEL_RUNS,
-            uses_selection=uses_selection,
+        "gpu": trained(
+            "gpu", GPU_SEEDS, (*GPU, *gpu_overrides), gpu_text, parallel_runs=GPU_PARALLEL_RUNS
         ),
     }
     if paper_text is not None:
