@@ -43,13 +43,18 @@ def test_there_are_geometry_configs_for_cifar100_and_fashion() -> None:
         assert {f"geometry_{dataset}_{s}" for s in ("small", "moderate", "large")} <= names
 
 
+#: The configs' encoder widths: ResNet-18 (CIFAR-100) and the H-SSL MNIST CNN's 128 channels.
+ENCODER_DIM = {"cifar100": 512, "fashion": 128}
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[path.stem for path in CONFIGS])
 def test_config_attaches_the_three_callbacks_with_the_papers_batch(path: Path) -> None:
     attached = callbacks(path)
     assert set(LOGS) <= set(attached)
     assert attached["LabelMatch"] == PAPER_BATCH
     assert attached["FractionUnexplainedVariance"] == PAPER_BATCH
-    assert attached["ProjectorRank"] == {}  # the scale-free default threshold
+    # the scale-free default thresholds (only the reference size may be set)
+    assert set(attached["ProjectorRank"]) <= {"reference_size"}
     module = importlib.import_module("ssl_geom.callbacks")
     for name, init_args in attached.items():
         built = getattr(module, name)(**init_args)  # the arguments exist and are valid
@@ -57,7 +62,9 @@ def test_config_attaches_the_three_callbacks_with_the_papers_batch(path: Path) -
             assert (built.reference.source, built.reference.size) == ("train", 128)
         assert built.every_n_epochs == 1  # a point per epoch on every curve
         if name == "ProjectorRank":
-            assert built.relative and built.tau == 1e-2
+            assert built.relative and built.tau == built.embedding_tau == 1e-2
+            # Eq. 2 on the N x d_enc embedding matrix: at least 2 samples per dimension
+            assert built.reference.size >= 2 * ENCODER_DIM[path.stem.split("_")[1]]
 
 
 def test_rank_table_reads_only_names_these_callbacks_log() -> None:
