@@ -28,8 +28,9 @@ C4 group convolution (every fiber sees every fiber, 72 parameters per pair of
 fields at kernel 7 against the paper's 9) and its basis expansion is built in
 Python per pair of fields, too slow and too large to build the 512-field
 ResNet20 (the measurement: docs/decisions.md). The paper's construction above
-has the parameter count and compute the paper reports and builds instantly. It is written here (a few
-lines on top of ``sesn.py``) because no maintained package offers it.
+has the parameter count and compute the paper reports and builds instantly. It
+is written here (a few lines on top of ``sesn.py``) because no maintained
+package offers it.
 """
 
 from __future__ import annotations

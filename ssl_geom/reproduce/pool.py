@@ -2,11 +2,13 @@
 
 A fresh interpreter spends seconds importing torch, Lightning and ssl_geom before a run
 starts (``benchmarks/run_fixed_cost.py`` measures it; docs/reproduce.md has the figures); a
-table of 36-96 runs paid that once per run. A served worker (``python -m ssl_geom.reproduce.worker --serve OUT_DIR REPLY_FD``) reads
-one request per line on its stdin, trains that run in-process exactly as a one-run worker does
-(``runner.run_or_record_failure``: every run seeds itself, so its numbers do not depend on the
-runs before it; ``tests/test_reproduce_pool.py`` checks them to the bit), and answers the run's
-exit code on the pipe ``REPLY_FD``. Its stdout and stderr go to the run's log while it runs.
+table of 36-96 runs paid that once per run. A served worker (``python -m
+ssl_geom.reproduce.worker --serve OUT_DIR REPLY_FD``) reads one request per line on its
+stdin, trains that run in-process exactly as a one-run worker does
+(``runner.run_or_record_failure``: every run seeds itself, so its numbers do not depend on
+the runs before it; ``tests/test_reproduce_pool.py`` checks them to the bit), and answers the
+run's exit code on the pipe ``REPLY_FD``. Its stdout and stderr go to the run's log while it
+runs.
 
 :meth:`WorkerPool.start` returns a handle whose ``poll()`` gives the run's exit code, as a
 one-run worker's ``Popen`` does, so the local launcher's loop is the same as before. Several

@@ -2,8 +2,8 @@
 
 A sweep writes ``<out>/provenance.json`` beside its table: the commit and machine that wrote
 it and the rows whose data was absent there. The table's text is a function of the folder
-(its ``records/``, ``failures/``), that file and the plan only, so ``python -m ssl_geom.reproduce TABLE
---out DIR --report-only`` renders it again without training or checking data, and a
+(its ``records/``, ``failures/``), that file and the plan only, so ``python -m
+ssl_geom.reproduce TABLE --out DIR --report-only`` renders it again without training or checking data, and a
 committed results folder (``results/<profile>/<table>/``) can be tested to regenerate its
 committed table byte for byte (``tests/test_reproduce_results.py``).
 """
@@ -11,7 +11,6 @@ committed table byte for byte (``tests/test_reproduce_results.py``).
 from __future__ import annotations
 
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from ssl_geom.io import write_atomic
 
 from .plan import RunSpec
+from .process import available_cores
 from .records import RunRecord, scan_failures, scan_records
 from .report import aggregate, render_markdown, select_records
 from .runner import git_commit
@@ -31,7 +31,7 @@ PROVENANCE_FILE = "provenance.json"
 def machine() -> str:
     """The machine, as a reader would name it: CPU model and cores and, where CUDA works, the
     GPU."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     cpuinfo = Path("/proc/cpuinfo")
     models = [
         line.split(":", 1)[1].strip()
