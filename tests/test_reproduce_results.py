@@ -9,6 +9,7 @@ before any results are committed.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,29 +46,28 @@ def _synthetic_folder(
     return out
 
 
-def _regenerates(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--report-only from ``folder`` rewrites its table with the same bytes, whatever the
-    checkout's commit is now."""
+def _regenerates(folder: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--report-only from a copy of ``folder`` (with its sibling tables, where a selecting
+    table's choice is read) rewrites its table with the same bytes, whatever the checkout's
+    commit is now."""
     provenance = json.loads((folder / PROVENANCE_FILE).read_text())
     table, profile = provenance["table"], provenance["profile"]
-    committed = (folder / f"{table}.md").read_bytes()
+    copy = scratch / folder.parent.name / folder.name
+    shutil.copytree(folder.parent, copy.parent)
     monkeypatch.setattr(results, "git_commit", lambda: "another-commit")
-    try:  # rendered in place; the committed file is restored afterwards
-        reproduce_main([table, "--profile", profile, "--out", str(folder), "--report-only"])
-        assert (folder / f"{table}.md").read_bytes() == committed, (
-            f"{folder / (table + '.md')} does not regenerate from its records; run the "
-            f"sweep again (python -m ssl_geom.reproduce {table} --profile {profile} --out "
-            f"{folder}) and commit the folder"
-        )
-    finally:
-        (folder / f"{table}.md").write_bytes(committed)
+    reproduce_main([table, "--profile", profile, "--out", str(copy), "--report-only"])
+    assert (copy / f"{table}.md").read_bytes() == (folder / f"{table}.md").read_bytes(), (
+        f"{folder / (table + '.md')} does not regenerate from its records; run the "
+        f"sweep again (python -m ssl_geom.reproduce {table} --profile {profile} --out "
+        f"{folder}) and commit the folder"
+    )
 
 
 @pytest.mark.parametrize("folder", COMMITTED, ids=map(str, COMMITTED))
 def test_a_committed_results_folder_regenerates_its_table_byte_for_byte(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _regenerates(folder, monkeypatch)
+    _regenerates(folder, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("limit", [None, 5])
@@ -76,7 +76,8 @@ def test_a_swept_folder_regenerates_its_table_byte_for_byte(
 ) -> None:
     """Also after ``--limit 5``: the folder holds records of every planned run, so a report
     of the whole plan would differ from the sweep's table of the first 5."""
-    _regenerates(_synthetic_folder(tmp_path, monkeypatch, limit), monkeypatch)
+    folder = _synthetic_folder(tmp_path / "swept", monkeypatch, limit)
+    _regenerates(folder, tmp_path / "copy", monkeypatch)
 
 
 def test_the_table_names_the_provenance_commit_and_marks_records_of_other_commits(
