@@ -4,9 +4,9 @@
   random initializations for the linear classifier" (Gupta et al., arXiv:2306.13924, App.
   E.3): its cells are this linear evaluation (``TableSpec.linear_eval == "headline"``).
 - H-SSL Tables 1-2 report the *detached* classifier trained online (Keller et al.,
-  arXiv:2211.08282, App. A), which stays their headline; under the local budget that probe is
-  far from converged, so the linear evaluation is shown beside it, in its own labelled table
-  (``"beside"``).
+  arXiv:2211.08282, App. A), which stays their headline; under a short budget that probe need
+  not have converged, so the linear evaluation (trained after pretraining, through the readout
+  its protocol names) is shown beside it, in its own labelled table (``"beside"``).
 
 The protocol of each dataset is a config of ``experiments/`` (epochs, batch size, optimiser,
 readout): ``schema.LINEAR_CONFIGS``, or a table's own (``TableSpec.linear_configs``). It is

@@ -275,8 +275,10 @@ def _linear_section(
         "",
         "Each cell: top-1 % of linear classifiers trained afterwards on the frozen pretrained "
         f"backbone (mean over 3 classifier initialisations; protocols: {protocols}), mean ± "
-        "std over seeds. The paper reports only the online classifier; under a short budget "
-        "that probe is far from converged, this one is not. '—': no linear config for the data.",
+        "std over seeds. The paper reports only the online classifier, trained during "
+        "pretraining through the backbone's classifier readout; these classifiers are trained "
+        "after it, through the readout their protocol names (see the protocol differences), so "
+        "the two tables can differ in both. '—': no linear config for the data.",
         "",
         *_markdown_head(header),
     ]
