@@ -12,11 +12,11 @@ queries. When that would leave the bank smaller than the queries (a small valida
 e.g. 128 images and the default 1,000 queries), the validation set is split in half —
 queries and bank — and the log says so once. The default sizes (bank 5,000, queries 1,000),
 measured every 10 epochs, keep the six callbacks within their cost budget (docs/callbacks.md,
-"Cost and defaults", measured by ``benchmarks/callbacks.py``); published kNN tables use the whole training set as bank
-and the whole test set as queries — ``bank_size=None`` and a ``reference_size`` of at least
-the test-set size reproduce that. Samples are streamed in batches (never all images in
-memory); under DDP each process embeds a shard and the features are gathered, so the
-result is the single-process one.
+"Cost and defaults", measured by ``benchmarks/callbacks.py``); published kNN tables use the
+whole training set as bank and the whole test set as queries — ``bank_size=None`` and a
+``reference_size`` of at least the test-set size reproduce that. Samples are streamed in
+batches (never all images in memory); under DDP each process embeds a shard and the features
+are gathered, so the result is the single-process one.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 A sweep writes ``<out>/provenance.json`` beside its table: the commit and machine that wrote
 it and the rows whose data was absent there. The table's text is a function of the folder
 (its ``records/``, ``failures/``), that file and the plan only, so ``python -m
-ssl_geom.reproduce TABLE --out DIR --report-only`` renders it again without training or checking data, and a
-committed results folder (``results/<profile>/<table>/``) can be tested to regenerate its
-committed table byte for byte (``tests/test_reproduce_results.py``).
+ssl_geom.reproduce TABLE --out DIR --report-only`` renders it again without training or
+checking data, and a committed results folder (``results/<profile>/<table>/``) can be tested
+to regenerate its committed table byte for byte (``tests/test_reproduce_results.py``).
 """
 
 from __future__ import annotations

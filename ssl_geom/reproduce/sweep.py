@@ -3,7 +3,8 @@
 Launchers: ``local`` trains the runs in table order on at most ``workers`` worker processes,
 each training one run after another (each then gets ``cores // workers`` threads and each run
 writes its output to ``<out>/logs/<run_id>.log``); ``submitit`` submits one job per run
-(SLURM on a cluster, or submitit's local executor), each job training with Lightning DDP over the GPUs it was given.
+(SLURM on a cluster, or submitit's local executor), each job training with Lightning DDP over
+the GPUs it was given.
 """
 
 from __future__ import annotations
